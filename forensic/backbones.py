@@ -1,0 +1,228 @@
+"""Base backbones: DINOv2 built with timm and the CLIP visual tower built with open_clip.
+
+Both are created from a :class:`~forensic.config.BackboneSpec` without downloading anything
+(weights are loaded separately by :mod:`forensic.weights`), optionally on the ``meta`` device so
+that no memory is spent on a random initialisation that is about to be overwritten.
+
+DINOv2 keeps its native 37x37 position-embedding grid (518 px) and resizes it per input grid
+(18x18 at 252 px, 16x16 at 224 px) with bicubic interpolation **without antialiasing**, as the
+authors' Hugging Face model did; timm's own resize antialiases by default and differs by up to
+~0.3 per element. The resized tables are cached, so one shared base serves every resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import open_clip
+import timm
+import torch
+from timm.layers import resample_abs_pos_embed
+from torch import nn
+
+from .config import BackboneSpec
+
+__all__ = ["DinoOutput", "DinoV2", "ClipVision", "create_backbone"]
+
+
+@dataclass
+class DinoOutput:
+    """What one DINOv2 forward pass returns.
+
+    Attributes:
+        cls: pooled CLS token after the final LayerNorm, (B, C).
+        tokens: patch tokens after the final LayerNorm, (B, N, C), prefix tokens dropped.
+        grid: the patch grid (rows, cols).
+        last_norm1: the last block's ``norm1`` output, all tokens (B, 1 + N, C); the layer the
+            paper's Score-CAM explains. Only when requested.
+        cls_attention: the last block's CLS-to-patch attention, (B, heads, N), each head's row
+            renormalised over the patches. Only when requested.
+    """
+
+    cls: torch.Tensor
+    tokens: torch.Tensor
+    grid: tuple[int, int]
+    last_norm1: torch.Tensor | None = None
+    cls_attention: torch.Tensor | None = None
+
+
+class DinoV2(nn.Module):
+    """A timm DINOv2 ViT with per-grid position embeddings and named outputs."""
+
+    def __init__(self, vit: nn.Module) -> None:
+        super().__init__()
+        self.vit = vit
+        self._pos_cache: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def embed_dim(self) -> int:
+        return self.vit.embed_dim
+
+    @property
+    def patch_size(self) -> int:
+        return self.vit.patch_embed.patch_size[0]
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return self.vit.num_prefix_tokens
+
+    @property
+    def num_heads(self) -> int:
+        return self.vit.blocks[-1].attn.num_heads
+
+    @property
+    def target_layer(self) -> nn.Module:
+        """The module the paper's Score-CAM explains: the last block's ``norm1``."""
+        return self.vit.blocks[-1].norm1
+
+    def grid_for(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.patch_size, width // self.patch_size
+
+    def pos_embed_for(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The position embedding (1, prefix + rows * cols, C) for ``grid``, resized without antialiasing."""
+        pos = self.vit.pos_embed
+        # the key includes the tensor's identity and version, so loading new weights invalidates it
+        key = (grid, pos.device, pos.dtype, pos.data_ptr(), pos._version)
+        cached = self._pos_cache.get(key)
+        if cached is None:
+            with torch.no_grad():
+                cached = resample_abs_pos_embed(
+                    pos.detach(),
+                    new_size=list(grid),
+                    old_size=list(self.vit.patch_embed.grid_size),
+                    num_prefix_tokens=self.num_prefix_tokens,
+                    interpolation="bicubic",
+                    antialias=False,
+                )
+            self._pos_cache = {k: v for k, v in self._pos_cache.items() if k[3:] == key[3:]}
+            self._pos_cache[key] = cached
+        return cached
+
+    def set_fused_attention(self, enabled: bool) -> None:
+        """Switches timm's fused (SDPA) attention on or off in every block.
+
+        Off, timm materialises the attention weights (the ``attn_drop`` input), for users who want
+        to hook them; this module's own ``return_attention`` does not need it.
+        """
+        for blk in self.vit.blocks:
+            blk.attn.fused_attn = enabled
+
+    def forward(self, x: torch.Tensor, *, return_norm1: bool = False, return_attention: bool = False) -> DinoOutput:
+        """Runs the ViT on normalised images ``x`` (B, 3, H, W); H and W multiples of the patch size."""
+        vit = self.vit
+        h = vit.patch_embed(x)  # NHWC (created with dynamic_img_size)
+        b, rows, cols, c = h.shape
+        h = h.reshape(b, rows * cols, c)
+        prefix = [vit.cls_token.expand(b, -1, -1)]
+        if vit.reg_token is not None:
+            prefix.append(vit.reg_token.expand(b, -1, -1))
+        h = torch.cat(prefix + [h], dim=1) + self.pos_embed_for((rows, cols)).to(h.dtype)
+        h = vit.norm_pre(vit.patch_drop(vit.pos_drop(h)))
+
+        norm1 = attention = None
+        if return_norm1 or return_attention:
+            h = vit.blocks[:-1](h)
+            h, norm1, attention = self._last_block(h, return_attention=return_attention)
+        else:
+            h = vit.blocks(h)
+        h = vit.norm(h)
+        n_prefix = self.num_prefix_tokens
+        return DinoOutput(
+            cls=h[:, 0],
+            tokens=h[:, n_prefix:],
+            grid=(rows, cols),
+            last_norm1=norm1 if return_norm1 else None,
+            cls_attention=attention,
+        )
+
+    def _last_block(self, h: torch.Tensor, *, return_attention: bool):
+        # timm's Block.forward, unrolled so the norm1 output is at hand without hooks
+        blk = self.vit.blocks[-1]
+        n1 = blk.norm1(h)
+        h = h + blk.drop_path1(blk.ls1(blk.attn(n1)))
+        h = h + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(h))))
+        attention = self._cls_attention(blk.attn, n1) if return_attention else None
+        return h, n1, attention
+
+    def _cls_attention(self, attn: nn.Module, n1: torch.Tensor) -> torch.Tensor:
+        # Recompute the CLS query's softmax row explicitly: SDPA never materialises it. The qkv
+        # call goes through the same LoRA hooks as the forward pass, so adapters are included.
+        b, n, _ = n1.shape
+        qkv = attn.qkv(n1[:, :1]), attn.qkv(n1)
+        q = qkv[0].reshape(b, 1, 3, attn.num_heads, attn.head_dim)[:, :, 0].transpose(1, 2)  # (B, H, 1, d)
+        k = qkv[1].reshape(b, n, 3, attn.num_heads, attn.head_dim)[:, :, 1].transpose(1, 2)  # (B, H, N, d)
+        q, k = attn.q_norm(q), attn.k_norm(k)
+        weights = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)[:, :, 0]  # (B, H, N)
+        patches = weights[..., self.num_prefix_tokens :]
+        return patches / patches.sum(dim=-1, keepdim=True)
+
+
+class ClipVision(nn.Module):
+    """The open_clip visual tower returning the 'pooled' feature: ``ln_post(CLS)`` without projection."""
+
+    def __init__(self, visual: nn.Module) -> None:
+        super().__init__()
+        # the projection into the joint text-image space is unused by the fusion head
+        visual.proj = None
+        self.visual = visual
+
+    @property
+    def width(self) -> int:
+        return self.visual.ln_post.normalized_shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.visual(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def _create_dinov2(spec: BackboneSpec) -> DinoV2:
+    kwargs: dict[str, Any] = dict(spec.overrides)
+    # keep the native 518 px grid: position embeddings are resized per input grid by DinoV2
+    kwargs.setdefault("img_size", 518)
+    vit = timm.create_model(spec.arch, pretrained=False, num_classes=0, dynamic_img_size=True, **kwargs)
+    return DinoV2(vit)
+
+
+def _create_clip(spec: BackboneSpec) -> ClipVision:
+    cfg = open_clip.get_model_config(spec.arch)
+    if cfg is None:
+        raise ValueError(f"unknown open_clip model config {spec.arch!r}")
+    cfg = _deep_update(cfg, dict(spec.overrides))
+    visual = open_clip.model._build_vision_tower(cfg["embed_dim"], cfg["vision_cfg"], quick_gelu=cfg.get("quick_gelu", False))
+    return ClipVision(visual)
+
+
+def create_backbone(spec: BackboneSpec, *, device: torch.device | str | None = None) -> nn.Module:
+    """Builds the architecture of ``spec`` with random (or, on ``meta``, no) weights."""
+    factory = {"dinov2": _create_dinov2, "clip": _create_clip}[spec.family]
+    with torch.device(device or "cpu"):
+        return factory(spec)
+
+
+def _deep_update(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def init_vit_weights_(module: nn.Module, *, generator: torch.Generator) -> None:
+    """Seeded random initialisation of any backbone (fan-in scaled normal weights, unit LayerNorm).
+
+    Used for ``tiny-random`` bases, so that the same seed gives the same model on every machine
+    without touching torch's global RNG.
+    """
+    embeddings = ("pos_embed", "cls_token", "reg_token", "class_embedding", "positional_embedding")
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if any(e in name for e in embeddings):
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+            elif "norm" in name or "ln_" in name or name.endswith(("gamma", "lambda1")):
+                p.fill_(0.0 if name.endswith("bias") else 1.0)
+            elif p.ndim >= 2:
+                fan_in = math.prod(p.shape[1:])
+                p.copy_(torch.randn(p.shape, generator=generator) / math.sqrt(fan_in))
+            else:  # biases
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.02)

@@ -1,0 +1,313 @@
+"""Our weights format, and loading it from a folder or the Hugging Face Hub.
+
+A weights folder (or Hub repo) holds:
+
+- ``config.json``: the :class:`~forensic.config.ModelConfig` (preset, backbones with pinned
+  revisions, LoRA, per-stream preprocessing, heads, temperatures, vote);
+- ``<stream>.safetensors`` for each stream: only what the stream adds to the shared bases (its
+  LoRA adapter and head);
+- optionally ``base_dinov2.safetensors`` / ``base_clip.safetensors`` when a base exists nowhere
+  else (a random or converted base); otherwise bases come from their own Hub repos;
+- ``README.md``: the model card.
+
+No pickles: ``.pth`` files are only read by :mod:`forensic.convert`, with ``weights_only=True``.
+Every way loading can fail offline ends in one :class:`WeightsUnavailable` naming what is
+missing and the ways out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .config import BackboneSpec, ModelConfig
+from .model import ForensicModel
+
+__all__ = [
+    "WeightsUnavailable",
+    "HUB_PREFIX",
+    "cache_root",
+    "resolve_weights",
+    "load_model",
+    "build_model",
+    "save_pretrained",
+    "push_to_hub",
+    "hub_file",
+]
+
+log = logging.getLogger(__name__)
+
+HUB_PREFIX = "hf-hub:"
+WAYS_OUT = (
+    "Ways out: pass --weights DIR (a folder with config.json, e.g. made by `python -m train` or "
+    "`python -m forensic convert-seed`); or download once with network access and then set "
+    "HF_HUB_OFFLINE=1 to use the local Hugging Face cache; or run with --preset tiny-random "
+    "(untrained, for trying the tool)."
+)
+
+
+class WeightsUnavailable(RuntimeError):
+    """Model weights could not be found or fetched. The message says what and the ways out."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what, self.reason = what, reason
+        super().__init__(f"Weights unavailable: {what}. {reason} {WAYS_OUT}")
+
+
+def cache_root() -> Path:
+    """Where converted weights are kept: ``$FORENSIC_CACHE`` or ``~/.cache/forensic``."""
+    return Path(os.environ.get("FORENSIC_CACHE", Path.home() / ".cache" / "forensic"))
+
+
+# --------------------------------------------------------------------------------- the Hub
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP probe of the Hub endpoint, so that an offline machine fails in seconds, not after retries."""
+    from huggingface_hub import constants
+
+    url = urllib.parse.urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def hub_file(repo_id: str, filename: str, *, revision: str | None = None, what: str | None = None) -> Path:
+    """Returns a local path to ``filename`` of Hub repo ``repo_id``: from the cache, else downloaded.
+
+    Raises:
+        WeightsUnavailable: offline, unreachable, missing repo/file/revision, or access denied.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    label = what or f"{filename} from the Hub repo {repo_id}" + (f" at revision {revision[:12]}" if revision else "")
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        pass
+    if _hub_offline():
+        raise WeightsUnavailable(label, "It is not in the local Hugging Face cache and HF_HUB_OFFLINE is set.")
+    if not _hub_reachable():
+        raise WeightsUnavailable(label, "It is not in the local Hugging Face cache and the Hub cannot be reached (no network?).")
+    log.info("downloading %s", label)
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise WeightsUnavailable(label, f"The download failed: {str(exc).splitlines()[0]}") from exc
+
+
+def _parse_hub_ref(ref: str) -> tuple[str, str | None]:
+    repo = ref[len(HUB_PREFIX) :]
+    repo, _, revision = repo.partition("@")
+    if repo.count("/") != 1:
+        raise WeightsUnavailable(ref, "A Hub reference looks like hf-hub:owner/repo or hf-hub:owner/repo@revision.")
+    return repo, revision or None
+
+
+def resolve_weights(ref: str | os.PathLike) -> Path:
+    """Turns ``hf-hub:owner/repo[@rev]`` or a folder path into a local folder holding ``config.json``."""
+    text = os.fspath(ref)
+    if text.startswith(HUB_PREFIX):
+        repo, revision = _parse_hub_ref(text)
+        config = hub_file(repo, "config.json", revision=revision, what=f"config.json of {text}")
+        folder = config.parent
+        cfg = ModelConfig.from_json_file(config)
+        for name in cfg.stream_names:
+            hub_file(repo, f"{name}.safetensors", revision=revision)
+        for spec in (cfg.dinov2, cfg.clip):
+            if spec is not None and spec.weights_file:
+                hub_file(repo, spec.weights_file, revision=revision)
+        return folder
+    folder = Path(text).expanduser()
+    if not folder.exists():
+        raise WeightsUnavailable(text, "No such folder (a Hub repo is written hf-hub:owner/repo).")
+    if not (folder / "config.json").is_file():
+        raise WeightsUnavailable(text, "The folder has no config.json, so it is not a weights folder of this project.")
+    return folder
+
+
+# --------------------------------------------------------------------------------- loading
+def load_model(
+    ref: str | os.PathLike, *, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+) -> ForensicModel:
+    """Loads a model from a weights folder or ``hf-hub:`` reference."""
+    folder = resolve_weights(ref)
+    return build_model(ModelConfig.from_json_file(folder / "config.json"), folder=folder, device=device, dtype=dtype)
+
+
+def build_model(
+    config: ModelConfig,
+    *,
+    folder: Path | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> ForensicModel:
+    """Builds ``config`` and fills it: bases from their files or the Hub, streams from ``folder``.
+
+    With no folder, an ``untrained`` config (``tiny-random``) is initialised from its seeds. The
+    structure is built on the ``meta`` device and the tensors are assigned, so no time or memory
+    goes into random weights that would be overwritten.
+    """
+    if folder is None:
+        if not config.untrained:
+            raise WeightsUnavailable(f"the trained weights of preset {config.preset!r}", "No weights folder was given.")
+        model = ForensicModel.random(config, seed=0)
+        return model.to(device=device, dtype=dtype).eval()
+
+    model = ForensicModel(config, device="meta")
+    state: dict[str, torch.Tensor] = {}
+    state.update({f"dinov2.vit.{k}": v for k, v in _base_state(config.dinov2, folder).items()})
+    if model.clip is not None:
+        state.update({f"clip.visual.{k}": v for k, v in _base_state(config.clip, folder).items()})
+    for name in config.stream_names:
+        path = folder / f"{name}.safetensors"
+        if not path.is_file():
+            raise WeightsUnavailable(f"the {name} stream's weights ({path})", "config.json lists the stream but its file is missing.")
+        state.update(model.stream_keys_to_model(name, load_file(path)))
+    load_state_strict(model, state)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """``load_state_dict(strict=True, assign=True)`` with a readable list of what did not match."""
+    expected = set(model.state_dict().keys())
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise ValueError(
+            "the weights do not match the model: "
+            + (f"missing {len(missing)} keys {_short(missing)}; " if missing else "")
+            + (f"unexpected {len(unexpected)} keys {_short(unexpected)}" if unexpected else "")
+        )
+    own = model.state_dict()
+    for key, value in state.items():
+        if tuple(own[key].shape) != tuple(value.shape):
+            raise ValueError(f"shape mismatch for {key}: the model has {tuple(own[key].shape)}, the weights {tuple(value.shape)}")
+    model.load_state_dict(state, strict=True, assign=True)
+    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if left:
+        raise ValueError(f"tensors left without weights after loading: {_short(left)}")
+
+
+def _short(keys: list[str], n: int = 8) -> str:
+    return str(keys[:n])[:-1] + (f", ... ({len(keys) - n} more)]" if len(keys) > n else "]")
+
+
+def _base_state(spec: BackboneSpec, folder: Path) -> dict[str, torch.Tensor]:
+    if spec.weights_file:
+        path = folder / spec.weights_file
+        if not path.is_file():
+            raise WeightsUnavailable(f"the {spec.family} base ({path})", "config.json names this file but it is missing.")
+        return load_file(path)
+    if spec.hub_id:
+        path = hub_file(spec.hub_id, spec.filename or "model.safetensors", revision=spec.revision)
+        return read_base_file(path, spec.family)
+    if spec.init_seed is not None:
+        from .backbones import create_backbone, init_vit_weights_
+
+        module = create_backbone(spec)
+        init_vit_weights_(module, generator=torch.Generator().manual_seed(spec.init_seed))
+        inner = module.vit if spec.family == "dinov2" else module.visual
+        return dict(inner.state_dict())
+    raise WeightsUnavailable(f"the {spec.family} base {spec.arch}", "config.json gives no file, Hub repo or seed for it.")
+
+
+def read_base_file(path: Path, family: str) -> dict[str, torch.Tensor]:
+    """Reads a published base checkpoint: timm DINOv2 as is; open_clip's ``visual.*`` without the projection."""
+    with safe_open(str(path), framework="pt") as f:
+        if family == "dinov2":
+            return {k: f.get_tensor(k) for k in f.keys() if not k.startswith(("head.", "mask_token"))}
+        prefix = "visual."
+        return {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix) and k != "visual.proj"}
+
+
+# --------------------------------------------------------------------------------- saving
+def save_pretrained(
+    model: ForensicModel,
+    folder: str | os.PathLike,
+    *,
+    config: ModelConfig | None = None,
+    embed_bases: bool | None = None,
+    model_card: str | None = None,
+) -> Path:
+    """Writes ``model`` in our format: config.json, one safetensors per stream, a model card.
+
+    Args:
+        model: the model.
+        folder: destination (created).
+        config: the config to write (defaults to ``model.config``).
+        embed_bases: also write the base weights into the folder. ``None`` embeds them only when
+            they come from nowhere else (no Hub repo and no file already).
+        model_card: the README.md text; a generic card is written when omitted.
+    """
+    from .modelcard import render_model_card
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = config or model.config
+    for family in ("dinov2", "clip"):
+        spec = getattr(config, family)
+        if spec is None or (family == "clip" and model.clip is None):
+            continue
+        embed = embed_bases if embed_bases is not None else not spec.hub_id
+        if embed:
+            filename = f"base_{family}.safetensors"
+            save_file(_contiguous(model.base_state_dict(family)), str(folder / filename))
+            config = config.replace(**{family: _replace(spec, weights_file=filename, hub_id=None, filename=None, revision=None)})
+    for name in config.stream_names:
+        save_file(_contiguous(model.stream_state_dict(name)), str(folder / f"{name}.safetensors"))
+    (folder / "config.json").write_text(config.to_json())
+    (folder / "README.md").write_text(model_card if model_card is not None else render_model_card(config))
+    return folder
+
+
+def _replace(spec: BackboneSpec, **changes) -> BackboneSpec:
+    import dataclasses
+
+    return dataclasses.replace(spec, **changes)
+
+
+def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+
+
+def push_to_hub(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload forensic detector weights",
+) -> str:
+    """Uploads a weights folder to the Hub (creating the model repo if needed); returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} has no config.json: write it with save_pretrained first")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        repo_type="model",
+        commit_message=commit_message,
+        allow_patterns=["config.json", "*.safetensors", "README.md"],
+    )
+    return str(getattr(info, "commit_url", info))
