@@ -11,12 +11,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# name -> module that defines it
+# public name -> "module:attribute" that defines it
 _EXPORTS = {
     "ImageError": "forensic.images",
     "load_image": "forensic.images",
     "decode_image": "forensic.images",
-    "degrade": "forensic.degrade",
+    # ``forensic.degrade`` is the subpackage; its main function is exported as degrade_image
+    "degrade_image": "forensic.degrade:degrade",
     "FaceDetector": "forensic.faces",
     "FaceResult": "forensic.faces",
     "Detector": "forensic.pipeline",
@@ -30,10 +31,11 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'forensic' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr or name)
 
 
 def __dir__() -> list[str]:

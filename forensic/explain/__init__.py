@@ -1,0 +1,1 @@
+"""Explanations: Score-CAM (exact and fast), attention entropy, cosine similarity and stability."""

@@ -1,0 +1,196 @@
+"""Pictures shared by the app, the CLI and the analysis package: overlays, regions and figures.
+
+Overlays are plain RGB uint8 arrays (cv2 + a matplotlib colormap); figures are matplotlib
+``Figure`` objects made with the Agg backend (no display needed), turned into arrays or files by
+:func:`figure_to_array` / ``fig.savefig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .faces import CropRegion
+    from .report import Report
+
+__all__ = [
+    "STREAM_COLORS",
+    "STREAM_TITLES",
+    "overlay",
+    "draw_regions",
+    "stream_overlays",
+    "figure_to_array",
+    "explanation_figure",
+    "entropy_figure",
+    "similarity_figure",
+    "sweep_figure",
+]
+
+#: one colour per stream, used everywhere (RGB)
+STREAM_COLORS = {"texture": (255, 140, 0), "face": (40, 180, 90), "fusion": (60, 120, 230)}
+STREAM_TITLES = {"texture": "Global Texture", "face": "Localized Facial", "fusion": "Hybrid Semantic Fusion"}
+
+
+def _colormap(values: np.ndarray, name: str = "jet") -> np.ndarray:
+    from matplotlib import colormaps
+
+    rgba = colormaps[name](np.clip(values, 0.0, 1.0))
+    return (rgba[..., :3] * 255).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.5, region: CropRegion | None = None, cmap: str = "jet") -> np.ndarray:
+    """A heatmap in [0, 1] blended over an RGB uint8 image; outside ``region`` the image is only dimmed."""
+    h, w = image.shape[:2]
+    if heatmap.shape != (h, w):
+        heatmap = cv2.resize(heatmap.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    colored = _colormap(heatmap, cmap).astype(np.float32)
+    base = image.astype(np.float32)
+    weight = np.full((h, w, 1), alpha, dtype=np.float32)
+    if region is not None:
+        inside = np.zeros((h, w), dtype=bool)
+        c = region.clipped((w, h))
+        inside[int(round(c.y0)) : int(round(c.y1)), int(round(c.x0)) : int(round(c.x1))] = True
+        weight[~inside] = 0.0
+        base[~inside] *= 0.45
+    return np.clip(base * (1 - weight) + colored * weight, 0, 255).astype(np.uint8)
+
+
+def _thickness(image: np.ndarray) -> int:
+    return max(2, round(max(image.shape[:2]) / 300))
+
+
+def draw_regions(image: np.ndarray, regions: Mapping[str, CropRegion], *, face_box: Sequence[float] | None = None, labels: bool = True) -> np.ndarray:
+    """Draws each stream's region (its colour) and the detected face box (white, dashed look) on a copy."""
+    out = np.ascontiguousarray(image.copy())
+    h, w = out.shape[:2]
+    t = _thickness(out)
+    scale = max(0.4, max(h, w) / 900)
+    for i, (name, region) in enumerate(regions.items()):
+        c = region.clipped((w, h))
+        inset = t * i  # nested rectangles stay visible when regions coincide
+        p0 = (int(c.x0) + inset, int(c.y0) + inset)
+        p1 = (max(int(c.x1) - 1 - inset, p0[0]), max(int(c.y1) - 1 - inset, p0[1]))
+        color = STREAM_COLORS.get(name, (255, 255, 255))
+        cv2.rectangle(out, p0, p1, color, t)
+        if labels:
+            cv2.putText(out, name, (p0[0] + 2 * t, p0[1] + int(22 * scale) + t), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color, max(1, t // 2 + 1), cv2.LINE_AA)
+    if face_box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in face_box)
+        cv2.rectangle(out, (x0, y0), (x1, y1), (255, 255, 255), max(1, t // 2))
+    return out
+
+
+def stream_overlays(report: Report, *, alpha: float = 0.5) -> dict[str, np.ndarray]:
+    """Each stream's Score-CAM over the analysed image, in image coordinates (needs ``explain``)."""
+    out = {}
+    for name, stream in report.streams.items():
+        if stream.cam_image is None:
+            continue
+        out[name] = overlay(report.image, stream.cam_image, alpha=alpha, region=stream.input.region)
+    return out
+
+
+def figure_to_array(fig: Figure) -> np.ndarray:
+    """Renders a matplotlib figure to an RGB uint8 array and closes it."""
+    import matplotlib.pyplot as plt
+
+    fig.canvas.draw()
+    arr = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return arr
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def explanation_figure(report: Report) -> Figure:
+    """Side by side: the image with the streams' regions, then each stream's Score-CAM overlay."""
+    overlays = stream_overlays(report)
+    names = list(overlays)
+    fig = _figure(4.0 * (1 + len(names)), 4.6)
+    axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
+    face_box = None if report.face.box is None else (report.face.box.x0, report.face.box.y0, report.face.box.x1, report.face.box.y1)
+    axes[0].imshow(draw_regions(report.image, {n: s.input.region for n, s in report.streams.items()}, face_box=face_box))
+    axes[0].set_title(f"P(fake) {report.prob_fake:.1f}: {report.label}" + ("  [UNTRAINED]" if report.untrained else ""))
+    for ax, name in zip(axes[1:], names):
+        s = report.streams[name]
+        ax.imshow(overlays[name])
+        ent = f", CAM entropy {s.cam_entropy.normalized:.2f}" if s.cam_entropy else ""
+        ax.set_title(f"{STREAM_TITLES.get(name, name)}\nP(fake) {s.prob_fake:.2f}{ent}", fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def entropy_figure(report: Report) -> Figure:
+    """Bars: each stream's attention entropy (and Score-CAM entropy) normalised by ln N."""
+    names = list(report.streams)
+    fig = _figure(5.2, 3.4)
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    att = [report.streams[n].attention.normalized if report.streams[n].attention else np.nan for n in names]
+    cam = [report.streams[n].cam_entropy.normalized if report.streams[n].cam_entropy else np.nan for n in names]
+    ax.bar(x - 0.18, att, 0.36, label="CLS attention", color=[np.array(STREAM_COLORS.get(n, (128, 128, 128))) / 255 for n in names])
+    if not all(np.isnan(cam)):
+        ax.bar(x + 0.18, cam, 0.36, label="Score-CAM", color="0.6")
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("entropy / ln N")
+    ax.set_title("Attention entropy (1 = spread evenly)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity") -> Figure:
+    """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix` with the values written in."""
+    fig = _figure(4.2, 3.6)
+    ax = fig.subplots()
+    values = np.asarray(matrix.values, dtype=float)
+    im = ax.imshow(values, vmin=-1, vmax=1, cmap="coolwarm")
+    n = len(matrix.names)
+    ax.set_xticks(range(n), matrix.names)
+    ax.set_yticks(range(n), matrix.names)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=10)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") -> Figure:
+    """Three panels against degradation strength: P(fake), attention entropy, feature stability."""
+    strengths = [r["strength"] for r in rows]
+    streams = list(rows[0]["streams"]) if rows else []
+    fig = _figure(12.0, 3.6)
+    ax_p, ax_e, ax_s = fig.subplots(1, 3)
+    for name in streams:
+        color = np.array(STREAM_COLORS.get(name, (128, 128, 128))) / 255
+        ax_p.plot(strengths, [r["streams"][name]["prob_fake"] for r in rows], "-o", ms=3, color=color, label=name)
+        ax_e.plot(strengths, [r["streams"][name]["attention_entropy"] for r in rows], "-o", ms=3, color=color, label=name)
+        ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], "-o", ms=3, color=color, label=name)
+    ax_p.step(strengths, [r["prob_fake"] for r in rows], where="mid", color="k", lw=2, label="vote")
+    ax_p.axhline(0.5, color="0.5", ls=":", lw=1)
+    ax_p.set(ylim=(-0.03, 1.03), xlabel="strength", ylabel="P(fake)", title="Verdict")
+    ax_e.set(ylim=(0, 1.03), xlabel="strength", ylabel="entropy / ln N", title="Attention entropy")
+    ax_s.set(xlabel="strength", ylabel="cosine to clean", title="Feature stability")
+    ax_p.legend(fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
