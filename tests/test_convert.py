@@ -8,6 +8,7 @@ them, and check that our streams give the same logits as the reference forward p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
@@ -21,7 +22,9 @@ from forensic.convert import ConversionError, convert_seed, read_seed_checkpoint
 from forensic.presets import get_preset  # noqa: E402
 from forensic.weights import load_model  # noqa: E402
 
-TINY = get_preset("tiny-random").config
+_PRESET = get_preset("tiny-random").config
+# the reference models below are 48 wide with 2 heads: the tiny-random architecture at that width
+TINY = _PRESET.replace(dinov2=dataclasses.replace(_PRESET.dinov2, overrides={**_PRESET.dinov2.overrides, "embed_dim": 48, "num_heads": 2}))
 RANK, ALPHA = 4, 8  # scaling 2.0, as the authors' rank 32 / alpha 64
 
 

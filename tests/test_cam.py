@@ -1,0 +1,126 @@
+"""Score-CAM: exact = pytorch-grad-cam's ScoreCAM; fast ~ exact with far fewer passes; sanity checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pytorch_grad_cam import ScoreCAM
+
+from forensic.explain.cam import FAKE_TARGET, stream_cam, vit_reshape
+from forensic.model import ForensicModel, StreamClassifier
+from forensic.presets import get_preset
+from forensic.streams import prepare_input, to_tensor
+
+from .toy import ARTIFACT_BOX, toy_set, train_stream
+
+CFG = get_preset("tiny-random").config
+
+
+def _corr(a, b):
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def _x(image, stream="texture"):
+    cfg = CFG.stream(stream)
+    return to_tensor(prepare_input(image, cfg).pixels, cfg)
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    return ForensicModel.random(CFG, seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The texture stream trained for a few steps on the planted-artifact toy set, and fresh test fakes."""
+    model = ForensicModel.random(CFG, seed=0)
+    images, labels = toy_set(48, seed=0)
+    losses = train_stream(model, "texture", images, labels, steps=40)
+    test_images, test_labels = toy_set(8, seed=1)
+    fakes = [im for im, y in zip(test_images, test_labels) if y == 1]
+    with torch.no_grad():
+        probs = model.forward_stream("texture", torch.cat([_x(im) for im in test_images])).prob_fake.numpy()
+    return model, fakes, losses, ((probs > 0.5) == test_labels).mean()
+
+
+@pytest.fixture(scope="module")
+def toy_cams(trained):
+    """Exact and fast Score-CAMs of the test fakes, for the trained model and a randomised one."""
+    model, fakes, _, _ = trained
+    scrambled = ForensicModel.random(CFG, seed=11).eval()
+    return {
+        (which, method): [stream_cam(m, "texture", _x(im), method=method) for im in fakes]
+        for which, m in (("trained", model), ("random", scrambled))
+        for method in ("exact", "fast")
+    }
+
+
+@pytest.mark.parametrize("stream", ["texture", "fusion"])
+def test_exact_equals_pytorch_grad_cam_scorecam(random_model, astronaut, stream):
+    x = _x(astronaut, stream)
+    reference = ScoreCAM(
+        StreamClassifier(random_model, stream),
+        [random_model.dinov2.target_layer],
+        reshape_transform=vit_reshape(num_prefix_tokens=1, patch_size=14),
+    )
+    reference.batch_size = 64
+    expected = reference(x, targets=[FAKE_TARGET])[0]
+    reference.activations_and_grads.release()
+    ours = stream_cam(random_model, stream, x, method="exact", batch_size=48)
+    assert ours.forward_passes == 1 + 192
+    assert np.abs(ours.input_map - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee", "rocket"])
+def test_fast_matches_exact_on_tiny_random_photos(random_model, name):
+    from skimage import data
+
+    x = _x(np.ascontiguousarray(getattr(data, name)()))
+    exact = stream_cam(random_model, "texture", x, method="exact")
+    fast = stream_cam(random_model, "texture", x, method="fast")
+    assert exact.forward_passes >= 8 * fast.forward_passes
+    assert _corr(exact.input_map, fast.input_map) >= 0.9
+
+
+def test_fast_matches_exact_on_a_trained_model(trained, toy_cams):
+    _, _, losses, accuracy = trained
+    assert losses[-1] < 0.1 * losses[0] and accuracy >= 0.9  # it learned the planted artifact
+    pairs = list(zip(toy_cams[("trained", "exact")], toy_cams[("trained", "fast")]))
+    corrs = [_corr(e.input_map, f.input_map) for e, f in pairs]
+    assert all(e.forward_passes >= 8 * f.forward_passes for e, f in pairs)
+    assert np.mean(corrs) >= 0.9 and min(corrs) >= 0.8, corrs
+
+
+def _mass_in_box(cam_map: np.ndarray) -> float:
+    """Share of the map's mass inside the artifact box, divided by the box's share of the area."""
+    x0, y0, x1, y1 = (v - 2 for v in ARTIFACT_BOX)  # image -> 252 crop coordinates (2 px centre crop)
+    inside = cam_map[y0:y1, x0:x1].sum() / cam_map.sum()
+    return float(inside / ((x1 - x0) * (y1 - y0) / cam_map.size))
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_sanity_check_model_randomisation(toy_cams, method):
+    """After training the map concentrates on the planted artifact; with random weights it does not."""
+    trained_ratio = np.mean([_mass_in_box(c.input_map) for c in toy_cams[("trained", method)]])
+    random_ratio = np.mean([_mass_in_box(c.input_map) for c in toy_cams[("random", method)]])
+    assert trained_ratio > 1.5, trained_ratio
+    assert random_ratio < trained_ratio / 1.5, (trained_ratio, random_ratio)
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_hooks_are_released(random_model, astronaut, method):
+    layer = random_model.dinov2.target_layer
+    before = len(layer._forward_hooks)
+    stream_cam(random_model, "texture", _x(astronaut), method=method)
+    assert len(layer._forward_hooks) == before
+
+
+def test_vit_reshape_derives_the_grid_from_the_tokens():
+    reshape = vit_reshape(num_prefix_tokens=1, patch_size=14)
+    tokens = torch.arange(2 * 257 * 3, dtype=torch.float32).reshape(2, 257, 3)
+    grid = reshape(tokens)
+    assert grid.shape == (2, 3, 16, 16)
+    assert torch.equal(grid[1, :, 0, 1], tokens[1, 2])  # token 2 (after the CLS) is row 0, column 1
+    with pytest.raises(ValueError, match="square"):
+        reshape(torch.zeros(1, 1 + 300, 3))

@@ -1,0 +1,101 @@
+"""The shared-base model: one copy of the base, streams independent, faithful position embeddings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from forensic.model import ForensicModel
+from forensic.presets import get_preset
+
+TINY = get_preset("tiny-random").config
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ForensicModel.random(TINY, seed=0).eval()
+
+
+def _x(size, seed=0, n=1):
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_streams_share_the_same_base_tensors(model):
+    """Every stream runs on the same base storage: no per-stream (or per-resolution) copy."""
+    ptrs = {p.data_ptr() for p in model.dinov2.parameters()}
+    assert len(ptrs) == sum(1 for _ in model.dinov2.parameters())
+    n_base = sum(p.numel() for p in model.dinov2.parameters())
+    n_all = sum(p.numel() for p in model.parameters())
+    n_adapters = sum(p.numel() for p in model.adapters.parameters())
+    n_heads = sum(p.numel() for p in model.heads.parameters())
+    n_clip = sum(p.numel() for p in model.clip.parameters())
+    assert n_all == n_base + n_clip + n_adapters + n_heads  # the base is counted once
+    # running a stream at 252 and one at 224 leaves the single pos_embed untouched
+    before = model.dinov2.vit.pos_embed.detach().clone()
+    with torch.no_grad():
+        model.forward_stream("texture", _x(252))
+        model.forward_stream("fusion", _x(224))
+    assert torch.equal(model.dinov2.vit.pos_embed, before)
+    qkv = model.dinov2.vit.blocks[0].attn.qkv.weight
+    assert all(b.get("blocks.0.attn.qkv").lora_A.data_ptr() != qkv.data_ptr() for b in model.adapters.values())
+
+
+def test_running_one_stream_does_not_change_another(model):
+    x = _x(252, seed=1)
+    with torch.no_grad():
+        face_before = model.forward_stream("face", x).logits.clone()
+        for _ in range(3):
+            model.forward_stream("texture", x)
+            model.forward_stream("fusion", _x(224, seed=2))
+        face_after = model.forward_stream("face", x).logits
+        texture = model.forward_stream("texture", x).logits
+    assert torch.equal(face_before, face_after)
+    assert not torch.allclose(texture, face_after)  # the adapters (and heads) really differ
+
+
+def test_batched_streams_equal_one_by_one(model):
+    x252, x224 = _x(252, 3, n=2), _x(224, 4)
+    with torch.no_grad():
+        together = model.forward_streams({"texture": x252, "face": x252, "fusion": x224})
+        for name, x in (("texture", x252), ("face", x252), ("fusion", x224)):
+            alone = model.forward_stream(name, x)
+            assert torch.allclose(together[name].logits, alone.logits, atol=1e-5)
+            assert torch.allclose(together[name].cls, alone.cls, atol=1e-5)
+
+
+def test_position_embeddings_are_resized_without_antialiasing(model):
+    pos = model.dinov2.vit.pos_embed.detach()
+    grid = pos[:, 1:].reshape(1, 37, 37, -1).permute(0, 3, 1, 2)
+    ours = model.dinov2.pos_embed_for((18, 18))[:, 1:].reshape(1, 18, 18, -1).permute(0, 3, 1, 2)
+    plain = F.interpolate(grid, size=(18, 18), mode="bicubic", align_corners=False, antialias=False)
+    smooth = F.interpolate(grid, size=(18, 18), mode="bicubic", align_corners=False, antialias=True)
+    assert torch.allclose(ours, plain, atol=1e-6)
+    assert (ours - smooth).abs().max() > 1e-2  # timm's default (antialias) would differ
+    assert torch.equal(model.dinov2.pos_embed_for((18, 18))[:, :1], pos[:, :1])  # CLS position kept
+
+
+def test_cls_attention_equals_timm_non_fused_attention(model):
+    """Our explicit CLS-attention row equals the weights timm materialises with fused attention off."""
+    x = _x(252, seed=5)
+    captured = []
+    attn = model.dinov2.vit.blocks[-1].attn
+    handle = attn.attn_drop.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
+    model.dinov2.set_fused_attention(False)
+    try:
+        with torch.no_grad(), model.router.route("texture"):
+            out = model.dinov2(x, return_attention=True)
+    finally:
+        handle.remove()
+        model.dinov2.set_fused_attention(True)
+    full = captured[-1]  # (B, heads, N, N)
+    row = full[:, :, 0, 1:]
+    expected = row / row.sum(-1, keepdim=True)
+    assert out.cls_attention.shape == (1, 4, 324)
+    assert torch.allclose(out.cls_attention, expected, atol=1e-6)
+    assert torch.allclose(out.cls_attention.sum(-1), torch.ones(1, 4), atol=1e-6)
+
+
+def test_meta_build_allocates_nothing():
+    model = ForensicModel(TINY, device="meta")
+    assert all(p.is_meta for p in model.parameters())

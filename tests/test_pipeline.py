@@ -1,0 +1,106 @@
+"""Detector.analyze end to end on real photos with the tiny-random preset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from forensic.ensemble import possible_outputs
+from forensic.images import ImageError
+from forensic.pipeline import Detector
+
+GRID = set(possible_outputs())
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector.from_preset("tiny-random", device="cpu")
+
+
+def test_analyze_reports_a_verdict_on_the_grid(detector, astronaut):
+    report = detector.analyze(astronaut)
+    assert report.prob_fake in GRID and report.label == ("fake" if report.prob_fake >= 0.5 else "real")
+    assert set(report.streams) == {"texture", "face", "fusion"}
+    for s in report.streams.values():
+        assert 0 <= s.prob_fake <= 1 and s.vote_prob in GRID
+        assert 0 < s.attention.nats <= s.attention.max_nats + 1e-9
+    assert report.untrained and report.preset == "tiny-random"
+    # the face covers 4% of the full portrait: the paper's policy gives the whole image to the face stream
+    assert report.face.mode == "small-face" and report.streams["face"].input.kind == "face-fallback"
+    weights = {n: s.weight for n, s in report.streams.items()}
+    assert weights == {"texture": 2.0, "face": 1.0, "fusion": 2.0}
+    expected = round(sum(weights[n] * report.streams[n].vote_prob for n in weights) / 5, 1)
+    assert report.prob_fake == pytest.approx(expected)
+
+
+def test_face_centred_photo_gets_a_face_crop(detector, astronaut):
+    report = detector.analyze(np.ascontiguousarray(astronaut[0:256, 96:352]))
+    assert report.face.mode == "crop" and report.streams["face"].input.kind == "face-crop"
+    box = report.face.box
+    region = report.streams["face"].input.region
+    assert region.x0 <= box.x0 and region.x1 >= box.x1 and region.y0 <= box.y0 and region.y1 >= box.y1
+
+
+def test_to_dict_is_json_with_the_contract_fields(detector, astronaut):
+    record = json.loads(json.dumps(detector.analyze(astronaut, source="astronaut.png").to_dict()))
+    for key in ("path", "prob_fake", "label", "streams", "face", "preset", "untrained", "error"):
+        assert key in record
+    assert record["path"] == "astronaut.png" and record["error"] is None
+    assert set(record["streams"]) == {"texture", "face", "fusion"}
+    assert record["face"]["mode"] == "small-face" and len(record["face"]["box"]) >= 4
+    assert record["streams"]["texture"]["input"]["region"] == {"x0": 130.0, "y0": 130.0, "x1": 382.0, "y1": 382.0}
+
+
+def test_degradation_is_applied_recorded_and_stability_measured(detector, astronaut):
+    report = detector.analyze(astronaut, degradation="jpeg:quality=10;gblur:sigma=2", seed=3)
+    info = report.degradation
+    assert [op["name"] for op in info.applied] == ["jpeg", "gblur"] and info.psnr < 35
+    assert not np.array_equal(report.image, astronaut) and np.array_equal(report.original, astronaut)
+    for s in report.streams.values():
+        assert -1 <= s.stability <= 1 and s.stability < 1
+    same = detector.analyze(astronaut, degradation="jpeg:quality=10;gblur:sigma=2", seed=3)
+    assert same.prob_fake == report.prob_fake and same.streams["texture"].prob_fake == report.streams["texture"].prob_fake
+    clean = detector.analyze(astronaut)
+    assert clean.degradation is None and all(s.stability is None for s in clean.streams.values())
+
+
+def test_compound_degradation_strength_zero_changes_nothing(detector, astronaut):
+    a = detector.analyze(astronaut, compound=0.0)
+    b = detector.analyze(astronaut)
+    assert np.array_equal(a.image, astronaut)
+    assert all(a.streams[n].prob_fake == pytest.approx(b.streams[n].prob_fake) for n in a.streams)
+    assert all(s.stability == pytest.approx(1.0, abs=1e-6) for s in a.streams.values())
+
+
+def test_fast_explanations_line_up_in_image_coordinates(detector, astronaut):
+    report = detector.analyze(astronaut, explain="fast")
+    for name, s in report.streams.items():
+        assert s.cam_image.shape == astronaut.shape[:2]
+        assert 0 <= s.cam_image.min() and s.cam_image.max() <= 1 + 1e-6
+        r = s.input.region
+        outside = np.ones(astronaut.shape[:2], bool)
+        outside[int(r.y0) : int(r.y1), int(r.x0) : int(r.x1)] = False
+        assert not outside.any() or s.cam_image[outside].max() == 0  # nothing outside what the stream saw
+        cells = (s.input.size // 14) ** 2  # 18x18 at 252 px, 16x16 at 224 px
+        assert s.cam.forward_passes <= (192 + 1) / 8 and s.cam_entropy.max_nats == pytest.approx(np.log(cells))
+    sim = report.cam_similarity
+    assert sim.names == ("texture", "face", "fusion") and np.allclose(np.diag(sim.values), 1)
+    assert "explain_fast" in report.timings
+
+
+def test_bad_input_raises_image_error(detector, tmp_path):
+    bad = tmp_path / "x.jpg"
+    bad.write_text("hello")
+    with pytest.raises(ImageError):
+        detector.analyze(bad)
+    results = list(detector.analyze_many([bad, np.zeros((64, 64, 3), np.uint8)]))
+    assert isinstance(results[0][1], ImageError) and results[1][1].prob_fake in GRID
+
+
+def test_progress_is_reported(detector, astronaut):
+    seen = []
+    detector.analyze(astronaut, explain="fast", progress=lambda stage, f: seen.append((stage, f)))
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and any("Score-CAM" in s for s, _ in seen)

@@ -1,0 +1,153 @@
+"""Our weights format: round trip, strict loading, offline errors, Hub upload."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from forensic import weights as W
+from forensic.model import ForensicModel
+from forensic.pipeline import Detector
+from forensic.presets import get_preset
+from forensic.weights import WeightsUnavailable, build_model, load_model, save_pretrained
+
+TINY = get_preset("tiny-random").config
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model = ForensicModel.random(TINY, seed=3).eval()
+    folder = save_pretrained(model, tmp_path_factory.mktemp("w") / "weights")
+    return model, folder
+
+
+def test_round_trip_gives_the_same_logits(saved):
+    model, folder = saved
+    loaded = load_model(folder)
+    x = torch.randn(1, 3, 252, 252, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for name in ("texture", "face"):
+            assert torch.equal(loaded.forward_stream(name, x).logits, model.forward_stream(name, x).logits)
+        x224 = x[:, :, :224, :224]
+        assert torch.equal(loaded.forward_stream("fusion", x224).logits, model.forward_stream("fusion", x224).logits)
+
+
+def test_folder_layout_and_stream_files_hold_only_adapters_and_heads(saved):
+    _, folder = saved
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md", "base_clip.safetensors", "base_dinov2.safetensors", "config.json",
+        "face.safetensors", "fusion.safetensors", "texture.safetensors",
+    ]
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["preset"] == "tiny-random" and cfg["dinov2"]["weights_file"] == "base_dinov2.safetensors"
+    assert [s["name"] for s in cfg["streams"]] == ["texture", "face", "fusion"]
+    texture = load_file(folder / "texture.safetensors")
+    assert all(k.startswith(("adapter.", "head.")) for k in texture)
+    assert "head.weight" in texture and "adapter.blocks.1.attn.proj.lora_B" in texture
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "untrained" in card.lower()
+
+
+def test_missing_or_unexpected_keys_are_listed(saved, tmp_path):
+    _, folder = saved
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    state = load_file(broken / "face.safetensors")
+    del state["head.bias"]
+    state["head.extra"] = torch.zeros(1)
+    save_file(state, str(broken / "face.safetensors"))
+    with pytest.raises(ValueError) as err:
+        load_model(broken)
+    assert "heads.face.bias" in str(err.value) and "heads.face.extra" in str(err.value)
+
+
+def test_missing_stream_file_is_weights_unavailable(saved, tmp_path):
+    _, folder = saved
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(folder, partial)
+    (partial / "fusion.safetensors").unlink()
+    with pytest.raises(WeightsUnavailable, match="fusion stream"):
+        load_model(partial)
+
+
+def test_not_a_weights_folder(tmp_path):
+    with pytest.raises(WeightsUnavailable, match="no config.json"):
+        load_model(tmp_path)
+    with pytest.raises(WeightsUnavailable, match="No such folder"):
+        load_model(tmp_path / "nope")
+    with pytest.raises(WeightsUnavailable, match="hf-hub:owner/repo"):
+        load_model("hf-hub:not-a-repo")
+
+
+def test_paper_preset_fails_fast_and_clearly_offline(monkeypatch):
+    """Offline, the paper preset fails within seconds with the ways out, not after minutes of retries."""
+    monkeypatch.setattr(W, "_hub_reachable", lambda timeout=3.0: False)
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailable) as err:
+        Detector.from_preset("paper", device="cpu")
+    assert time.perf_counter() - start < 5
+    message = str(err.value)
+    assert "dinov2_252.pth" in message and "lpmkhoa/hcmusaqua-ntire26-weights" in message
+    assert "--weights DIR" in message and "HF_HUB_OFFLINE" in message and "tiny-random" in message
+
+
+def test_hub_offline_flag(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(WeightsUnavailable, match="HF_HUB_OFFLINE is set"):
+        W.hub_file("timm/vit_small_patch14_dinov2.lvd142m", "model.safetensors")
+
+
+def test_small_preset_without_weights_says_how_to_get_them():
+    with pytest.raises(WeightsUnavailable, match="python -m train"):
+        Detector.from_preset("small", device="cpu")
+
+
+def test_tiny_random_loads_fast_and_is_deterministic():
+    start = time.perf_counter()
+    a = build_model(TINY)
+    assert time.perf_counter() - start < 3
+    b = build_model(TINY)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_base_from_hub_file_is_read_without_the_clip_projection(tmp_path):
+    """Published open_clip files hold the text tower and ``visual.proj`` too; we keep ``visual.*`` minus proj."""
+    path = tmp_path / "open_clip_model.safetensors"
+    save_file({"visual.conv1.weight": torch.ones(2), "visual.proj": torch.ones(2), "transformer.x": torch.ones(1)}, str(path))
+    assert list(W.read_base_file(path, "clip")) == ["conv1.weight"]
+
+
+def test_push_to_hub_uploads_the_folder(saved, monkeypatch):
+    _, folder = saved
+    calls = {}
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls["token"] = token
+
+        def create_repo(self, repo_id, **kw):
+            calls["create"] = (repo_id, kw)
+
+        def upload_folder(self, **kw):
+            calls["upload"] = kw
+            return type("Info", (), {"commit_url": "https://hub/commit/1"})()
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    url = W.push_to_hub(folder, "me/detector", private=True, token="t")
+    assert url == "https://hub/commit/1"
+    assert calls["create"] == ("me/detector", {"repo_type": "model", "private": True, "exist_ok": True})
+    assert calls["upload"]["folder_path"] == str(folder) and calls["upload"]["repo_id"] == "me/detector"
+    assert set(calls["upload"]["allow_patterns"]) == {"config.json", "*.safetensors", "README.md"}
