@@ -60,6 +60,30 @@ class StreamPass:
     outputs: dict[str, StreamOutput]
 
 
+@dataclass
+class _Prepared:
+    """One image made ready for the streams (decoded, maybe degraded, face found, inputs cut)."""
+
+    source: str | None
+    decoded: DecodedImage
+    analysed: np.ndarray
+    info: DegradationInfo | None
+    face: FaceResult
+    inputs: dict[str, StreamInput]
+    timings: dict[str, float]
+    run: StreamPass | None = None
+
+
+def _slice_output(out: StreamOutput, i: int) -> StreamOutput:
+    def cut(t):
+        return None if t is None else t[i : i + 1]
+
+    return StreamOutput(
+        name=out.name, logits=cut(out.logits), prob_fake=cut(out.prob_fake), features=cut(out.features), cls=cut(out.cls),
+        tokens=cut(out.tokens), grid=out.grid, last_norm1=cut(out.last_norm1), cls_attention=cut(out.cls_attention),
+    )
+
+
 class Detector:
     """A loaded detector.
 
@@ -163,6 +187,78 @@ class Detector:
             outputs = self.model.forward_streams(tensors, return_attention=True, return_norm1=return_norm1)
         return StreamPass(image=image, face=face, inputs=inputs, tensors=tensors, outputs=outputs)
 
+    def _forward_batch(self, items: list[_Prepared]) -> None:
+        """One batched pass of every stream over several prepared images (fills ``item.run``)."""
+        tensors = {
+            s.name: to_tensor([it.inputs[s.name].pixels for it in items], s, device=self.device, dtype=self.dtype)
+            for s in self.config.streams
+        }
+        with torch.inference_mode():
+            outputs = self.model.forward_streams(tensors, return_attention=True)
+        for i, it in enumerate(items):
+            it.run = StreamPass(
+                image=it.analysed,
+                face=it.face,
+                inputs=it.inputs,
+                tensors={n: t[i : i + 1] for n, t in tensors.items()},
+                outputs={n: _slice_output(o, i) for n, o in outputs.items()},
+            )
+
+    def _prepare(self, image: Any, *, degradation, compound, seed, source, timings, progress) -> _Prepared:
+        with _timed(timings, "decode"):
+            decoded = image if isinstance(image, DecodedImage) else decode_image(image)
+        if source is None and isinstance(image, (str, os.PathLike)):
+            source = os.fspath(image)
+        analysed, info = decoded.pixels, None
+        if degradation is not None or compound is not None:
+            with _timed(timings, "degrade"):
+                analysed, info = _degrade(decoded.pixels, degradation, compound, seed)
+        progress("faces", 0.05)
+        with _timed(timings, "faces"):
+            face = self.face_detector.analyze(analysed)
+            inputs = prepare_inputs(analysed, self.config.streams, face=face)
+        return _Prepared(source=source, decoded=decoded, analysed=analysed, info=info, face=face, inputs=inputs, timings=timings)
+
+    def _finish(self, item: _Prepared) -> tuple[Report, dict[str, StreamReport]]:
+        run = item.run
+        with _timed(item.timings, "vote"):
+            probs = {n: float(o.prob_fake[0]) for n, o in run.outputs.items()}
+            verdict = vote(probs, self.config.vote, face_fallback=item.face.mode != "crop")
+        streams = {
+            name: StreamReport(
+                name=name,
+                prob_fake=probs[name],
+                vote_prob=verdict.stream_probs[name],
+                weight=float(verdict.weights.get(name, 0.0)),
+                logits=tuple(float(v) for v in out.logits[0].float()),
+                input=run.inputs[name],
+                attention=attention_entropy(out.cls_attention[0].float()),
+                cls=out.cls[0].float().cpu().numpy(),
+                features=out.features[0].float().cpu().numpy(),
+            )
+            for name, out in run.outputs.items()
+        }
+        report = Report(
+            source=item.source,
+            prob_fake=verdict.prob_fake,
+            label=verdict.label,
+            vote=verdict,
+            streams=streams,
+            face=item.face,
+            preset=self.preset,
+            untrained=self.untrained,
+            weights=self.weights,
+            device=str(self.device),
+            image_size=(item.decoded.width, item.decoded.height),
+            image_notes=item.decoded.notes,
+            degradation=item.info,
+            feature_similarity=feature_similarity({n: s.cls for n, s in streams.items()}),
+            timings=item.timings,
+            image=item.analysed,
+            original=item.decoded.pixels if item.info is not None else None,
+        )
+        return report, streams
+
     def analyze(
         self,
         image: Any,
@@ -195,81 +291,80 @@ class Detector:
         """
         if explain not in ("none", "fast", "exact"):
             raise ValueError(f"explain must be 'none', 'fast' or 'exact', not {explain!r}")
-        timings: dict[str, float] = {}
         report_progress = progress or (lambda stage, fraction: None)
-        with _timed(timings, "decode"):
-            decoded = image if isinstance(image, DecodedImage) else decode_image(image)
-        if source is None and isinstance(image, (str, os.PathLike)):
-            source = os.fspath(image)
-        clean = decoded.pixels
-        analysed, info = clean, None
-        if degradation is not None or compound is not None:
-            with _timed(timings, "degrade"):
-                analysed, info = _degrade(clean, degradation, compound, seed)
-        report_progress("faces", 0.05)
-        with _timed(timings, "faces"):
-            face = self.face_detector.analyze(analysed)
-        report_progress("streams", 0.15)
-        with _timed(timings, "streams"):
-            run = self.run_streams(analysed, face=face)
-        with _timed(timings, "vote"):
-            probs = {n: float(o.prob_fake[0]) for n, o in run.outputs.items()}
-            verdict = vote(probs, self.config.vote, face_fallback=face.mode != "crop")
-        streams = {
-            name: StreamReport(
-                name=name,
-                prob_fake=probs[name],
-                vote_prob=verdict.stream_probs[name],
-                weight=float(verdict.weights.get(name, 0.0)),
-                logits=tuple(float(v) for v in out.logits[0].float()),
-                input=run.inputs[name],
-                attention=attention_entropy(out.cls_attention[0]),
-                cls=out.cls[0].float().cpu().numpy(),
-                features=out.features[0].float().cpu().numpy(),
-            )
-            for name, out in run.outputs.items()
-        }
-        cam_sim = None
-        if explain != "none":
-            with _timed(timings, f"explain_{explain}"):
-                cam_sim = self._explain(run, streams, method=explain, progress=report_progress, n_groups=cam_groups)
-        if info is not None and stability:
-            report_progress("stability (clean image)", 0.95)
-            with _timed(timings, "stability"):
-                clean_run = self.run_streams(clean)
-                for name, out in clean_run.outputs.items():
-                    streams[name].stability = cosine(out.features[0].float(), run.outputs[name].features[0].float())
-        report_progress("done", 1.0)
-        return Report(
-            source=source,
-            prob_fake=verdict.prob_fake,
-            label=verdict.label,
-            vote=verdict,
-            streams=streams,
-            face=face,
-            preset=self.preset,
-            untrained=self.untrained,
-            weights=self.weights,
-            device=str(self.device),
-            image_size=(decoded.width, decoded.height),
-            image_notes=decoded.notes,
-            degradation=info,
-            cam_similarity=cam_sim,
-            feature_similarity=feature_similarity({n: s.cls for n, s in streams.items()}),
-            explain=explain,
-            timings=timings,
-            image=analysed,
-            original=clean if info is not None else None,
+        item = self._prepare(
+            image, degradation=degradation, compound=compound, seed=seed, source=source, timings={}, progress=report_progress
         )
+        report_progress("streams", 0.15)
+        with _timed(item.timings, "streams"):
+            self._forward_batch([item])
+        report, streams = self._finish(item)
+        if explain != "none":
+            with _timed(item.timings, f"explain_{explain}"):
+                report.cam_similarity = self._explain(item.run, streams, method=explain, progress=report_progress, n_groups=cam_groups)
+            report.explain = explain
+        if item.info is not None and stability:
+            report_progress("stability (clean image)", 0.95)
+            with _timed(item.timings, "stability"):
+                clean_run = self.run_streams(item.decoded.pixels)
+                for name, out in clean_run.outputs.items():
+                    streams[name].stability = cosine(out.features[0].float(), item.run.outputs[name].features[0].float())
+        report_progress("done", 1.0)
+        return report
 
-    def analyze_many(self, sources: Iterable[Any], **kwargs: Any) -> Iterator[tuple[Any, Report | Exception]]:
-        """Analyses each source in turn; a failure is yielded as the exception, never raised."""
+    def analyze_many(
+        self,
+        sources: Iterable[Any],
+        *,
+        batch_size: int = 8,
+        degradation: str | None = None,
+        compound: float | None = None,
+        seed: int = 0,
+        stability: bool = False,
+    ) -> Iterator[tuple[Any, Report | Exception]]:
+        """Verdicts for many images, ``batch_size`` at a time through the streams, in input order.
+
+        A failure (unreadable file, bad spec) is yielded as the exception, never raised, so one bad
+        file never stops a batch. No explanations (use :meth:`analyze` per image for those).
+        """
+        pending: list[tuple[Any, _Prepared | Exception]] = []
+
+        def flush() -> Iterator[tuple[Any, Report | Exception]]:
+            ready = [p for _, p in pending if isinstance(p, _Prepared)]
+            if ready:
+                try:
+                    with _timed(ready[0].timings, "streams"):
+                        self._forward_batch(ready)
+                except Exception as exc:  # e.g. out of memory: report it for these files, go on
+                    log.warning("batch of %d images failed: %s", len(ready), exc)
+                    pending[:] = [(src, exc if isinstance(p, _Prepared) else p) for src, p in pending]
+            for src, p in pending:
+                if isinstance(p, Exception):
+                    yield src, p
+                    continue
+                try:
+                    report, streams = self._finish(p)
+                    if p.info is not None and stability:
+                        clean_run = self.run_streams(p.decoded.pixels)
+                        for name, out in clean_run.outputs.items():
+                            streams[name].stability = cosine(out.features[0].float(), p.run.outputs[name].features[0].float())
+                    yield src, report
+                except Exception as exc:  # one bad file must never stop a batch
+                    yield src, exc
+            pending.clear()
+
         for src in sources:
             try:
-                yield src, self.analyze(src, **kwargs)
+                prepared = self._prepare(
+                    src, degradation=degradation, compound=compound, seed=seed, source=None, timings={}, progress=lambda *_: None
+                )
+                pending.append((src, prepared))
             except Exception as exc:  # one bad file must never stop a batch; the caller reports it
                 log.debug("analysis of %s failed", src, exc_info=True)
-                yield src, exc
+                pending.append((src, exc))
+            if sum(isinstance(p, _Prepared) for _, p in pending) >= batch_size:
+                yield from flush()
+        yield from flush()
 
     def _explain(self, run: StreamPass, streams: dict[str, StreamReport], *, method: str, progress: Progress, n_groups: int | None):
         names = list(run.outputs)

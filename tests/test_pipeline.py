@@ -104,3 +104,17 @@ def test_progress_is_reported(detector, astronaut):
     detector.analyze(astronaut, explain="fast", progress=lambda stage, f: seen.append((stage, f)))
     fractions = [f for _, f in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and any("Score-CAM" in s for s, _ in seen)
+
+
+def test_batched_verdicts_equal_one_by_one_and_keep_order(detector, astronaut, landscape, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    sources = [astronaut, bad, landscape, np.ascontiguousarray(astronaut[:, ::-1])]
+    results = list(detector.analyze_many(sources, batch_size=2))
+    assert [src is s for (src, _), s in zip(results, sources)] == [True] * 4
+    assert isinstance(results[1][1], ImageError)
+    for (src, report) in (results[0], results[2], results[3]):
+        alone = detector.analyze(src)
+        assert report.prob_fake == alone.prob_fake
+        for name in report.streams:
+            assert report.streams[name].prob_fake == pytest.approx(alone.streams[name].prob_fake, abs=1e-5)
