@@ -370,7 +370,7 @@ def convert_seed(
         base_tolerance: largest absolute difference accepted between the checkpoint's base and
             the public one.
     """
-    from .weights import WeightsUnavailable, _base_state
+    from .weights import WeightsUnavailable, load_base_state
 
     if stream not in ("texture", "face", "fusion"):
         raise ConversionError(f"unknown stream {stream!r}; use texture, face or fusion")
@@ -417,7 +417,7 @@ def convert_seed(
             )
         else:
             try:
-                public = _base_state(spec, out)
+                public = load_base_state(spec, out)
             except WeightsUnavailable as exc:
                 report.base_max_abs_diff[family] = None
                 report.notes.append(f"{family} base not verified against {spec.hub_id or spec.arch}: {exc.reason}")

@@ -13,12 +13,14 @@ __all__ = ["render_model_card", "card_metadata"]
 
 def card_metadata(config: ModelConfig, *, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The Hub metadata of a card: licence, tags, pipeline and base models."""
-    base_models = [s.hub_id for s in (config.dinov2, config.clip) if s is not None and s.hub_id]
+    uses_clip = config.clip is not None and any(s.uses_clip for s in config.streams)
+    base_models = [s.hub_id for s in (config.dinov2, config.clip if uses_clip else None) if s is not None and s.hub_id]
+    tags = ["deepfake-detection", "image-forensics", "dinov2"] + (["clip"] if uses_clip else []) + ["lora", f"preset-{config.preset}"]
     meta: dict[str, Any] = {
         "license": "apache-2.0",
         "library_name": "forensic",
         "pipeline_tag": "image-classification",
-        "tags": ["deepfake-detection", "image-forensics", "dinov2", "clip", "lora", f"preset-{config.preset}"],
+        "tags": tags,
     }
     if base_models:
         meta["base_model"] = base_models
@@ -51,7 +53,7 @@ def render_model_card(
     )
     weights = ", ".join(f"{k} {v:g}" for k, v in config.vote.weights.items())
     base = f"- DINOv2: `{config.dinov2.arch}`" + (f" from `{config.dinov2.hub_id}`" if config.dinov2.hub_id else " (weights in this folder)")
-    if config.clip is not None:
+    if config.clip is not None and any(s.uses_clip for s in config.streams):
         base += f"\n- CLIP: `{config.clip.arch}`" + (f" from `{config.clip.hub_id}`" if config.clip.hub_id else " (weights in this folder)")
     body = [
         f"---\n{_yaml(card_metadata(config, extra=extra_metadata))}\n---",

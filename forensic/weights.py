@@ -38,6 +38,8 @@ __all__ = [
     "resolve_weights",
     "load_model",
     "build_model",
+    "bases_state_dict",
+    "load_base_state",
     "save_pretrained",
     "push_to_hub",
     "hub_file",
@@ -171,10 +173,7 @@ def build_model(
         return model.to(device=device, dtype=dtype).eval()
 
     model = ForensicModel(config, device="meta")
-    state: dict[str, torch.Tensor] = {}
-    state.update({f"dinov2.vit.{k}": v for k, v in _base_state(config.dinov2, folder).items()})
-    if model.clip is not None:
-        state.update({f"clip.visual.{k}": v for k, v in _base_state(config.clip, folder).items()})
+    state = bases_state_dict(config, folder, with_clip=model.clip is not None)
     for name in config.stream_names:
         path = folder / f"{name}.safetensors"
         if not path.is_file():
@@ -209,9 +208,23 @@ def _short(keys: list[str], n: int = 8) -> str:
     return str(keys[:n])[:-1] + (f", ... ({len(keys) - n} more)]" if len(keys) > n else "]")
 
 
-def _base_state(spec: BackboneSpec, folder: Path) -> dict[str, torch.Tensor]:
+def bases_state_dict(config: ModelConfig, folder: Path | None = None, *, with_clip: bool = True) -> dict[str, torch.Tensor]:
+    """The shared bases of ``config`` keyed as in :class:`ForensicModel` (``dinov2.vit.*``, ``clip.visual.*``).
+
+    Training and inference both load bases through here, so they always read the same tensors.
+    """
+    state = {f"dinov2.vit.{k}": v for k, v in load_base_state(config.dinov2, folder).items()}
+    if with_clip and config.clip is not None:
+        state.update({f"clip.visual.{k}": v for k, v in load_base_state(config.clip, folder).items()})
+    return state
+
+
+def load_base_state(spec: BackboneSpec, folder: Path | None = None) -> dict[str, torch.Tensor]:
+    """One base's tensors (timm / open_clip names): from the weights folder, the Hub or its seed."""
     if spec.weights_file:
-        path = folder / spec.weights_file
+        if folder is None:
+            raise WeightsUnavailable(f"the {spec.family} base {spec.weights_file}", "It lives in a weights folder, and none was given.")
+        path = Path(folder) / spec.weights_file
         if not path.is_file():
             raise WeightsUnavailable(f"the {spec.family} base ({path})", "config.json names this file but it is missing.")
         return load_file(path)

@@ -1,0 +1,142 @@
+"""Command line: ``python -m train --config FILE --data DIR_OR_CSV --out DIR [key=value ...]``.
+
+The same command runs on one process or, under ``torchrun --nproc_per_node N``, on N (GPUs or CPU
+slots); only rank 0 writes. ``python -m train merge OUT EXPORT...`` (or ``--merge``) combines
+single-stream exports into one folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+__all__ = ["main", "build_parser", "build_merge_parser"]
+
+EPILOG = """\
+overrides: dotted config keys with YAML values, e.g. optim.lr=1e-4 epochs=3 augment.global_p=0
+           eval.degradations=[jpeg-q40,compound-0.5] data.pseudo_fakes=true
+examples:
+  python -m train --config train/configs/small_texture.yaml --data data/ --out runs/small_texture
+  torchrun --nproc_per_node 4 -m train --config train/configs/paper_texture.yaml --data data.csv --out runs/paper_texture
+  python -m train merge runs/small_all runs/small_texture/export runs/small_face/export runs/small_fusion_phase2/export
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train one stream of the detector (LoRA + head on the frozen base) and export it in our weights format.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="YAML config (a path, or a name in train/configs, e.g. tiny)")
+    parser.add_argument("--data", metavar="DIR_OR_CSV", help="folder with real/ and fake/, or a CSV manifest path,label[,split]")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder: log.jsonl, checkpoints/, export/")
+    parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint, or 'auto' for the latest in --out")
+    parser.add_argument("--push-to-hub", metavar="OWNER/REPO", help="upload the export to this Hugging Face model repo")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    return parser
+
+
+def build_merge_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m train merge",
+        description="Combine single-stream exports (OUT/export of several runs) into one weights folder, checking they share their bases.",
+    )
+    parser.add_argument("out", metavar="OUT_DIR", help="the merged weights folder")
+    parser.add_argument("exports", nargs="+", metavar="EXPORT_DIR", help="export folders, one per stream")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    parser.add_argument("--push-to-hub", metavar="OWNER/REPO", help="upload the merged folder to this Hub repo")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    level = logging.DEBUG if verbose else (logging.INFO if rank == 0 else logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("train").setLevel(level)
+    if verbose:
+        logging.getLogger("forensic").setLevel(logging.DEBUG)
+
+
+def _merge(argv: list[str]) -> int:
+    from forensic.weights import push_to_hub
+
+    from .export import MergeError, merge_exports
+
+    args = build_merge_parser().parse_args(argv)
+    _setup_logging(False)
+    try:
+        folder = merge_exports(args.out, args.exports, overwrite=args.overwrite)
+    except (MergeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(folder)
+    if args.push_to_hub:
+        print(push_to_hub(folder, args.push_to_hub, private=args.private, commit_message="Upload merged forensic detector"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        return _merge(argv[1:])
+    if "--merge" in argv:
+        argv.remove("--merge")
+        return _merge(argv)
+
+    from forensic.weights import WeightsUnavailable
+
+    from .config import ConfigError, load_config
+    from .data import DataError
+
+    args = build_parser().parse_intermixed_args(argv)
+    _setup_logging(args.verbose)
+    extra: dict[str, object] = {}
+    if args.data:
+        extra["data.path"] = args.data
+    if args.resume:
+        extra["resume"] = args.resume
+    if args.push_to_hub:
+        extra["export.push_to_hub"] = args.push_to_hub
+    if args.private:
+        extra["export.private"] = True
+    if args.no_progress:
+        extra["progress"] = False
+    try:
+        from .config import parse_overrides
+
+        cfg = load_config(args.config, {**parse_overrides(args.overrides), **extra})
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+
+    from .engine import fit
+
+    try:
+        result = fit(cfg, out=args.out)
+    except WeightsUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("For training: the preset's base backbones must be in the Hugging Face cache (download once with "
+              "network access); model.random_bases=true runs the same code on random bases (a smoke test).", file=sys.stderr)
+        return 2
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0 and result.export_dir is not None:
+        print(result.export_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,447 @@
+"""The training configuration: typed, frozen dataclasses read from YAML, with ``key=value`` overrides.
+
+A run is described by one :class:`TrainConfig` (see ``train/configs/*.yaml``). Every section is a
+dataclass, so a typo in a YAML file or an override fails at start-up with a message listing the
+valid keys, instead of being silently ignored halfway through a GPU run.
+
+Overrides use dotted keys and YAML values: ``optim.lr=1e-4 epochs=3 eval.degradations=[jpeg-q40]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "ModelSection",
+    "InitSection",
+    "DataSection",
+    "AugmentSection",
+    "OptimSection",
+    "LossSection",
+    "EvalSection",
+    "ExportSection",
+    "TrainConfig",
+    "load_config",
+    "parse_overrides",
+    "valid_keys",
+    "CONFIG_DIR",
+]
+
+#: the YAML configs shipped with the package
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A training config or override is invalid; the message says which key and what is valid."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """What is trained.
+
+    Attributes:
+        preset: the architecture preset (``paper``, ``small``, ``tiny-random``).
+        stream: the one stream this run trains (each run trains one stream; merge them afterwards).
+        trainable: ``all`` (LoRA adapter and head), ``head`` (fusion phase 1) or ``adapter``.
+        random_bases: replace the preset's Hub bases by seeded random ones (smoke tests and
+            timing of the ``small``/``paper`` code path offline; the result is not a useful detector).
+    """
+
+    preset: str = "tiny-random"
+    stream: Literal["texture", "face", "fusion"] = "texture"
+    trainable: Literal["all", "head", "adapter"] = "all"
+    random_bases: bool = False
+
+
+@dataclass(frozen=True)
+class InitSection:
+    """Initialise the stream from an earlier export (fusion phase 2 from phase 1, for example).
+
+    Attributes:
+        from_dir: a weights folder written by this trainer (``OUT/export``) or ``hf-hub:owner/repo``.
+        stream: the stream of that folder to copy from (default: the stream being trained).
+        parts: what to copy: the LoRA ``adapter`` and/or the ``head`` (shapes must match).
+    """
+
+    from_dir: str | None = None
+    stream: str | None = None
+    parts: tuple[Literal["adapter", "head"], ...] = ("adapter", "head")
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Where the images come from and how they are batched.
+
+    Attributes:
+        path: a folder with ``real/`` and ``fake/`` (searched recursively) or a CSV manifest
+            ``path,label[,split]``; usually given with ``--data``.
+        val_fraction: share of each class held out for validation when the manifest has no split.
+        pseudo_fakes: every real image also yields a self-blended pseudo-fake (label fake).
+        batch_size: images per step and per process.
+        eval_batch_size: images per validation batch (default: ``batch_size``).
+        num_workers: DataLoader worker processes per training process.
+        face_cache: JSON file caching face detections (default ``OUT/face_cache.json``).
+        face_device: device of the MTCNN face detector (``auto``: the training device).
+    """
+
+    path: str | None = None
+    val_fraction: float = 0.2
+    pseudo_fakes: bool = False
+    batch_size: int = 32
+    eval_batch_size: int | None = None
+    num_workers: int = 0
+    face_cache: str | None = None
+    face_device: str = "auto"
+
+
+@dataclass(frozen=True)
+class AugmentSection:
+    """The paper's compound degradation on training images (validation images stay clean).
+
+    Attributes:
+        global_p: probability that a training image is degraded at all (the paper: 0.5).
+        strength: the engine's overall strength (1.0 with the defaults below = the paper's setting).
+        op_p: probability of each of the 15 operations (the paper: 0.3).
+        strength_cap: per-operation strengths drawn from Beta(1.2, 1.2) are capped here (0.8).
+    """
+
+    global_p: float = 0.5
+    strength: float = 1.0
+    op_p: float = 0.3
+    strength_cap: float = 0.8
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    """Optimiser and schedule: Adam(W), linear warm-up then cosine decay, per optimiser step.
+
+    Attributes:
+        name: ``adam`` or ``adamw``.
+        lr: peak learning rate of the trainable parameters.
+        head_lr: peak learning rate of the head, if different.
+        weight_decay: decoupled weight decay (AdamW) or L2 (Adam).
+        warmup_fraction: share of the optimiser steps spent warming up linearly from 0.
+        min_lr_ratio: the cosine decays to ``lr * min_lr_ratio``.
+        grad_accum: micro-batches accumulated per optimiser step.
+        grad_clip: clip the gradient norm to this (None: no clipping).
+    """
+
+    name: Literal["adam", "adamw"] = "adamw"
+    lr: float = 1e-4
+    head_lr: float | None = None
+    weight_decay: float = 0.0
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.0
+    grad_accum: int = 1
+    grad_clip: float | None = 1.0
+
+
+@dataclass(frozen=True)
+class LossSection:
+    """Focal loss: ``gamma = 0`` is cross-entropy; ``alpha`` weights the fake class (None: none)."""
+
+    gamma: float = 2.0
+    alpha: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    """Validation: always clean, plus each degradation spec listed (each reported separately).
+
+    Attributes:
+        degradations: specs or presets of :mod:`forensic.degrade`, e.g. ``jpeg-q40``, ``compound-0.5``.
+        seed: seed of the validation degradations and pseudo-fakes (fixed across epochs and runs).
+        every: validate every this many epochs (and always after the last).
+    """
+
+    degradations: tuple[str, ...] = ()
+    seed: int = 0
+    every: int = 1
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    """After training: temperature calibration and our weights format in ``OUT/export``.
+
+    Attributes:
+        enabled: write the export at all.
+        calibrate: fit the stream's temperature on the clean validation logits.
+        push_to_hub: ``owner/repo`` to upload the export to (usually given with ``--push-to-hub``).
+        private: create the Hub repo private.
+    """
+
+    enabled: bool = True
+    calibrate: bool = True
+    push_to_hub: str | None = None
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (one stream).
+
+    Attributes:
+        seed: seeds model init, data order, augmentation, dropout and the train/val split.
+        epochs: passes over the training set.
+        device: ``auto`` (CUDA when available, one GPU per process under torchrun) or a device.
+        precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``bf16`` or ``fp32``.
+        threads: torch CPU threads per process (None: torch's default).
+        resume: a checkpoint to resume from, or ``auto`` (the latest in OUT/checkpoints, if any).
+        keep_checkpoints: how many epoch checkpoints to keep (0: all); ``best.pt`` is always kept.
+        progress: tqdm progress bars on stderr (rank 0 only).
+    """
+
+    seed: int = 0
+    epochs: int = 10
+    device: str = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    threads: int | None = None
+    resume: str | None = None
+    keep_checkpoints: int = 0
+    progress: bool = True
+    model: ModelSection = field(default_factory=ModelSection)
+    init: InitSection = field(default_factory=InitSection)
+    data: DataSection = field(default_factory=DataSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loss: LossSection = field(default_factory=LossSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    export: ExportSection = field(default_factory=ExportSection)
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with top-level fields changed (sections are replaced whole)."""
+        return dataclasses.replace(self, **changes)
+
+    def override(self, overrides: Mapping[str, Any] | Sequence[str]) -> TrainConfig:
+        """A copy with dotted-key overrides applied (``{"optim.lr": 1e-4}`` or ``["optim.lr=1e-4"]``)."""
+        pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
+        raw = self.to_dict()
+        for key, value in pairs.items():
+            _set_dotted(raw, key, value)
+        return from_dict(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples as lists), as written to ``OUT/train_config.yaml``."""
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# --------------------------------------------------------------------------------- loading
+def load_config(path: str | Path | None = None, overrides: Sequence[str] | Mapping[str, Any] = ()) -> TrainConfig:
+    """Reads a YAML config (a path, or the name of a file in ``train/configs``) and applies overrides.
+
+    Raises:
+        ConfigError: unknown keys, wrong types or values out of range (the message lists valid keys).
+        FileNotFoundError: no such config file.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file() and (CONFIG_DIR / file).is_file():
+            file = CONFIG_DIR / file
+        elif not file.is_file() and (CONFIG_DIR / f"{file}.yaml").is_file():
+            file = CONFIG_DIR / f"{file}.yaml"
+        if not file.is_file():
+            shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+            raise FileNotFoundError(f"no config file {path!r} (shipped configs: {shipped})")
+        loaded = yaml.safe_load(file.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: the top level must be a mapping of keys to values")
+        raw = loaded
+    pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
+    for key, value in pairs.items():
+        _set_dotted(raw, key, value)
+    return from_dict(raw)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["optim.lr=1e-4", "epochs=3"]`` -> ``{"optim.lr": "1e-4", "epochs": 3}`` (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value (e.g. optim.lr=1e-4); valid keys: {', '.join(valid_keys())}")
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            out[key] = text
+    return out
+
+
+def valid_keys(cls: type | None = None, prefix: str = "") -> list[str]:
+    """All dotted keys of the config (``optim.lr``, ``epochs``, ...)."""
+    cls = cls or TrainConfig
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.extend(valid_keys(tp, f"{prefix}{f.name}."))
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def from_dict(raw: Mapping[str, Any]) -> TrainConfig:
+    """Builds a :class:`TrainConfig` from nested plain data, checking every key and type."""
+    return _build(TrainConfig, raw, "")
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    if key not in valid_keys():
+        close = difflib.get_close_matches(key, valid_keys(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid_keys())}")
+    node = raw
+    *sections, leaf = key.split(".")
+    for name in sections:
+        child = node.get(name)
+        if child is None:
+            child = node[name] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"config key {name!r} must be a mapping (it has sub-keys)")
+        node = child
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'the config'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        key = f"{prefix}{unknown[0]}"
+        close = difflib.get_close_matches(key, valid_keys(), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid_keys())}")
+    kwargs = {}
+    for name, value in raw.items():
+        tp = hints[name]
+        key = f"{prefix}{name}"
+        kwargs[name] = _build(tp, value or {}, f"{key}.") if dataclasses.is_dataclass(tp) else _coerce(value, tp, key)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Checks ``value`` against the annotation ``tp``; converts only where it is unambiguous."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("null", "none"))):
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [value]  # one item given without brackets
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        item_tp = args[0] if args else Any
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if tp is Any:
+        return value
+    raise ConfigError(f"{key}: unsupported config type {tp!r}")  # pragma: no cover - a bug in this module
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    checks = [
+        ("epochs", cfg.epochs >= 1, "must be >= 1"),
+        ("threads", cfg.threads is None or cfg.threads >= 1, "must be >= 1"),
+        ("keep_checkpoints", cfg.keep_checkpoints >= 0, "must be >= 0 (0 keeps all)"),
+        ("data.val_fraction", 0.0 <= cfg.data.val_fraction < 1.0, "must be in [0, 1)"),
+        ("data.batch_size", cfg.data.batch_size >= 1, "must be >= 1"),
+        ("data.eval_batch_size", cfg.data.eval_batch_size is None or cfg.data.eval_batch_size >= 1, "must be >= 1"),
+        ("data.num_workers", cfg.data.num_workers >= 0, "must be >= 0"),
+        ("augment.global_p", 0.0 <= cfg.augment.global_p <= 1.0, "must be in [0, 1]"),
+        ("augment.strength", 0.0 <= cfg.augment.strength <= 1.0, "must be in [0, 1]"),
+        ("augment.op_p", 0.0 <= cfg.augment.op_p <= 1.0, "must be in [0, 1]"),
+        ("augment.strength_cap", 0.0 <= cfg.augment.strength_cap <= 1.0, "must be in [0, 1]"),
+        ("optim.lr", cfg.optim.lr > 0, "must be > 0"),
+        ("optim.head_lr", cfg.optim.head_lr is None or cfg.optim.head_lr > 0, "must be > 0"),
+        ("optim.weight_decay", cfg.optim.weight_decay >= 0, "must be >= 0"),
+        ("optim.warmup_fraction", 0.0 <= cfg.optim.warmup_fraction < 1.0, "must be in [0, 1)"),
+        ("optim.min_lr_ratio", 0.0 <= cfg.optim.min_lr_ratio <= 1.0, "must be in [0, 1]"),
+        ("optim.grad_accum", cfg.optim.grad_accum >= 1, "must be >= 1"),
+        ("optim.grad_clip", cfg.optim.grad_clip is None or cfg.optim.grad_clip > 0, "must be > 0"),
+        ("loss.gamma", cfg.loss.gamma >= 0, "must be >= 0"),
+        ("loss.alpha", cfg.loss.alpha is None or 0.0 <= cfg.loss.alpha <= 1.0, "must be in [0, 1]"),
+        ("eval.every", cfg.eval.every >= 1, "must be >= 1"),
+    ]
+    for key, ok, what in checks:
+        if not ok:
+            raise ConfigError(f"{key} {what}")
+    from forensic.presets import PRESETS
+
+    if cfg.model.preset not in PRESETS:
+        raise ConfigError(f"model.preset {cfg.model.preset!r} is not one of {', '.join(PRESETS)}")
+    if cfg.eval.degradations:
+        from forensic.degrade import SpecError, parse_spec
+
+        for spec in cfg.eval.degradations:
+            try:
+                parse_spec(spec)
+            except SpecError as exc:
+                raise ConfigError(f"eval.degradations: {exc}") from None
+        if len(set(cfg.eval.degradations)) != len(cfg.eval.degradations) or "clean" in cfg.eval.degradations:
+            raise ConfigError("eval.degradations must be distinct and must not contain 'clean' (always evaluated)")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

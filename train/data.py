@@ -1,0 +1,535 @@
+"""Training data: folders or CSV manifests, the train/val split, faces, augmentation and loaders.
+
+Every image goes through the *same* functions as at inference: :func:`forensic.images.load_image`,
+:mod:`forensic.faces` for the face box, :func:`forensic.streams.prepare_input` for the stream's
+crop or resize and :func:`forensic.streams.to_tensor` for the normalisation. Training images get
+the paper's compound degradation (:func:`forensic.degrade.compound_degrade`) with probability
+``global_p``; validation images are clean, or degraded by fixed specs at fixed seeds.
+
+Randomness is per sample: the generator of sample ``i`` in epoch ``e`` is seeded from
+``(seed, e, i, purpose)``, so an epoch's images do not depend on the number of workers or
+processes, nor on the order in which they are drawn, and a resumed run sees the same images.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from forensic.config import StreamConfig
+from forensic.degrade import CompoundConfig, compound_degrade, degrade
+from forensic.faces import CropRegion, FaceBox, FaceResult
+from forensic.images import ImageError, load_image
+from forensic.pseudofake import self_blend
+from forensic.streams import prepare_input, to_tensor
+
+from .config import AugmentSection
+from .distributed import DistInfo, all_gather_objects
+
+__all__ = [
+    "DataError",
+    "Sample",
+    "Item",
+    "DataSplit",
+    "IMAGE_EXTENSIONS",
+    "read_samples",
+    "split_samples",
+    "expand_items",
+    "sample_rng",
+    "FaceCache",
+    "face_result_from_dict",
+    "StreamDataset",
+    "Collate",
+    "make_loader",
+    "EpochSampler",
+    "ensure_faces",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".jfif", ".ppm"})
+_LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
+_SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+# purposes of the per-sample generators (keep their streams independent)
+_BLEND, _DEGRADE = 1, 2
+
+
+class DataError(ValueError):
+    """The training data is missing, malformed or unusable; the message says what to fix."""
+
+
+# --------------------------------------------------------------------------------- samples
+@dataclass(frozen=True)
+class Sample:
+    """One image file with its label (0 = real, 1 = fake) and, from a manifest, its split."""
+
+    path: Path
+    label: int
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One dataset entry: a sample, or the self-blended pseudo-fake made from a real sample."""
+
+    sample: Sample
+    pseudo: bool = False
+
+    @property
+    def label(self) -> int:
+        return 1 if self.pseudo else self.sample.label
+
+    @property
+    def name(self) -> str:
+        return f"{self.sample.path}" + (" [pseudo-fake]" if self.pseudo else "")
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """The training and validation samples, and how the split was made (``manifest`` or ``val_fraction``)."""
+
+    train: tuple[Sample, ...]
+    val: tuple[Sample, ...]
+    split_by: str
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        def count(samples: Sequence[Sample]) -> dict[str, int]:
+            fake = sum(s.label for s in samples)
+            return {"real": len(samples) - fake, "fake": fake}
+
+        return {"train": count(self.train), "val": count(self.val)}
+
+
+def read_samples(source: str | os.PathLike) -> list[Sample]:
+    """Reads a folder with ``real/`` and ``fake/`` subfolders (recursively) or a CSV manifest.
+
+    A manifest has columns ``path,label[,split]`` (a header row is optional); labels are
+    ``real``/``fake`` or ``0``/``1``; splits ``train``/``val`` (``test`` rows are skipped);
+    relative paths are relative to the CSV file.
+
+    Raises:
+        DataError: no such folder or file, no images, bad labels or splits.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _read_folder(path)
+    if path.is_file():
+        return _read_manifest(path)
+    raise DataError(f"no such data folder or manifest: {path}")
+
+
+def _read_folder(folder: Path) -> list[Sample]:
+    samples = []
+    for name, label in (("real", 0), ("fake", 1)):
+        sub = folder / name
+        if sub.is_dir():
+            files = sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            samples.extend(Sample(p, label) for p in files)
+    if not (folder / "real").is_dir() and not (folder / "fake").is_dir():
+        raise DataError(
+            f"{folder} has neither a real/ nor a fake/ subfolder: put the images in DATA/real/ and DATA/fake/ "
+            "(any depth), or pass a CSV manifest path,label[,split]"
+        )
+    if not samples:
+        raise DataError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {folder}/real or {folder}/fake")
+    return samples
+
+
+def _read_manifest(path: Path) -> list[Sample]:
+    with path.open(newline="") as f:
+        rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        header = [c.strip().lower() for c in rows[0]]
+        rows = rows[1:]
+    else:
+        header = ["path", "label", "split"][: len(rows[0])] if rows else []
+    unknown = set(header) - {"path", "label", "split"}
+    if unknown:
+        raise DataError(f"{path}: unknown manifest column(s) {sorted(unknown)}; use path,label[,split]")
+    samples = []
+    for line, row in enumerate(rows, start=2 if "path" in header else 1):
+        record = dict(zip(header, (c.strip() for c in row)))
+        if len(row) < 2 or not record.get("path"):
+            raise DataError(f"{path}, row {line}: expected path,label[,split], got {row}")
+        label = _LABELS.get(record["label"].lower())
+        if label is None:
+            raise DataError(f"{path}, row {line}: label {record['label']!r} is not real, fake, 0 or 1")
+        split = record.get("split") or None
+        if split is not None:
+            if split.lower() not in _SPLITS:
+                raise DataError(f"{path}, row {line}: split {split!r} is not one of train, val, test")
+            split = _SPLITS[split.lower()]
+            if split == "test":
+                continue
+        file = Path(record["path"]).expanduser()
+        file = file if file.is_absolute() else path.parent / file
+        samples.append(Sample(file, label, split))
+    if not samples:
+        raise DataError(f"{path}: the manifest lists no train/val images")
+    missing = [s.path for s in samples if not s.path.is_file()]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} listed file(s) do not exist, e.g. {missing[0]}")
+    with_split = sum(s.split is not None for s in samples)
+    if 0 < with_split < len(samples):
+        raise DataError(f"{path}: give a split for every row or for none ({with_split} of {len(samples)} have one)")
+    return samples
+
+
+def split_samples(samples: Sequence[Sample], *, val_fraction: float, seed: int) -> DataSplit:
+    """The manifest's split if it has one, else a seeded split stratified by label.
+
+    Each class gives ``round(n * val_fraction)`` samples (at least one when ``val_fraction > 0``
+    and the class has two or more) to validation.
+    """
+    if samples and samples[0].split is not None:
+        train = tuple(s for s in samples if s.split == "train")
+        val = tuple(s for s in samples if s.split == "val")
+        if not train:
+            raise DataError("the manifest's split has no train rows")
+        return DataSplit(train, val, "manifest")
+    ordered = sorted(samples, key=lambda s: (s.label, str(s.path)))  # independent of listing order
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B117]))
+    train, val = [], []
+    for label in (0, 1):
+        group = [s for s in ordered if s.label == label]
+        n_val = int(round(len(group) * val_fraction))
+        if val_fraction > 0 and n_val == 0 and len(group) >= 2:
+            n_val = 1
+        chosen = set(rng.permutation(len(group))[:n_val].tolist())
+        for i, s in enumerate(group):
+            (val if i in chosen else train).append(s)
+    return DataSplit(tuple(train), tuple(val), "val_fraction")
+
+
+def expand_items(samples: Iterable[Sample], *, pseudo_fakes: bool) -> tuple[Item, ...]:
+    """Dataset entries: each sample, and with ``pseudo_fakes`` a pseudo-fake after each real one."""
+    items = []
+    for s in samples:
+        items.append(Item(s))
+        if pseudo_fakes and s.label == 0:
+            items.append(Item(s, pseudo=True))
+    return tuple(items)
+
+
+def sample_rng(*key: int) -> np.random.Generator:
+    """A generator seeded from a tuple of non-negative integers (seed, epoch, index, purpose...)."""
+    return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
+
+
+# --------------------------------------------------------------------------------- faces
+def file_key(path: Path) -> str:
+    """Identifies a file's content cheaply: resolved path, size and modification time."""
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def face_result_from_dict(data: Mapping[str, Any]) -> FaceResult:
+    """Rebuilds a :class:`FaceResult` from :meth:`FaceResult.to_dict` (the cache format)."""
+    box = data.get("box")
+    return FaceResult(
+        mode=data["mode"],
+        box=FaceBox(**box) if box else None,
+        region=CropRegion(**data["region"]),
+        faces=tuple(FaceBox(**f) for f in data.get("faces", ())),
+        found_by=data.get("found_by"),
+        reason=data["reason"],
+        image_size=tuple(int(v) for v in data["image_size"]),
+    )
+
+
+class FaceCache:
+    """Face analyses keyed by file identity and view, persisted as JSON.
+
+    Detection (MTCNN, ~60 ms per image on a CPU) runs once per image; later epochs, resumed runs
+    and other streams trained on the same data read the cache.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._raw: dict[str, dict] = {}
+        self.results: dict[str, FaceResult] = {}
+        if path is not None and path.is_file():
+            try:
+                self._raw = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                log.warning("the face cache %s is unreadable; starting a new one", path)
+            self.results = {k: face_result_from_dict(v) for k, v in self._raw.items()}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.results
+
+    def put(self, key: str, data: Mapping[str, Any]) -> None:
+        self._raw[key] = dict(data)
+        self.results[key] = face_result_from_dict(data)
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._raw))
+        os.replace(tmp, self.path)  # atomic: an interrupted run never leaves half a cache
+
+
+# --------------------------------------------------------------------------------- dataset
+class StreamDataset(Dataset):
+    """Items -> what one stream sees, as ``{"pixels": SxSx3 uint8, "label": int, "index": int}``.
+
+    Args:
+        items: the entries.
+        stream: the stream's config (its input kind and size).
+        train: training (random per epoch: pseudo-fake blend, compound degradation) or evaluation
+            (fixed: the same image every epoch).
+        seed: base seed (training: the run's seed; evaluation: ``eval.seed``).
+        augment: training degradation settings (None or ``global_p = 0``: none).
+        degradation: evaluation only: a degradation spec applied to every image.
+        faces: face analyses by key (see :meth:`face_requests`), filled by :func:`ensure_faces`.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        stream: StreamConfig,
+        *,
+        train: bool,
+        seed: int,
+        augment: AugmentSection | None = None,
+        degradation: str | None = None,
+        faces: Mapping[str, FaceResult] | None = None,
+    ) -> None:
+        if train and degradation is not None:
+            raise ValueError("a fixed degradation spec is for evaluation sets; training uses 'augment'")
+        self.items = tuple(items)
+        self.stream = stream
+        self.train = train
+        self.seed = seed
+        self.augment = augment
+        self.degradation = degradation
+        self.faces: Mapping[str, FaceResult] = faces or {}
+        self.epoch = 0
+        self._compound = (
+            CompoundConfig(op_p=augment.op_p, strength_cap=augment.strength_cap) if augment is not None else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch used by ``dataset[index]`` (loaders pass it with each index instead, see :class:`EpochSampler`)."""
+        self.epoch = int(epoch)
+
+    @property
+    def needs_faces(self) -> bool:
+        return self.stream.input == "face-crop"
+
+    # -- face keys -------------------------------------------------------------------------
+    def _clean_key(self, index: int) -> str:
+        return f"{file_key(self.items[index].sample.path)}|clean"
+
+    def _view_key(self, index: int) -> str:
+        """The face analysis the stream crop uses: the clean image's for training (the compound
+        engine keeps the image size, so the box still fits), the exact evaluated image's for
+        evaluation (as at inference, where faces are detected on what is analysed)."""
+        item = self.items[index]
+        if self.train or (self.degradation is None and not item.pseudo):
+            return self._clean_key(index)
+        return f"{file_key(item.sample.path)}|eval:{self.seed}:{index}:{self.degradation or 'clean'}:{int(item.pseudo)}"
+
+    def face_requests(self) -> tuple[dict[str, Path], dict[str, int]]:
+        """The face analyses this dataset needs: ``({key: file}, {key: index})``.
+
+        The first are detected on the clean file; the second on :meth:`render` of the index
+        (which needs the first for the pseudo-fake's face box).
+        """
+        clean: dict[str, Path] = {}
+        rendered: dict[str, int] = {}
+        for i, item in enumerate(self.items):
+            if item.pseudo:
+                clean[self._clean_key(i)] = item.sample.path
+            if self.needs_faces:
+                key = self._view_key(i)
+                if key.endswith("|clean"):
+                    clean[key] = item.sample.path
+                else:
+                    rendered[key] = i
+        return clean, rendered
+
+    # -- images ------------------------------------------------------------------------------
+    def _rng(self, index: int, purpose: int, epoch: int) -> np.random.Generator:
+        if self.train:
+            return sample_rng(self.seed, epoch, index, purpose)
+        return sample_rng(self.seed, index, purpose)
+
+    def render(self, index: int, *, epoch: int | None = None) -> np.ndarray:
+        """The full image (after pseudo-fake blending and degradation) the stream input is cut from.
+
+        ``epoch`` defaults to the one set with :meth:`set_epoch`.
+        """
+        epoch = self.epoch if epoch is None else epoch
+        item = self.items[index]
+        try:
+            image = load_image(item.sample.path)
+        except ImageError as exc:
+            raise DataError(f"cannot read training image {item.sample.path}: {exc}") from exc
+        if item.pseudo:
+            face = self.faces.get(self._clean_key(index))
+            box = None if face is None or face.box is None else (face.box.x0, face.box.y0, face.box.x1, face.box.y1)
+            image = self_blend(image, rng=self._rng(index, _BLEND, epoch), face_box=box).image
+        if self.train:
+            if self.augment is not None and self.augment.global_p > 0:
+                rng = self._rng(index, _DEGRADE, epoch)
+                if rng.random() < self.augment.global_p:
+                    image = compound_degrade(image, strength=self.augment.strength, rng=rng, config=self._compound).image
+        elif self.degradation is not None:
+            image = degrade(image, self.degradation, seed=self._rng(index, _DEGRADE, epoch))
+        return image
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """``dataset[index]`` (at the epoch set with :meth:`set_epoch`) or ``dataset[(epoch, index)]``."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        image = self.render(index, epoch=epoch)
+        face = None
+        if self.needs_faces:
+            key = self._view_key(index)
+            face = self.faces.get(key)
+            if face is None:
+                raise DataError(f"no face analysis for {self.items[index].name}: call ensure_faces() first")
+        pixels = prepare_input(image, self.stream, face=face).pixels
+        return {"pixels": pixels, "label": self.items[index].label, "index": index}
+
+
+class Collate:
+    """Stacks samples into ``{"x": (B, 3, S, S) normalised, "label": (B,), "index": (B,)}`` with
+    :func:`forensic.streams.to_tensor`, the inference normalisation."""
+
+    def __init__(self, stream: StreamConfig) -> None:
+        self.stream = stream
+
+    def __call__(self, batch: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        return {
+            "x": to_tensor([b["pixels"] for b in batch], self.stream),
+            "label": torch.tensor([b["label"] for b in batch], dtype=torch.long),
+            "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+        }
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` pairs of a :class:`DistributedSampler`, so the epoch reaches
+    persistent workers with every index (their copy of the dataset never sees ``set_epoch``)."""
+
+    def __init__(self, inner: DistributedSampler) -> None:
+        self.inner = inner
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.inner.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, i) for i in self.inner)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+def _worker_init(worker_id: int) -> None:
+    # each worker does OpenCV/numpy work on one image at a time: extra threads only oversubscribe
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def make_loader(
+    dataset: StreamDataset,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    info: DistInfo,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader over this process's shard.
+
+    The sampler is a ``DistributedSampler`` also for one process, so the order is the same function
+    of (seed, epoch) everywhere; call ``loader.sampler.set_epoch(epoch)``. Workers are spawned, not
+    forked (a fork after OpenCV or OpenMP threads ran in the parent can deadlock the child), and
+    persist across epochs so the start-up is paid once.
+    """
+    sampler = EpochSampler(
+        DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed, drop_last=False)
+    )
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=Collate(dataset.stream),
+        worker_init_fn=_worker_init if num_workers else None,
+        multiprocessing_context="spawn" if num_workers else None,
+        persistent_workers=num_workers > 0,
+        generator=generator,
+        pin_memory=info.device.type == "cuda",
+    )
+
+
+def ensure_faces(
+    datasets: Sequence[StreamDataset],
+    cache: FaceCache,
+    *,
+    info: DistInfo,
+    detector_factory: Callable[[], Any],
+    progress: bool = False,
+) -> int:
+    """Detects the faces the datasets need and are not cached, shared out over the ranks.
+
+    Clean files first (pseudo-fake boxes depend on them), then rendered evaluation images. Rank 0
+    saves the cache. Afterwards every dataset's ``faces`` points at the cache.
+
+    Returns:
+        The number of detections this call ran (over all ranks).
+    """
+    detector = None
+    ran = 0
+    for phase in ("clean", "rendered"):
+        todo: dict[str, Callable[[], np.ndarray]] = {}
+        for ds in datasets:
+            ds.faces = cache.results
+            clean, rendered = ds.face_requests()
+            if phase == "clean":
+                todo.update({k: (lambda p=p: load_image(p)) for k, p in clean.items() if k not in cache})
+            else:
+                todo.update({k: (lambda d=ds, i=i: d.render(i)) for k, i in rendered.items() if k not in cache})
+        keys = sorted(todo)[info.rank :: info.world_size]
+        results: dict[str, dict] = {}
+        if keys:
+            detector = detector or detector_factory()
+            iterator: Iterable[str] = keys
+            if progress and info.is_main:
+                from tqdm import tqdm
+
+                iterator = tqdm(keys, desc=f"faces ({phase})", unit="img", leave=False)
+            for key in iterator:
+                results[key] = detector.analyze(todo[key]()).to_dict()
+        gathered = all_gather_objects(info, results)
+        for part in gathered:
+            for key, data in part.items():
+                cache.put(key, data)
+        ran += sum(len(p) for p in gathered)
+    if ran and info.is_main:
+        cache.save()
+    for ds in datasets:
+        ds.faces = cache.results
+    return ran

@@ -1,0 +1,506 @@
+"""The training loop: one stream, one process or many (torchrun), checkpoints, validation, export.
+
+:func:`fit` is the whole run; the pieces (:func:`train_one_epoch`, :func:`evaluate`,
+:func:`make_optimizer`, :class:`WarmupCosine`) are usable on their own.
+
+Reproducibility: data order is ``DistributedSampler(seed).set_epoch(e)``; image randomness is per
+sample (see :mod:`train.data`); dropout draws from torch's global generator, which is reseeded at
+the start of every epoch from ``(seed, epoch, rank)``. So a run resumed from the checkpoint of
+epoch ``e`` computes exactly what the uninterrupted run computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from forensic.calibration import apply_temperature
+from forensic.metrics import binary_metrics
+from forensic.model import ForensicModel
+
+from .checkpoint import (
+    CheckpointState,
+    checkpoint_dir,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    restore_rng,
+    rng_states,
+    save_checkpoint,
+)
+from .config import TrainConfig
+from .data import (
+    DataError,
+    DataSplit,
+    FaceCache,
+    StreamDataset,
+    ensure_faces,
+    expand_items,
+    make_loader,
+    read_samples,
+    split_samples,
+)
+from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, setup_distributed, teardown_distributed
+from ._json import jsonable
+from .losses import FocalLoss
+from .modeling import build_training_model, training_model_config
+
+__all__ = ["EvalResult", "FitResult", "RunData", "WarmupCosine", "fit", "prepare_data", "train_one_epoch", "evaluate", "make_optimizer"]
+
+log = logging.getLogger(__name__)
+
+CLEAN = "clean"
+
+
+# --------------------------------------------------------------------------------- results
+@dataclass
+class EvalResult:
+    """One validation set's outputs, in dataset order.
+
+    Attributes:
+        name: ``clean`` or the degradation spec.
+        indices: dataset indices (N,).
+        labels: 0 real / 1 fake (N,).
+        logits: raw logits (N, 2).
+        loss: mean loss.
+    """
+
+    name: str
+    indices: np.ndarray
+    labels: np.ndarray
+    logits: np.ndarray
+    loss: float
+
+    def prob_fake(self, temperature: float = 1.0) -> np.ndarray:
+        return apply_temperature(self.logits, temperature)
+
+    def metrics(self, temperature: float = 1.0) -> dict[str, float]:
+        """loss, auc, ap, accuracy, eer, ece and the counts (forensic.metrics)."""
+        return {"loss": self.loss, **binary_metrics(self.prob_fake(temperature), self.labels)}
+
+
+@dataclass
+class FitResult:
+    """What a run produced.
+
+    Attributes:
+        out: the output folder.
+        best_epoch: the epoch of the best validation AUC (the last epoch without validation).
+        history: one record per epoch (as in ``log.jsonl``).
+        export_dir: the exported weights folder, if written.
+        temperature: the fitted calibration temperature, if any.
+        final_metrics: per validation set, metrics of the best checkpoint (calibrated).
+    """
+
+    out: Path
+    best_epoch: int
+    history: list[dict[str, Any]]
+    export_dir: Path | None = None
+    temperature: float | None = None
+    final_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class RunData:
+    """The datasets of a run."""
+
+    split: DataSplit
+    train: StreamDataset
+    val: dict[str, StreamDataset]
+
+
+# --------------------------------------------------------------------------------- pieces
+class WarmupCosine:
+    """LR factor per optimizer step: linear warm-up from ~0 to 1, then cosine down to ``min_ratio``.
+
+    A callable object rather than a lambda so ``LambdaLR.state_dict()`` records it.
+    """
+
+    def __init__(self, total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> None:
+        self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
+        self.min_ratio = float(min_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: ForensicModel, stream: str, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over the trainable parameters; the head may have its own learning rate."""
+    head = [p for p in model.heads[stream].parameters() if p.requires_grad]
+    head_ids = {id(p) for p in head}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    groups = []
+    if rest:
+        groups.append({"params": rest, "lr": cfg.optim.lr, "name": "adapter"})
+    if head:
+        groups.append({"params": head, "lr": cfg.optim.head_lr or cfg.optim.lr, "name": "head"})
+    kind = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
+    return kind(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+
+
+def _autocast(device: torch.device, precision: str):
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank, 0xD50]).generate_state(1)[0])
+
+
+def train_one_epoch(
+    net: torch.nn.Module,
+    model: ForensicModel,
+    loader: DataLoader,
+    *,
+    stream: str,
+    criterion: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: TrainConfig,
+    info: DistInfo,
+    desc: str = "train",
+) -> dict[str, Any]:
+    """One pass over this process's shard; returns loss and sample counts summed over the ranks.
+
+    ``net`` is what runs the forward pass (the DDP wrapper, or ``model`` itself).
+    """
+    model.train()
+    # the frozen bases have no dropout or batch statistics, but eval() keeps it that way for any base
+    model.dinov2.eval()
+    if model.clip is not None:
+        model.clip.eval()
+    accum = cfg.optim.grad_accum
+    n_batches = len(loader)
+    total_loss, seen, steps = 0.0, 0, 0
+    indices: list[int] = []
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer.zero_grad(set_to_none=True)
+    for i, batch in enumerate(_progress(loader, cfg, info, desc)):
+        x = batch["x"].to(info.device, non_blocking=True)
+        y = batch["label"].to(info.device, non_blocking=True)
+        group_start = (i // accum) * accum
+        group_size = min(accum, n_batches - group_start)
+        last_in_group = i == group_start + group_size - 1
+        sync = contextlib.nullcontext() if last_in_group or not isinstance(net, DistributedDataParallel) else net.no_sync()
+        with sync:
+            with _autocast(info.device, cfg.precision):
+                logits = net(x, stream)
+            loss = criterion(logits, y)
+            (loss / group_size).backward()
+        if last_in_group:
+            if cfg.optim.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            steps += 1
+        total_loss += float(loss.detach()) * len(y)
+        seen += len(y)
+        indices.extend(batch["index"].tolist())
+    loss_sum, seen_sum = all_reduce_sum(info, [total_loss, float(seen)])
+    unique = set().union(*map(set, all_gather_objects(info, indices)))
+    return {"train_loss": loss_sum / max(1.0, seen_sum), "samples_seen": int(seen_sum), "unique_samples": len(unique), "steps": steps}
+
+
+@torch.no_grad()
+def evaluate(
+    model: ForensicModel,
+    loader: DataLoader,
+    *,
+    stream: str,
+    criterion: torch.nn.Module,
+    info: DistInfo,
+    precision: str = "auto",
+    name: str = CLEAN,
+    progress: bool = False,
+) -> EvalResult:
+    """Logits of every sample of the loader's dataset (shards gathered and de-duplicated)."""
+    model.eval()
+    idx, labels, logits = [], [], []
+    bar = loader
+    if progress and info.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(loader, desc=f"val {name}", unit="batch", leave=False, file=sys.stderr)
+    for batch in bar:
+        x = batch["x"].to(info.device, non_blocking=True)
+        with _autocast(info.device, precision):
+            out = model.forward_stream(stream, x).logits
+        logits.append(out.float().cpu())
+        labels.append(batch["label"])
+        idx.append(batch["index"])
+    local = (
+        torch.cat(idx).numpy() if idx else np.zeros(0, np.int64),
+        torch.cat(labels).numpy() if labels else np.zeros(0, np.int64),
+        torch.cat(logits).numpy() if logits else np.zeros((0, 2), np.float32),
+    )
+    parts = all_gather_objects(info, local)
+    # DistributedSampler pads the last shard by repeating samples: keep one result per index
+    by_index: dict[int, tuple[int, np.ndarray]] = {}
+    for part_idx, part_labels, part_logits in parts:
+        for i, lab, lo in zip(part_idx.tolist(), part_labels.tolist(), part_logits):
+            by_index.setdefault(i, (lab, lo))
+    order = sorted(by_index)
+    lab_arr = np.array([by_index[i][0] for i in order], dtype=np.int64)
+    log_arr = np.stack([by_index[i][1] for i in order]).astype(np.float64) if order else np.zeros((0, 2))
+    loss = float(criterion(torch.from_numpy(log_arr).float(), torch.from_numpy(lab_arr))) if order else math.nan
+    return EvalResult(name=name, indices=np.array(order, dtype=np.int64), labels=lab_arr, logits=log_arr, loss=loss)
+
+
+def _progress(loader: DataLoader, cfg: TrainConfig, info: DistInfo, desc: str) -> Iterator:
+    if not (cfg.progress and info.is_main):
+        return iter(loader)
+    from tqdm import tqdm
+
+    return iter(tqdm(loader, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True))
+
+
+# --------------------------------------------------------------------------------- data
+def prepare_data(cfg: TrainConfig, stream_config, *, out: Path, info: DistInfo, detect_faces: bool = True) -> RunData:
+    """Reads and splits the data, builds the training and validation datasets, fills the face cache."""
+    if not cfg.data.path:
+        raise DataError("no training data: pass --data DIR_OR_CSV (or set data.path)")
+    split = split_samples(read_samples(cfg.data.path), val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+    if cfg.data.pseudo_fakes and not any(s.label == 0 for s in split.train):
+        raise DataError("data.pseudo_fakes needs real images in the training split")
+    counts = split.counts()
+    if not cfg.data.pseudo_fakes and (counts["train"]["real"] == 0 or counts["train"]["fake"] == 0):
+        raise DataError(
+            f"the training split has {counts['train']['real']} real and {counts['train']['fake']} fake images: "
+            "both classes are needed (or set data.pseudo_fakes=true to make fakes from real photos)"
+        )
+    train_items = expand_items(split.train, pseudo_fakes=cfg.data.pseudo_fakes)
+    val_items = expand_items(split.val, pseudo_fakes=cfg.data.pseudo_fakes)
+    train = StreamDataset(train_items, stream_config, train=True, seed=cfg.seed, augment=cfg.augment)
+    val: dict[str, StreamDataset] = {}
+    if val_items:
+        val[CLEAN] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed)
+        for spec in cfg.eval.degradations:
+            val[spec] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed, degradation=spec)
+    if detect_faces:
+        cache = FaceCache(Path(cfg.data.face_cache) if cfg.data.face_cache else out / "face_cache.json")
+
+        def detector():
+            from forensic.faces import FaceDetector
+
+            device = str(info.device) if cfg.data.face_device == "auto" else cfg.data.face_device
+            return FaceDetector(device=device)
+
+        ran = ensure_faces([train, *val.values()], cache, info=info, detector_factory=detector, progress=cfg.progress)
+        if ran:
+            log.info("detected faces on %d images (cached in %s)", ran, cache.path)
+    return RunData(split=split, train=train, val=val)
+
+
+# --------------------------------------------------------------------------------- the run
+def _metrics_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
+    parts = [f"epoch {epoch}/{epochs}", f"loss {record['train_loss']:.4f}"]
+    for name, m in (record.get("val") or {}).items():
+        label = "val" if name == CLEAN else name
+        parts.append(f"{label} auc {m['auc']:.3f} acc {m['accuracy']:.3f} eer {m['eer']:.3f} ap {m['ap']:.3f} loss {m['loss']:.4f}")
+    parts.append(f"{record['time_s']:.1f}s")
+    return " | ".join(parts)
+
+
+def _better(auc: float, best: float) -> bool:
+    if math.isnan(auc):
+        return math.isnan(best)  # without a usable AUC, the latest epoch is kept
+    return math.isnan(best) or auc >= best
+
+
+def _resolve_resume(cfg: TrainConfig, out: Path) -> Path | None:
+    if cfg.resume is None:
+        return None
+    if cfg.resume == "auto":
+        found = latest_checkpoint(out)
+        if found is None:
+            log.info("resume=auto: no checkpoint in %s, starting fresh", checkpoint_dir(out))
+        return found
+    return Path(cfg.resume)
+
+
+def _write_json_line(path: Path, record: Mapping[str, Any]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(jsonable(record)) + "\n")
+
+
+def fit(cfg: TrainConfig, *, out: str | Path, info: DistInfo | None = None) -> FitResult:
+    """Trains ``cfg.model.stream`` and (rank 0) writes checkpoints, ``log.jsonl`` and the export.
+
+    Works unchanged as one process or under ``torchrun`` (one process per GPU or CPU slot).
+
+    Raises:
+        train.data.DataError: unusable data.
+        forensic.weights.WeightsUnavailable: the preset's base weights cannot be had.
+    """
+    out = Path(out)
+    own_group = info is None
+    info = info or setup_distributed(cfg.device)
+    try:
+        return _fit(cfg, out, info)
+    finally:
+        if own_group:
+            teardown_distributed(info)
+
+
+@dataclass
+class _Parts:
+    """Everything a run builds before its first epoch."""
+
+    stream: str
+    data: RunData
+    model: ForensicModel
+    net: torch.nn.Module
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    train_loader: DataLoader
+    val_loaders: dict[str, DataLoader]
+
+
+@dataclass
+class _Progress:
+    """Where the run stands (restored from a checkpoint when resuming)."""
+
+    epoch: int = 0
+    step: int = 0
+    best_epoch: int = 0
+    best_auc: float = math.nan
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _setup(cfg: TrainConfig, out: Path, info: DistInfo) -> _Parts:
+    stream = cfg.model.stream
+    model_config = training_model_config(cfg)
+    data = prepare_data(cfg, model_config.stream(stream), out=out, info=info)
+    model = build_training_model(cfg, model_config, device=info.device)
+    loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers}
+    train_loader = make_loader(data.train, batch_size=cfg.data.batch_size, shuffle=True, **loader_kw)
+    eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
+    val_loaders = {name: make_loader(ds, batch_size=eval_bs, shuffle=False, **loader_kw) for name, ds in data.val.items()}
+    optimizer = make_optimizer(model, stream, cfg)
+    total = math.ceil(len(train_loader) / cfg.optim.grad_accum) * cfg.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(total, round(cfg.optim.warmup_fraction * total), cfg.optim.min_lr_ratio)
+    )
+    net: torch.nn.Module = model
+    if info.distributed:  # only the stream's adapter and head require grad, so only they are all-reduced
+        net = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    return _Parts(
+        stream=stream, data=data, model=model, net=net, criterion=FocalLoss(gamma=cfg.loss.gamma, alpha=cfg.loss.alpha),
+        optimizer=optimizer, scheduler=scheduler, train_loader=train_loader, val_loaders=val_loaders,
+    )
+
+
+def _restore(parts: _Parts, path: Path) -> _Progress:
+    ckpt = load_checkpoint(path)
+    if ckpt.stream != parts.stream:
+        raise ValueError(f"{path} is a checkpoint of the {ckpt.stream} stream; this run trains {parts.stream}")
+    parts.model.load_state_dict(parts.model.stream_keys_to_model(parts.stream, ckpt.stream_state), strict=False)
+    parts.optimizer.load_state_dict(ckpt.optimizer)
+    parts.scheduler.load_state_dict(ckpt.scheduler)
+    restore_rng(ckpt.rng)
+    log.info("resumed from %s after epoch %d", path, ckpt.epoch)
+    return _Progress(epoch=ckpt.epoch, step=ckpt.step, best_epoch=ckpt.best_epoch, best_auc=ckpt.best_auc, history=list(ckpt.history))
+
+
+def _run_epoch(parts: _Parts, cfg: TrainConfig, info: DistInfo, epoch: int, progress: _Progress) -> bool:
+    """Trains and validates epoch ``epoch`` (0-based); updates ``progress``; returns whether it is the best."""
+    t0 = time.perf_counter()
+    torch.manual_seed(_epoch_seed(cfg.seed, epoch, info.rank))  # dropout: the only draw from torch's generator
+    parts.data.train.set_epoch(epoch)
+    parts.train_loader.sampler.set_epoch(epoch)
+    stats = train_one_epoch(
+        parts.net, parts.model, parts.train_loader, stream=parts.stream, criterion=parts.criterion,
+        optimizer=parts.optimizer, scheduler=parts.scheduler, cfg=cfg, info=info, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+    )
+    progress.step += stats.pop("steps")
+    record: dict[str, Any] = {
+        "event": "epoch", "epoch": epoch + 1, "step": progress.step, **stats, "lr": [g["lr"] for g in parts.optimizer.param_groups],
+    }
+    validate = bool(parts.val_loaders) and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs)
+    if validate:
+        record["val"] = {
+            name: evaluate(
+                parts.model, loader, stream=parts.stream, criterion=parts.criterion, info=info,
+                precision=cfg.precision, name=name, progress=cfg.progress,
+            ).metrics()
+            for name, loader in parts.val_loaders.items()
+        }
+    record["time_s"] = time.perf_counter() - t0
+    is_best = _better(record["val"][CLEAN]["auc"], progress.best_auc) if validate else not parts.val_loaders
+    if is_best:
+        progress.best_epoch, progress.best_auc = epoch + 1, record["val"][CLEAN]["auc"] if validate else math.nan
+    record["best_epoch"] = progress.best_epoch
+    progress.epoch = epoch + 1
+    progress.history.append(record)
+    return is_best
+
+
+def _save_epoch(parts: _Parts, cfg: TrainConfig, out: Path, progress: _Progress, *, is_best: bool) -> None:
+    state = CheckpointState(
+        epoch=progress.epoch, step=progress.step, stream=parts.stream, stream_state=parts.model.stream_state_dict(parts.stream),
+        optimizer=parts.optimizer.state_dict(), scheduler=parts.scheduler.state_dict(), best_epoch=progress.best_epoch,
+        best_auc=progress.best_auc, history=progress.history, config=cfg.to_dict(), rng=rng_states(),
+    )
+    path = save_checkpoint(checkpoint_dir(out) / f"epoch_{progress.epoch:03d}.pt", state)
+    if is_best:
+        shutil.copyfile(path, checkpoint_dir(out) / "best.pt")
+    prune_checkpoints(out, cfg.keep_checkpoints)
+
+
+def _fit(cfg: TrainConfig, out: Path, info: DistInfo) -> FitResult:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.yaml").write_text(cfg.to_yaml())
+    barrier(info)
+    parts = _setup(cfg, out, info)
+    resume = _resolve_resume(cfg, out)
+    progress = _restore(parts, resume) if resume is not None else _Progress()
+    log_path = out / "log.jsonl"
+    if info.is_main:
+        data = parts.data
+        _write_json_line(log_path, {
+            "event": "start", "stream": parts.stream, "preset": cfg.model.preset, "world_size": info.world_size,
+            "device": str(info.device), "resume": str(resume) if resume else None, "start_epoch": progress.epoch,
+            "data": {**data.split.counts(), "split_by": data.split.split_by, "train_items": len(data.train),
+                     "val_items": len(data.val.get(CLEAN, ()))},
+            "trainable_parameters": sum(p.numel() for p in parts.model.parameters() if p.requires_grad),
+        })
+    for epoch in range(progress.epoch, cfg.epochs):
+        is_best = _run_epoch(parts, cfg, info, epoch, progress)
+        if info.is_main:
+            _write_json_line(log_path, progress.history[-1])
+            log.info(_metrics_line(epoch + 1, cfg.epochs, progress.history[-1]))
+            _save_epoch(parts, cfg, out, progress, is_best=is_best)
+        barrier(info)
+
+    result = FitResult(out=out, best_epoch=progress.best_epoch, history=progress.history)
+    if cfg.export.enabled and info.is_main:
+        from .export import export_run
+
+        export_run(cfg, parts.model, data=parts.data, out=out, info=info, criterion=parts.criterion, result=result)
+    barrier(info)
+    return result

@@ -1,0 +1,163 @@
+"""The model a run trains: the preset's architecture with one stream, bases from where inference gets them.
+
+The bases (frozen DINOv2, and CLIP for the fusion stream) are filled exactly as
+:func:`forensic.weights.build_model` fills them: from the Hub for ``paper``/``small``, from their
+seeds for ``tiny-random`` (or with ``model.random_bases``). The stream's LoRA adapter starts as
+the identity (``B = 0``) and the head with PyTorch's default init, both from the run's seed; or
+they are copied from an earlier export (``init.from_dir``). Nothing else differs between presets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from forensic.config import BackboneSpec, ModelConfig
+from forensic.model import ForensicModel
+from forensic.presets import get_preset
+from forensic.weights import bases_state_dict, load_base_state, load_state_strict, resolve_weights
+
+from .config import InitSection, TrainConfig
+
+__all__ = [
+    "training_model_config",
+    "build_training_model",
+    "init_stream_",
+    "load_stream_init_",
+    "set_trainable_",
+    "base_mismatch",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _random_base(spec: BackboneSpec, default_seed: int) -> BackboneSpec:
+    seed = spec.init_seed if spec.init_seed is not None else default_seed
+    return dataclasses.replace(spec, hub_id=None, filename=None, revision=None, weights_file=None, init_seed=seed)
+
+
+def training_model_config(cfg: TrainConfig) -> ModelConfig:
+    """The preset's config reduced to the stream being trained (``model.random_bases`` applied)."""
+    preset = get_preset(cfg.model.preset).config
+    stream = preset.stream(cfg.model.stream)
+    # a stream without CLIP carries no CLIP spec: its export then says nothing about a CLIP base
+    config = preset.replace(streams=(stream,), clip=preset.clip if stream.uses_clip else None)
+    if cfg.model.random_bases:
+        config = config.replace(
+            dinov2=_random_base(config.dinov2, 0),
+            clip=_random_base(config.clip, 1) if config.clip is not None else None,
+            untrained=True,
+        )
+    return config
+
+
+def init_stream_(model: ForensicModel, stream: str, *, seed: int) -> None:
+    """Fresh adapter (Kaiming-uniform A, zero B: the identity) and head (PyTorch's Linear init), seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        if stream in model.adapters:
+            for lora in model.adapters[stream].loras.values():
+                nn.init.kaiming_uniform_(lora.lora_A, a=math.sqrt(5), generator=gen)
+                nn.init.zeros_(lora.lora_B)
+        for module in model.heads[stream].modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=gen)
+                bound = 1.0 / math.sqrt(module.in_features)
+                nn.init.uniform_(module.bias, -bound, bound, generator=gen)
+
+
+def build_training_model(cfg: TrainConfig, config: ModelConfig, *, device: torch.device | str = "cpu") -> ForensicModel:
+    """The model to train: bases loaded, the stream initialised (fresh or ``init.from_dir``), trainable set.
+
+    Built on the ``meta`` device first so a giant base is never randomly initialised in vain.
+
+    Raises:
+        forensic.weights.WeightsUnavailable: the bases cannot be had (offline and not cached).
+    """
+    stream = cfg.model.stream
+    model = ForensicModel(config, device="meta")
+    model.adapters.to_empty(device="cpu")
+    model.heads.to_empty(device="cpu")
+    init_stream_(model, stream, seed=cfg.seed)
+    # the same loader as inference, so training and inference read the bases identically
+    state = bases_state_dict(config, None, with_clip=model.clip is not None)
+    state.update({k: v for k, v in model.state_dict().items() if k.startswith(("adapters.", "heads."))})
+    load_state_strict(model, state)
+    if cfg.init.from_dir:
+        load_stream_init_(model, stream, cfg.init, config=config)
+    set_trainable_(model, stream, cfg.model.trainable)
+    return model.to(device)
+
+
+def load_stream_init_(model: ForensicModel, stream: str, init: InitSection, *, config: ModelConfig) -> None:
+    """Copies an earlier export's adapter and/or head into ``stream`` (checking that the bases match).
+
+    Raises:
+        ValueError: the folder lacks the stream, the bases differ, or the shapes do not match.
+    """
+    folder = resolve_weights(init.from_dir)
+    source_cfg = ModelConfig.from_json_file(folder / "config.json")
+    source = init.stream or stream
+    if source not in source_cfg.stream_names:
+        raise ValueError(f"init.from_dir {init.from_dir} has no stream {source!r} (it has {list(source_cfg.stream_names)}); set init.stream")
+    families = ["dinov2"]
+    if "head" in init.parts and config.stream(stream).uses_clip:
+        families.append("clip")
+    for family in families:
+        reason = base_mismatch(getattr(config, family), None, getattr(source_cfg, family), folder)
+        if reason:
+            raise ValueError(f"init.from_dir {init.from_dir} was trained on another {family} base: {reason}")
+    if source_cfg.lora != config.lora and "adapter" in init.parts:
+        raise ValueError(f"init.from_dir {init.from_dir} has LoRA {source_cfg.lora}, this run {config.lora}")
+    loaded = load_file(str(folder / f"{source}.safetensors"))
+    wanted = {k: v for k, v in loaded.items() if k.split(".", 1)[0] in init.parts}
+    if not wanted:
+        raise ValueError(f"{folder / f'{source}.safetensors'} holds no {' or '.join(init.parts)} weights")
+    mapped = model.stream_keys_to_model(stream, wanted)
+    own = model.state_dict()
+    expected = {k for k in own if k.startswith(tuple(f"{p}s.{stream}." for p in init.parts))}
+    missing, unexpected = expected - set(mapped), set(mapped) - expected
+    if missing or unexpected:
+        raise ValueError(f"init.from_dir weights do not match stream {stream!r}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    for key, value in mapped.items():
+        if own[key].shape != value.shape:
+            raise ValueError(f"init.from_dir: shape of {key} is {tuple(value.shape)}, the model has {tuple(own[key].shape)}")
+    model.load_state_dict(mapped, strict=False)
+    log.info("initialised the %s stream's %s from %s (%s stream)", stream, " and ".join(init.parts), init.from_dir, source)
+
+
+def set_trainable_(model: ForensicModel, stream: str, trainable: str) -> None:
+    """Freezes everything, then unfreezes the stream's adapter and/or head (bases stay frozen)."""
+    model.requires_grad_(False)
+    if trainable in ("all", "adapter") and stream in model.adapters:
+        model.adapters[stream].requires_grad_(True)
+    if trainable in ("all", "head"):
+        model.heads[stream].requires_grad_(True)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"nothing to train: trainable={trainable!r} on stream {stream!r}")
+
+
+def base_mismatch(a: BackboneSpec, folder_a: Path | None, b: BackboneSpec, folder_b: Path | None) -> str | None:
+    """Why two base specs are not the same weights (None when they are).
+
+    Hub bases are compared by repo, file and revision; a base held in a file or made from a seed
+    is compared tensor by tensor.
+    """
+    if a.family != b.family or a.arch != b.arch or dict(a.overrides) != dict(b.overrides):
+        return f"{a.arch} {dict(a.overrides)} vs {b.arch} {dict(b.overrides)}"
+    if a.hub_id and b.hub_id and not a.weights_file and not b.weights_file:
+        ida, idb = (a.hub_id, a.filename, a.revision), (b.hub_id, b.filename, b.revision)
+        return None if ida == idb else f"Hub {ida} vs {idb}"
+    sa, sb = load_base_state(a, folder_a), load_base_state(b, folder_b)
+    if sa.keys() != sb.keys():
+        return "different parameter names"
+    for key in sa:
+        if sa[key].shape != sb[key].shape or not torch.equal(sa[key], sb[key].to(sa[key].dtype)):
+            return f"the tensor {key} differs"
+    return None
