@@ -166,7 +166,7 @@ class FastScoreCAM(_ScoreCAMBase):
 
     Why the refinements: the paper's target layer is a LayerNorm output, whose channels sum to a
     near-constant per token, so the map is carried by the *differences* between channel weights;
-    giving a whole group one score erases them. Measured against exact Score-CAM (bench/cam.py and
+    giving a whole group one score erases them. Measured against exact Score-CAM (bench/cpu.py --exact and
     tests/test_cam.py): on random 48-384-channel DINOv2s, group scores alone gave Pearson 0.34-0.99
     and the gradient refinement 0.89-0.999; on a 192-channel model trained on a planted-artifact
     toy set, 0.43 (groups only) -> 0.80 (+gradients) -> 0.95 mean (+exact top channels).
