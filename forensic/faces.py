@@ -636,7 +636,7 @@ class FaceDetector:
                 region=whole,
                 faces=(),
                 found_by=None,
-                reason=f"No face found{tried}: the face stream gets the whole image.",
+                reason=f"No face found{tried}: no face crop, so the face stream falls back to the whole image, as in the paper.",
                 image_size=(w, h),
             )
         fraction = chosen.area / float(w * h)
@@ -651,7 +651,7 @@ class FaceDetector:
                 reason=(
                     f"Face covers {_percent(fraction)} of the image "
                     f"(< {_fraction_text(self.small_face_fraction)})"
-                    f"{notes}: the face stream gets the whole image, as in the paper."
+                    f"{notes}: too small for a face crop, so the face stream falls back to the whole image, as in the paper."
                 ),
                 image_size=(w, h),
             )

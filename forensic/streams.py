@@ -115,7 +115,7 @@ def prepare_input(image: np.ndarray, stream: StreamConfig, *, face: FaceResult |
             pixels, region = _face_crop(image, stream, face)
             return StreamInput(stream.name, pixels, region, "face-crop")
         pixels, region, note = center_crop(image, stream.size)
-        text = f"{face.reason} Like the authors' loader, it takes the native-resolution centre crop of the whole image (the texture stream's region)."
+        text = f"{face.reason} Like the authors' loader it then takes the whole image's native-resolution centre crop, the texture stream's region."
         return StreamInput(stream.name, pixels, region, "face-fallback", " ".join(t for t in (text, note) if t))
     raise ValueError(f"unknown stream input {stream.input!r}")
 

@@ -1,0 +1,139 @@
+"""The app's helpers without a server: slider values -> spec, SSIM, Report -> text and pictures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from forensic.degrade import PRESETS, degrade, parse_spec  # noqa: E402
+from webapp import render  # noqa: E402
+from webapp.lab import NEUTRAL, LabSettings, build_spec, preset_choices, preview, ssim  # noqa: E402
+
+
+def test_neutral_settings_give_no_spec_and_an_identical_image(astronaut):
+    assert build_spec(NEUTRAL) is None
+    result = preview(astronaut, NEUTRAL)
+    assert result.spec is None and result.applied == () and math.isinf(result.psnr) and result.ssim == 1.0
+    assert np.array_equal(result.image, astronaut)
+
+
+def test_spec_skips_neutral_ops_orders_jpeg_last_and_parses():
+    s = LabSettings(preset="ffpp-c40", compound=0.3, gblur_sigma=1.5, motion_length=9, motion_angle=30,
+                    gnoise_sigma=10, resize_scale=0.5, jpeg_quality=20, seed=7)
+    spec = build_spec(s)
+    assert spec == ("ffpp-c40;compound:strength=0.3;gblur:sigma=1.5;motion-blur:length=9,angle=30;"
+                    "gnoise:sigma=10;resize:scale=0.5,interp=area;jpeg:quality=20")
+    assert [c.name for c in parse_spec(spec).calls] == [
+        "h264-approx", "compound", "gblur", "motion-blur", "gnoise", "resize", "jpeg"
+    ]
+    assert build_spec(LabSettings(jpeg_quality=100, motion_length=1, resize_scale=1.0)) is None
+    assert build_spec(LabSettings(motion_length=3, motion_angle=0)) == "motion-blur:length=3,angle=0"
+
+
+def test_preview_matches_the_library_and_the_seed(astronaut):
+    s = LabSettings(compound=0.7, jpeg_quality=40, seed=11)
+    a, b = preview(astronaut, s), preview(astronaut, s)
+    assert np.array_equal(a.image, b.image)
+    assert np.array_equal(a.image, degrade(astronaut, a.spec, seed=11))  # the CLI would give the same bytes
+    assert not np.array_equal(a.image, preview(astronaut, LabSettings(compound=0.7, jpeg_quality=40, seed=12)).image)
+    assert a.applied[-1]["name"] == "jpeg" and a.to_dict()["seed"] == 11
+    json.dumps(render.jsonable(a.to_dict()))
+
+
+def test_preset_choices_cover_the_named_levels():
+    values = [v for _, v in preset_choices()]
+    assert values[0] == "none"
+    for name in ("ffpp-c23", "ffpp-c40", "df-blur-3", "df-compress-5", "jpeg-q20", "gnoise-sigma30", "compound-0.5"):
+        assert name in values
+    assert all(PRESETS[v] for v in values[1:])  # no "no-op" aliases
+
+
+@pytest.mark.parametrize("spec", ["jpeg:quality=10", "gnoise:sigma=30", "gblur:sigma=3"])
+def test_ssim_matches_scikit_image(astronaut, spec):
+    import cv2
+    from skimage.metrics import structural_similarity
+
+    out = degrade(astronaut, spec, seed=0)
+    ga, gb = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64) for x in (astronaut, out))
+    ref = structural_similarity(ga, gb, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+    assert ssim(astronaut, out) == pytest.approx(ref, abs=1e-9)
+    assert ssim(astronaut, astronaut) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from forensic.pipeline import Detector
+
+    return Detector.from_preset("tiny-random", device="cpu")
+
+
+def test_verdict_text_shows_the_face_fallback_and_the_untrained_warning(tiny, astronaut):
+    report = tiny.analyze(astronaut, degradation="jpeg:quality=50", explain="none")
+    text = render.verdict_markdown(report)
+    assert f"P(fake) = {report.prob_fake:.1f}" in text and "UNTRAINED" in text
+    assert "fell back (small-face)" in text and "jpeg:quality=50" in text
+    for title in ("Global Texture", "Localized Facial", "Hybrid Semantic Fusion"):
+        assert title in text
+    assert render.verdict_label(report)["fake"] == report.prob_fake
+    regions = render.regions_image(report)
+    assert regions.shape == astronaut.shape and not np.array_equal(regions, astronaut)
+    fig = render.stability_figure(report)
+    assert [round(b.get_height(), 6) for b in fig.axes[0].patches] == [round(report.streams[n].stability, 6) for n in render.STREAMS]
+
+
+def test_no_face_photo_says_so(tiny, landscape):
+    from forensic.faces import FaceDetector
+    from forensic.pipeline import Detector
+
+    # real MTCNN without the retry chain on enhanced copies (seconds on a no-face photo; tested in test_faces)
+    detector = Detector(tiny.model, face_detector=FaceDetector(retries=False))
+    report = detector.analyze(landscape, explain="none")
+    text = render.verdict_markdown(report)
+    assert report.face.mode == "no-face" and "No face found" in text
+    fig = render.stability_figure(report)  # nothing degraded: a hint instead of bars
+    assert not fig.axes[0].patches and "No degradation" in fig.axes[0].texts[0].get_text()
+
+
+def test_header_marks_untrained_and_unavailable():
+    assert "UNTRAINED WEIGHTS" in render.header_markdown("preset tiny-random on cpu", untrained=True, error=None)
+    text = render.header_markdown(None, untrained=False, error="Weights unavailable: x. Ways out: y")
+    assert "NO DETECTOR" in text and "Ways out: y" in text
+    assert "UNTRAINED" not in render.header_markdown("preset paper on cuda", untrained=False, error=None)
+
+
+def test_jsonable_handles_numpy_and_nan():
+    out = render.jsonable({"a": np.float32(0.5), "b": (1, 2), "c": float("nan"), "d": np.arange(2)})
+    assert out == {"a": 0.5, "b": [1, 2], "c": None, "d": [0, 1]}
+
+
+def test_release_free_memory_is_safe_to_call():
+    from webapp.runtime import on_model_thread, release_free_memory
+
+    release_free_memory()
+    import threading
+
+    names = {on_model_thread(lambda: threading.current_thread().name) for _ in range(3)}
+    assert len(names) == 1 and next(iter(names)).startswith("forensic-model")
+
+
+def test_face_detector_is_installed_without_dependencies_only_on_a_space(monkeypatch):
+    import importlib.util
+    import subprocess
+
+    import app
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    app.ensure_face_detector()
+    assert calls == []  # locally the Makefile installs it
+    monkeypatch.setenv("SPACE_ID", "me/forensics")
+    app.ensure_face_detector()
+    assert calls and calls[0][-3:] == ["install", "--no-deps", "facenet-pytorch==2.6.0"]
