@@ -238,13 +238,15 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
     return demo
 
 
-def load_detector(preset: str, *, weights: str | None = None, device: str | None = None) -> tuple[Detector | None, str | None]:
+def load_detector(
+    preset: str, *, weights: str | None = None, device: str | None = None, dtype: str | None = None
+) -> tuple[Detector | None, str | None]:
     """The detector, or ``(None, message)`` when its weights are unavailable (the app starts anyway)."""
     from forensic.pipeline import Detector
     from forensic.weights import WeightsUnavailable
 
     try:
-        return Detector.from_preset(preset, weights=weights, device=device), None
+        return Detector.from_preset(preset, weights=weights, device=device, dtype=dtype), None
     except WeightsUnavailable as exc:
         log.warning("Starting without a detector: %s", exc)
         return None, str(exc)
@@ -260,6 +262,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=env("FORENSIC_WEIGHTS") or None, metavar="REF",
                    help="a weights folder or hf-hub:owner/repo[@rev] (env FORENSIC_WEIGHTS)")
     p.add_argument("--device", default=env("FORENSIC_DEVICE") or None, help="cpu, cuda, cuda:1 ... (env FORENSIC_DEVICE)")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=env("FORENSIC_DTYPE") or None,
+                   help="weights dtype (env FORENSIC_DTYPE; auto = bf16 on CUDA, float32 on CPU)")
     p.add_argument("--host", default=None, help="address to bind (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
@@ -290,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests are noise
     args = _parser().parse_args(argv)
     ensure_face_detector()
-    detector, error = load_detector(args.preset, weights=args.weights, device=args.device)
+    detector, error = load_detector(args.preset, weights=args.weights, device=args.device, dtype=args.dtype)
     demo = build_demo(detector, error=error)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, max_file_size="50mb", max_threads=MAX_THREADS)
     return 0

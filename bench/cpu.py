@@ -3,6 +3,7 @@
     python bench/cpu.py                         # tiny-random and small (a few minutes)
     python bench/cpu.py --preset paper          # the paper's architecture (needs ~7 GB RAM; slow)
     python bench/cpu.py --exact                 # also exact Score-CAM (minutes for small)
+    python bench/cpu.py --dtype float32 --dtype bfloat16   # both (bf16 is fast on CPUs with AMX)
 
 Random weights are fine for timing: each preset's architecture is built with seeded random bases,
 saved in our weights format to a temporary folder and loaded from there exactly as trained
@@ -24,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def run_preset(preset: str, *, exact: bool, repeats: int, batch_images: int) -> dict:
+def run_preset(preset: str, *, exact: bool, repeats: int, batch_images: int, dtype: str) -> dict:
     import numpy as np
     from skimage import data
 
@@ -33,15 +34,17 @@ def run_preset(preset: str, *, exact: bool, repeats: int, batch_images: int) -> 
     from forensic.pipeline import Detector
     from forensic.weights import load_model, save_pretrained
 
+    import torch
+
     cfg = random_config(preset)
-    row: dict = {"preset": preset}
+    row: dict = {"preset": f"{preset} ({dtype})"}
     with tempfile.TemporaryDirectory() as tmp:
         model = ForensicModel(cfg, device="meta").to_empty(device="cpu")
         model.init_random_(seed=0)
         save_pretrained(model, tmp, embed_bases=True)
         del model
         start = time.perf_counter()
-        loaded = load_model(tmp, device="cpu")
+        loaded = load_model(tmp, device="cpu", dtype=getattr(torch, dtype))
         row["load_s"] = time.perf_counter() - start
     detector = Detector(loaded, weights="random")
     image = data.astronaut()
@@ -85,22 +88,25 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true", help="also time exact Score-CAM (one pass per channel)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-images", type=int, default=8)
+    parser.add_argument("--dtype", action="append", choices=["float32", "bfloat16"], help="weights dtype(s) (default: float32)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     presets = args.preset or ["tiny-random", "small"]
     if args.inner:
-        print(json.dumps(run_preset(presets[0], exact=args.exact, repeats=args.repeats, batch_images=args.batch_images)))
+        print(json.dumps(run_preset(presets[0], exact=args.exact, repeats=args.repeats, batch_images=args.batch_images, dtype=args.dtype[0])))
         return
     from _common import machine
 
     print(f"machine: {machine()}")
     rows = []
     for preset in presets:
-        cmd = [sys.executable, __file__, "--inner", "--preset", preset, "--repeats", str(args.repeats), "--batch-images", str(args.batch_images)]
-        if args.exact:
-            cmd.append("--exact")
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+        for dtype in args.dtype or ["float32"]:
+            cmd = [sys.executable, __file__, "--inner", "--preset", preset, "--repeats", str(args.repeats),
+                   "--batch-images", str(args.batch_images), "--dtype", dtype]
+            if args.exact:
+                cmd.append("--exact")
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
     keys = ["load_s", "faces_s", "streams_only_s", "analyze_none_s", "analyze_fast_s", "analyze_exact_s", "predict_images_per_s",
             "peak_rss_gb", "fast_passes_per_stream", "exact_passes_per_stream", "fast_vs_exact_pearson"]
     print("| metric | " + " | ".join(r["preset"] for r in rows) + " |")

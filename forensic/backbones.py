@@ -19,6 +19,7 @@ from typing import Any
 import open_clip
 import timm
 import torch
+import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
@@ -159,6 +160,35 @@ class DinoV2(nn.Module):
         return patches / patches.sum(dim=-1, keepdim=True)
 
 
+class BatchFirstSelfAttention(nn.Module):
+    """``nn.MultiheadAttention``'s self-attention on batch-first input, sharing its parameters.
+
+    Why: with gradients enabled, ``nn.MultiheadAttention(batch_first=True)`` transposes its input to
+    sequence-first and projects the non-contiguous view, which PyTorch turns into a batched matmul
+    against the weight expanded once per token: a 700 MB copy per layer for CLIP ViT-B/16 on a
+    CPU, ~10x slower than the math needs. The fast Score-CAM back-propagates through the fusion
+    stream's CLIP tower, so this matters. Same parameters (same state-dict keys), same result.
+    """
+
+    def __init__(self, mha: nn.MultiheadAttention) -> None:
+        super().__init__()
+        if not mha.batch_first or not mha._qkv_same_embed_dim:
+            raise ValueError("only batch-first self-attention with a packed in-projection is supported")
+        self.num_heads = mha.num_heads
+        self.in_proj_weight = mha.in_proj_weight
+        self.in_proj_bias = mha.in_proj_bias
+        self.out_proj = mha.out_proj
+
+    def forward(self, query, key=None, value=None, need_weights: bool = False, attn_mask=None, **kwargs):
+        if (key is not None and key is not query) or (value is not None and value is not query) or need_weights:
+            raise NotImplementedError("BatchFirstSelfAttention does self-attention without weights only")
+        b, n, e = query.shape
+        qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.view(b, n, 3, self.num_heads, e // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, e)), None
+
+
 class ClipVision(nn.Module):
     """The open_clip visual tower returning the 'pooled' feature: ``ln_post(CLS)`` without projection."""
 
@@ -166,6 +196,9 @@ class ClipVision(nn.Module):
         super().__init__()
         # the projection into the joint text-image space is unused by the fusion head
         visual.proj = None
+        for block in getattr(getattr(visual, "transformer", None), "resblocks", []):
+            if isinstance(block.attn, nn.MultiheadAttention) and block.attn.batch_first:
+                block.attn = BatchFirstSelfAttention(block.attn)
         self.visual = visual
 
     @property

@@ -32,7 +32,7 @@ from .report import DegradationInfo, Report, StreamReport
 from .streams import StreamInput, prepare_inputs, to_tensor
 from .weights import WeightsUnavailable, build_model, load_model
 
-__all__ = ["Detector", "StreamPass", "default_device", "Progress"]
+__all__ = ["Detector", "StreamPass", "default_device", "resolve_dtype", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Detector:
         *,
         weights: str | os.PathLike | None = None,
         device: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
     ) -> Detector:
         """The detector of a preset with its default weights, or with ``weights`` (a folder or ``hf-hub:``).
 
@@ -116,7 +116,7 @@ class Detector:
             WeightsUnavailable: the weights cannot be found or fetched (the message says what to do).
         """
         device = device or default_device()
-        dtype = dtype if dtype is not None else _default_dtype(device)
+        dtype = resolve_dtype(dtype, device)
         if weights is not None:
             return cls.from_pretrained(weights, device=device, dtype=dtype)
         spec = get_preset(preset)
@@ -136,10 +136,10 @@ class Detector:
         )
 
     @classmethod
-    def from_pretrained(cls, ref: str | os.PathLike, *, device: str | None = None, dtype: torch.dtype | None = None) -> Detector:
+    def from_pretrained(cls, ref: str | os.PathLike, *, device: str | None = None, dtype: torch.dtype | str | None = None) -> Detector:
         """Loads a weights folder or ``hf-hub:owner/repo[@revision]``."""
         device = device or default_device()
-        dtype = dtype if dtype is not None else _default_dtype(device)
+        dtype = resolve_dtype(dtype, device)
         return cls(load_model(ref, device=device, dtype=dtype), weights=os.fspath(ref))
 
     # ----------------------------------------------------------------------------- properties
@@ -383,9 +383,21 @@ class Detector:
         return map_similarity({n: streams[n].cam_image for n in names})
 
 
-def _default_dtype(device: str | torch.device) -> torch.dtype:
-    # bf16 halves the memory of the paper's model on a GPU with no measurable change of the vote
-    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device) -> torch.dtype:
+    """The weights' dtype: explicit, else ``$FORENSIC_DTYPE``, else bf16 on CUDA and float32 on CPU.
+
+    bf16 halves the memory of the paper's model on a GPU; on a CPU with AMX/AVX512-BF16 it also
+    doubles the speed (bench/RESULTS.md) but moves P(fake) by ~1e-3, so float32 stays the CPU default.
+    """
+    if isinstance(value, torch.dtype):
+        return value
+    value = value or os.environ.get("FORENSIC_DTYPE") or "auto"
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if value == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    if value not in names:
+        raise ValueError(f"unknown dtype {value!r}; use auto, float32 or bfloat16")
+    return names[value]
 
 
 def _degrade(image: np.ndarray, spec: str | None, compound: float | None, seed: int) -> tuple[np.ndarray, DegradationInfo]:

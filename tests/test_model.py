@@ -99,3 +99,27 @@ def test_cls_attention_equals_timm_non_fused_attention(model):
 def test_meta_build_allocates_nothing():
     model = ForensicModel(TINY, device="meta")
     assert all(p.is_meta for p in model.parameters())
+
+
+def test_clip_batch_first_attention_equals_torch_multihead_attention():
+    """Our attention for the CLIP tower gives nn.MultiheadAttention's outputs and input gradients."""
+    import copy
+
+    import open_clip
+
+    from forensic.backbones import BatchFirstSelfAttention, ClipVision
+
+    cfg = open_clip.get_model_config("ViT-B-16-quickgelu")
+    vision = dict(cfg["vision_cfg"], layers=2, width=128, head_width=32)
+    reference = open_clip.model._build_vision_tower(cfg["embed_dim"], vision, quick_gelu=True).eval()
+    reference.proj = None
+    ours = ClipVision(copy.deepcopy(reference)).eval()
+    assert isinstance(ours.visual.transformer.resblocks[0].attn, BatchFirstSelfAttention)
+    assert sorted(ours.visual.state_dict()) == sorted(reference.state_dict())
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    w = torch.randn(128, generator=torch.Generator().manual_seed(1))
+    out_ref, out_ours = reference(x), ours(x)
+    assert torch.allclose(out_ours, out_ref, atol=1e-5)
+    (g_ref,) = torch.autograd.grad((out_ref * w).sum(), x)
+    (g_ours,) = torch.autograd.grad((out_ours * w).sum(), x)
+    assert g_ref.abs().max() > 1e-4 and torch.allclose(g_ours, g_ref, atol=1e-5 * g_ref.abs().max())

@@ -16,6 +16,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--preset", default=os.environ.get("FORENSIC_PRESET", "paper"), help="paper | small | tiny-random (default: paper)")
     group.add_argument("--weights", metavar="REF", default=os.environ.get("FORENSIC_WEIGHTS"), help="weights folder or hf-hub:owner/repo[@rev]")
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    group.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=None,
+                       help="weights dtype (default: $FORENSIC_DTYPE or auto = bf16 on CUDA, float32 on CPU)")
 
 
 def add_degrade_args(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +39,7 @@ def load_detector(args: argparse.Namespace):
     from ..weights import WeightsUnavailable
 
     try:
-        return Detector.from_preset(args.preset, weights=args.weights, device=args.device)
+        return Detector.from_preset(args.preset, weights=args.weights, device=args.device, dtype=args.dtype)
     except WeightsUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
     except (KeyError, ValueError) as exc:

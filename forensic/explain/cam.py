@@ -99,7 +99,7 @@ class _ScoreCAMBase(BaseCAM):
             with torch.no_grad(), self._autocast():
                 self.outputs = hooks(input_tensor)
             self.forward_passes += input_tensor.shape[0]
-            kept = list(hooks.activations)
+            kept = [a.float() for a in hooks.activations]  # grad-cam reads them with numpy (no bf16)
         finally:
             hooks.release()
         hooks.activations = kept  # compute_cam_per_layer reads them; no hook fires while scoring
