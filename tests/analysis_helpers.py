@@ -4,33 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from forensic.faces import CropRegion, FaceResult
-from tests.toy import plant, smooth_texture
+from tests import toy
+from tests.toy import toy_set
 
 
 def planted_images(n: int, *, seed: int, amplitude: float = 40.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """``n`` 256x256 images, real and fake interleaved: smooth textures, fakes with the checkerboard at ARTIFACT_BOX."""
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for i in range(n):
-        img = smooth_texture(rng)
-        fake = i % 2 == 1
-        images.append(plant(img, amplitude=amplitude) if fake else img)
-        labels.append(int(fake))
-    return images, np.array(labels)
+    """``n`` 256x256 images, real and fake interleaved, fakes with the checkerboard at ARTIFACT_BOX."""
+    return toy_set(n, seed=seed, amplitude=amplitude)
 
 
 def write_toy_folder(folder: Path, n: int, *, seed: int, amplitude: float = 40.0) -> Path:
     """:func:`planted_images` as PNGs under ``folder/real`` and ``folder/fake``."""
-    images, labels = planted_images(n, seed=seed, amplitude=amplitude)
-    for sub in ("real", "fake"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    for i, (img, label) in enumerate(zip(images, labels)):
-        cv2.imwrite(str(folder / ("fake" if label else "real") / f"img_{i:03d}.png"), np.ascontiguousarray(img[..., ::-1]))
-    return folder
+    return toy.write_toy_folder(folder, n, seed=seed, amplitude=amplitude)
 
 
 class NoFaces:

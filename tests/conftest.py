@@ -27,29 +27,15 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def write_planted_artifact_set(folder, *, n: int = 64, seed: int = 0, size: int = 256):
-    """A toy real/fake folder: real = smooth random colour fields (varied scale and colours, mild
-    noise); fake = the same kind of image with a +-40 one-pixel checkerboard planted over the
-    central region (32..224). Lossless PNG, so the artifact survives decoding. Returns the folder."""
-    import cv2
-    from pathlib import Path
+#: the central box the training tests plant their checkerboard in (the texture crop sees all of it)
+CENTRAL_BOX = (32, 32, 224, 224)
 
-    rng = np.random.default_rng(seed)
-    folder = Path(folder)
-    for sub in ("real", "fake"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    lo, hi = size // 8, size - size // 8
-    for i in range(n):
-        k = int(rng.integers(3, 9))
-        img = cv2.resize(rng.uniform(30, 225, (k, k, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
-        img += rng.normal(0, 4, img.shape).astype(np.float32)
-        fake = i % 2 == 1
-        if fake:
-            yy, xx = np.mgrid[lo:hi, lo:hi]
-            img[lo:hi, lo:hi] += (40.0 * np.where((yy + xx) % 2 == 0, 1.0, -1.0))[..., None]
-        rgb = np.clip(img, 0, 255).astype(np.uint8)
-        cv2.imwrite(str(folder / ("fake" if fake else "real") / f"img_{i:03d}.png"), np.ascontiguousarray(rgb[..., ::-1]))
-    return folder
+
+def write_planted_artifact_set(folder, *, n: int = 64, seed: int = 0):
+    """A toy real/fake folder (tests/toy.py) with the checkerboard over the central region."""
+    from tests.toy import write_toy_folder
+
+    return write_toy_folder(folder, n, seed=seed, box=CENTRAL_BOX)
 
 
 @pytest.fixture(scope="session")

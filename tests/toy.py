@@ -22,24 +22,40 @@ def smooth_texture(rng: np.random.Generator, size: int = 256) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def plant(img: np.ndarray, *, amplitude: float = 40.0) -> np.ndarray:
-    x0, y0, x1, y1 = ARTIFACT_BOX
+def plant(img: np.ndarray, *, amplitude: float = 40.0, box: tuple[int, int, int, int] = ARTIFACT_BOX) -> np.ndarray:
+    """Adds a +-``amplitude`` one-pixel checkerboard inside ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
     out = img.astype(np.float32)
     yy, xx = np.mgrid[y0:y1, x0:x1]
     out[y0:y1, x0:x1] += (amplitude * np.where((yy + xx) % 2 == 0, 1.0, -1.0))[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def toy_set(n: int, *, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
-    """``n`` images, half real (label 0) and half fake (label 1), interleaved."""
+def toy_set(
+    n: int, *, seed: int = 0, amplitude: float = 40.0, box: tuple[int, int, int, int] = ARTIFACT_BOX
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """``n`` 256x256 images, half real (label 0) and half fake (label 1), interleaved."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for i in range(n):
         base = smooth_texture(rng)
         fake = i % 2 == 1
-        images.append(plant(base) if fake else base)
+        images.append(plant(base, amplitude=amplitude, box=box) if fake else base)
         labels.append(int(fake))
     return images, np.array(labels)
+
+
+def write_toy_folder(folder, n: int = 64, *, seed: int = 0, amplitude: float = 40.0, box: tuple[int, int, int, int] = ARTIFACT_BOX):
+    """:func:`toy_set` as lossless PNGs under ``folder/real`` and ``folder/fake``; returns the folder."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    images, labels = toy_set(n, seed=seed, amplitude=amplitude, box=box)
+    for sub in ("real", "fake"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for i, (img, label) in enumerate(zip(images, labels)):
+        cv2.imwrite(str(folder / ("fake" if label else "real") / f"img_{i:03d}.png"), np.ascontiguousarray(img[..., ::-1]))
+    return folder
 
 
 def train_stream(model, stream: str, images, labels, *, steps: int = 80, lr: float = 3e-3, seed: int = 0) -> list[float]:

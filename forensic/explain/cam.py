@@ -78,6 +78,7 @@ class _ScoreCAMBase(BaseCAM):
         reshape_transform: Callable | None = None,
         *,
         batch_size: int = 32,
+        grad_batch_size: int | None = None,
         progress: Progress | None = None,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:
@@ -85,6 +86,8 @@ class _ScoreCAMBase(BaseCAM):
         # BaseCAM registered hooks at construction; they are re-registered per call instead
         self.activations_and_grads.release()
         self.batch_size = batch_size
+        # passes that keep activations for a backward pass use smaller batches (memory, not speed)
+        self.grad_batch_size = grad_batch_size or (batch_size if self.device.type == "cuda" else min(batch_size, 8))
         self.progress = progress
         self.autocast_dtype = autocast_dtype
         self.forward_passes = 0
@@ -213,8 +216,8 @@ class FastScoreCAM(_ScoreCAMBase):
         """Scores of ``x * mask`` and their gradients with respect to each mask (not the weights)."""
         scores, grads = [], []
         total = masks.shape[0]
-        for start in range(0, total, self.batch_size):
-            chunk = masks[start : start + self.batch_size].detach().clone().requires_grad_(True)
+        for start in range(0, total, self.grad_batch_size):
+            chunk = masks[start : start + self.grad_batch_size].detach().clone().requires_grad_(True)
             with torch.enable_grad(), self._autocast():
                 out = target(self.model(x[None] * chunk[:, None].to(x.dtype))).float()
             (grad,) = torch.autograd.grad(out.sum(), chunk)
@@ -223,7 +226,7 @@ class FastScoreCAM(_ScoreCAMBase):
             self.forward_passes += chunk.shape[0]
             self.backward_passes += chunk.shape[0]
             if self.progress is not None:
-                self.progress(min(start + self.batch_size, total), total)
+                self.progress(min(start + self.grad_batch_size, total), total)
         return torch.cat(scores), torch.cat(grads)
 
     def _groups(self, grid: torch.Tensor) -> tuple[torch.Tensor, int]:
