@@ -48,3 +48,40 @@ def planted_artifact_data(tmp_path_factory):
 def make_planted_artifact_set():
     """The generator behind ``planted_artifact_data``: ``make(folder, n=..., seed=...) -> folder``."""
     return write_planted_artifact_set
+
+
+# ------------------------------------------------------------------------------ real browser
+#: flags for Debian's Chromium in this sandbox: no first-run UI, no background network traffic
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _skip_browser(reason: str) -> None:
+    print(f"SKIP browser test: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian Chromium driven by Playwright (never a downloaded browser); skips with the reason."""
+    import shutil
+    from pathlib import Path
+
+    executable = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+    if executable is None:
+        _skip_browser("no Chromium at /usr/bin/chromium or on PATH (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_browser("playwright is not importable (pip install playwright; the system Chromium is used)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -22,15 +22,6 @@ from tests.toy import ARTIFACT_BOX
 STREAMS = ["texture", "face", "fusion"]
 BOX = ",".join(str(v) for v in ARTIFACT_BOX)
 SCREENSHOT_COPY = Path("/tmp/analysis_report_screenshot.png")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # the columns documented in the README (a change here is a change of the public format)
 DOCUMENTED = {
@@ -191,46 +182,27 @@ def test_records_of_another_model_are_refused(report_run, toy_data, tmp_path):
 
 
 # ------------------------------------------------------------------------------ the page in Chromium
-def _chromium() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
-
 @pytest.mark.browser
-def test_report_html_shows_its_figures_in_chromium(report_run, tmp_path):
+def test_report_html_shows_its_figures_in_chromium(report_run, browser, tmp_path):
     html = (report_run / "report.html").read_text()
     assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
     n_figures = html.count("data:image/png;base64,")
     assert n_figures == 10  # 5 robustness metrics, stability, entropy, drift curves, overlays, complementarity
-    executable = _chromium()
-    if executable is None:
-        print("SKIP browser test: no Chromium at /usr/bin/chromium or on PATH")
-        pytest.skip("no Chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print("SKIP browser test: playwright is not importable")
-        pytest.skip("no playwright")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto((report_run / "report.html").resolve().as_uri())
-            page.wait_for_load_state("load")
-            images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])")
-            assert len(images) == n_figures
-            assert all(done and w > 100 and h > 100 and shown > 100 for done, w, h, shown in images), images
-            text = page.inner_text("body")
-            assert "UNTRAINED WEIGHTS" in text
-            for title in ("Robustness to degradations", "Feature stability", "Attention entropy", "Score-CAM drift", "Complementarity of the streams"):
-                assert title in text
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((report_run / "report.html").resolve().as_uri())
+    page.wait_for_load_state("load")
+    images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])")
+    assert len(images) == n_figures
+    assert all(done and w > 100 and h > 100 and shown > 100 for done, w, h, shown in images), images
+    text = page.inner_text("body")
+    assert "UNTRAINED WEIGHTS" in text
+    for title in ("Robustness to degradations", "Feature stability", "Attention entropy", "Score-CAM drift", "Complementarity of the streams"):
+        assert title in text
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
     assert not errors
     assert shot.stat().st_size > 50_000
     shutil.copy(shot, SCREENSHOT_COPY)
