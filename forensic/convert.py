@@ -6,7 +6,7 @@ the fusion stream). Keys look like
 ``backbone.vision_model.base_model.model.encoder.layer.3.attention.attention.query.lora_A.default.weight``,
 possibly with a leading ``module.``. This module maps every key to timm / open_clip names and to our
 per-stream adapter + head file. A key it cannot map is an error that lists it (the authors'
-own loader used ``strict=False`` and would silently have ignored it).
+own loader turned strict key checking off and would silently have ignored it).
 
 Only tensors are read (``torch.load(weights_only=True)``): no pickled code runs.
 """

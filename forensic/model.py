@@ -204,6 +204,27 @@ class ForensicModel(nn.Module):
                 raise KeyError(f"unexpected key {key!r} in the weights of stream {name!r}")
         return out
 
+    def load_stream_state_dict(self, name: str, state: Mapping[str, torch.Tensor], *, parts: tuple[str, ...] = ("adapter", "head")) -> None:
+        """Loads one stream's adapter and/or head from a stream file's tensors, strictly.
+
+        Every key of the chosen ``parts`` must be present and nothing else; shapes must match.
+        The shared bases and the other streams are untouched.
+        """
+        wanted = {k: v for k, v in state.items() if k.split(".", 1)[0] in parts}
+        unknown = sorted(k for k in state if k.split(".", 1)[0] not in ("adapter", "head"))
+        expected = {k: v for k, v in self.stream_state_dict(name).items() if k.split(".", 1)[0] in parts}
+        missing, unexpected = sorted(set(expected) - set(wanted)), sorted(set(wanted) - set(expected)) + unknown
+        if missing or unexpected:
+            raise ValueError(f"weights of the {name} stream do not match: missing {missing[:8]}, unexpected {unexpected[:8]}")
+        for key, value in wanted.items():
+            if tuple(expected[key].shape) != tuple(value.shape):
+                raise ValueError(f"{name} stream, {key}: the weights have shape {tuple(value.shape)}, the model {tuple(expected[key].shape)}")
+        with torch.no_grad():
+            own = dict(self.named_parameters())
+            own.update(dict(self.named_buffers()))
+            for key, value in self.stream_keys_to_model(name, wanted).items():
+                own[key].copy_(value)
+
     def base_state_dict(self, family: str) -> dict[str, torch.Tensor]:
         """The shared base weights of ``family`` (``dinov2`` or ``clip``) in timm / open_clip naming."""
         module = self.dinov2.vit if family == "dinov2" else self.clip.visual

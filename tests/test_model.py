@@ -123,3 +123,23 @@ def test_clip_batch_first_attention_equals_torch_multihead_attention():
     (g_ref,) = torch.autograd.grad((out_ref * w).sum(), x)
     (g_ours,) = torch.autograd.grad((out_ours * w).sum(), x)
     assert g_ref.abs().max() > 1e-4 and torch.allclose(g_ours, g_ref, atol=1e-5 * g_ref.abs().max())
+
+
+def test_load_stream_state_dict_is_strict_and_touches_one_stream():
+    model = ForensicModel.random(TINY, seed=0)
+    other = ForensicModel.random(TINY, seed=1)
+    face_before = {k: v.clone() for k, v in model.stream_state_dict("face").items()}
+    model.load_stream_state_dict("texture", other.stream_state_dict("texture"))
+    for key, value in other.stream_state_dict("texture").items():
+        assert torch.equal(model.stream_state_dict("texture")[key], value)
+    assert all(torch.equal(model.stream_state_dict("face")[k], v) for k, v in face_before.items())
+    head_only = {k: v for k, v in other.stream_state_dict("face").items() if k.startswith("head.")}
+    model.load_stream_state_dict("face", head_only, parts=("head",))
+    assert torch.equal(model.heads["face"].weight, other.heads["face"].weight)
+    broken = dict(other.stream_state_dict("texture"))
+    broken.pop("head.bias")
+    with pytest.raises(ValueError, match="head.bias"):
+        model.load_stream_state_dict("texture", broken)
+    broken = dict(other.stream_state_dict("texture"), **{"head.weight": torch.zeros(2, 7)})
+    with pytest.raises(ValueError, match="shape"):
+        model.load_stream_state_dict("texture", broken)

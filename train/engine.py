@@ -416,7 +416,7 @@ def _restore(parts: _Parts, path: Path) -> _Progress:
     ckpt = load_checkpoint(path)
     if ckpt.stream != parts.stream:
         raise ValueError(f"{path} is a checkpoint of the {ckpt.stream} stream; this run trains {parts.stream}")
-    parts.model.load_state_dict(parts.model.stream_keys_to_model(parts.stream, ckpt.stream_state), strict=False)
+    parts.model.load_stream_state_dict(parts.stream, ckpt.stream_state)
     parts.optimizer.load_state_dict(ckpt.optimizer)
     parts.scheduler.load_state_dict(ckpt.scheduler)
     restore_rng(ckpt.rng)

@@ -70,7 +70,7 @@ def export_run(
     best = checkpoint_dir(out) / "best.pt"
     if best.is_file():
         state = load_checkpoint(best)
-        model.load_state_dict(model.stream_keys_to_model(stream, state.stream_state), strict=False)
+        model.load_stream_state_dict(stream, state.stream_state)
     # rank 0 alone: evaluate without collectives
     solo = DistInfo(device=info.device)
     eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size

@@ -116,19 +116,12 @@ def load_stream_init_(model: ForensicModel, stream: str, init: InitSection, *, c
     if source_cfg.lora != config.lora and "adapter" in init.parts:
         raise ValueError(f"init.from_dir {init.from_dir} has LoRA {source_cfg.lora}, this run {config.lora}")
     loaded = load_file(str(folder / f"{source}.safetensors"))
-    wanted = {k: v for k, v in loaded.items() if k.split(".", 1)[0] in init.parts}
-    if not wanted:
+    if not any(k.split(".", 1)[0] in init.parts for k in loaded):
         raise ValueError(f"{folder / f'{source}.safetensors'} holds no {' or '.join(init.parts)} weights")
-    mapped = model.stream_keys_to_model(stream, wanted)
-    own = model.state_dict()
-    expected = {k for k in own if k.startswith(tuple(f"{p}s.{stream}." for p in init.parts))}
-    missing, unexpected = expected - set(mapped), set(mapped) - expected
-    if missing or unexpected:
-        raise ValueError(f"init.from_dir weights do not match stream {stream!r}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
-    for key, value in mapped.items():
-        if own[key].shape != value.shape:
-            raise ValueError(f"init.from_dir: shape of {key} is {tuple(value.shape)}, the model has {tuple(own[key].shape)}")
-    model.load_state_dict(mapped, strict=False)
+    try:
+        model.load_stream_state_dict(stream, loaded, parts=tuple(init.parts))
+    except ValueError as exc:
+        raise ValueError(f"init.from_dir {init.from_dir}: {exc}") from exc
     log.info("initialised the %s stream's %s from %s (%s stream)", stream, " and ".join(init.parts), init.from_dir, source)
 
 
