@@ -28,8 +28,18 @@ def add_degrade_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of the degradation (default 0)")
 
 
+def say(text: str = "") -> None:
+    """The CLI's results, on stdout (one place for every subcommand's output)."""
+    sys.stdout.write(f"{text}\n")
+
+
+def warn(text: str) -> None:
+    """Notes and errors for the user, on stderr."""
+    sys.stderr.write(f"{text}\n")
+
+
 def fail(message: str, code: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    warn(f"error: {message}")
     return code
 
 
@@ -41,9 +51,9 @@ def load_detector(args: argparse.Namespace):
     try:
         return Detector.from_preset(args.preset, weights=args.weights, device=args.device, dtype=args.dtype)
     except WeightsUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        warn(f"error: {exc}")
     except (KeyError, ValueError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        warn(f"error: {exc.args[0] if exc.args else exc}")
     return None
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from ._common import say, warn
 from ..convert import ConversionError, convert_seed
 from ..presets import get_preset
 
@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
             args.checkpoint, stream=args.stream, out=args.out, config=config, base=args.base, lora_scaling=args.lora_scaling
         )
     except (ConversionError, WeightsUnavailable, KeyError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        warn(f"error: {exc}")
         return 2
     diffs = ", ".join(f"{k} max|diff| {'not checked' if v is None else f'{v:.2e}'}" for k, v in report.base_max_abs_diff.items())
-    print(f"converted {args.checkpoint} -> {report.folder} ({report.stream}; {report.layout}; LoRA rank {report.lora_rank}; base {report.base}; {diffs})")
+    say(f"converted {args.checkpoint} -> {report.folder} ({report.stream}; {report.layout}; LoRA rank {report.lora_rank}; base {report.base}; {diffs})")
     for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+        warn(f"note: {note}")
     return 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from PIL import Image
+
+from ._common import fail, say, warn
 
 # Saving: PIL picks the format from the extension; these are the ones we write losslessly or
 # with a stated quality.
@@ -39,8 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
+    return fail(message, code)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from forensic.images import ImageError, load_image
 
     if args.list:
-        print(describe_ops(full_presets=True))
+        say(describe_ops(full_presets=True))
         return 0
     if not args.input or not args.output:
         return _fail("give IN and OUT image paths (or --list)")
@@ -75,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
     quality = psnr(image, result.image)
     shown = "inf" if math.isinf(quality) else f"{quality:.2f}"
     summary = f"degrade: {len(result.applied)} ops [{steps}] -> {out_path} (PSNR {shown} dB vs input)"
-    print(summary, file=sys.stderr)
+    warn(summary)
     return 0

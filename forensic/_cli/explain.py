@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import add_degrade_args, add_model_args, fail, load_detector
+from ._common import add_degrade_args, add_model_args, fail, load_detector, say
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -70,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
         viz.similarity_figure(report.cam_similarity, title="Score-CAM cosine similarity").savefig(out / "similarity.png", dpi=100)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     verdict = f"P(fake) {report.prob_fake:.1f} ({report.label})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
-    print(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
+    say(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
     return 0

@@ -11,7 +11,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from ._common import add_degrade_args, add_model_args, expand_paths, fail, load_detector
+from ._common import add_degrade_args, add_model_args, expand_paths, fail, load_detector, warn
 
 STREAMS = ("texture", "face", "fusion")
 
@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
                 buf.write(f"{value}\n")
             sink.write(buf.getvalue())
     if detector.untrained:
-        print("note: the weights are UNTRAINED (tiny-random): these scores are meaningless.", file=sys.stderr)
+        warn("note: the weights are UNTRAINED (tiny-random): these scores are meaningless.")
     if failures:
-        print(f"{failures} of {len(paths)} files failed (see their error field).", file=sys.stderr)
+        warn(f"{failures} of {len(paths)} files failed (see their error field).")
         return 1
     return 0

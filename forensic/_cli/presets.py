@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._common import say
 from ..presets import PRESETS
 
 
@@ -40,14 +41,14 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        say(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        print(f"{row['preset']}")
-        print(f"  backbones: DINOv2 {row['dinov2']}; CLIP {row['clip']}")
-        print("  inputs:    " + "; ".join(f"{k} {v}" for k, v in row["inputs"].items()))
+        say(f"{row['preset']}")
+        say(f"  backbones: DINOv2 {row['dinov2']}; CLIP {row['clip']}")
+        say("  inputs:    " + "; ".join(f"{k} {v}" for k, v in row["inputs"].items()))
         lora = row["lora"]
-        print(f"  LoRA:      rank {lora['rank']}, alpha {lora['alpha']:g} on {', '.join(lora['targets'])}" if lora else "  LoRA:      none")
-        print(f"  weights:   {row['weights']}")
-        print(f"  for:       {row['hardware']}")
+        say(f"  LoRA:      rank {lora['rank']}, alpha {lora['alpha']:g} on {', '.join(lora['targets'])}" if lora else "  LoRA:      none")
+        say(f"  weights:   {row['weights']}")
+        say(f"  for:       {row['hardware']}")
     return 0
