@@ -8,6 +8,11 @@ DINOv2 keeps its native 37x37 position-embedding grid (518 px) and resizes it pe
 (18x18 at 252 px, 16x16 at 224 px) with bicubic interpolation **without antialiasing**, as the
 authors' Hugging Face model did; timm's own resize antialiases by default and differs by up to
 ~0.3 per element. The resized tables are cached, so one shared base serves every resolution.
+
+Both towers' self-attention goes through :func:`attend`: PyTorch's fused SDPA, except on the CPU
+in bf16/fp16 while autograd is recording, where the explicit matmul-softmax-matmul makes a whole
+gradient pass 10-20% faster (PyTorch's CPU flash-attention backward is slow there;
+``bench/attention.py``). That is what the fast Score-CAM's gradient passes run.
 """
 
 from __future__ import annotations
@@ -25,7 +30,79 @@ from torch import nn
 
 from .config import BackboneSpec
 
-__all__ = ["DinoOutput", "DinoV2", "ClipVision", "create_backbone"]
+__all__ = ["DinoOutput", "DinoV2", "ClipVision", "ViTSelfAttention", "attend", "create_backbone"]
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    scale: float | None = None,
+    attn_mask: torch.Tensor | None = None,
+    explicit: bool | None = None,
+    dropout: nn.Module | None = None,
+) -> torch.Tensor:
+    """Scaled dot-product attention, (B, H, N, d) -> (B, H, N, d).
+
+    Args:
+        scale: logit scale (default ``d ** -0.5``).
+        attn_mask: additive float mask or boolean keep-mask, broadcastable to (B, H, N, N).
+        explicit: materialise the attention weights (True), use SDPA (False), or choose (None):
+            explicit on the CPU in bf16/fp16 while autograd records through ``q``/``k``/``v``
+            (faster there, measured), SDPA otherwise.
+        dropout: applied to the materialised weights (a module, so hooks on it see them); in the
+            SDPA path its probability is used while it is in training mode.
+    """
+    if explicit is None:
+        explicit = (
+            q.device.type == "cpu"
+            and q.dtype in (torch.bfloat16, torch.float16)
+            and torch.is_grad_enabled()
+            and (q.requires_grad or k.requires_grad or v.requires_grad)
+        )
+    if not explicit:
+        p = dropout.p if dropout is not None and dropout.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p, scale=scale)
+    logits = (q * (q.shape[-1] ** -0.5 if scale is None else scale)) @ k.transpose(-2, -1)
+    if attn_mask is not None:
+        logits = logits.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else logits + attn_mask
+    weights = logits.softmax(dim=-1, dtype=torch.float32).to(v.dtype)  # fp32 softmax under autocast
+    if dropout is not None:
+        weights = dropout(weights)
+    return weights @ v
+
+
+class ViTSelfAttention(nn.Module):
+    """timm's ViT ``Attention`` computed through :func:`attend`, sharing its submodules and parameters.
+
+    Same state-dict keys, same ``qkv`` module (so LoRA hooks on it apply), same result.
+    ``fused_attn`` keeps timm's meaning: False materialises the weights through ``attn_drop``.
+    """
+
+    def __init__(self, attn: nn.Module) -> None:
+        super().__init__()
+        self.num_heads = attn.num_heads
+        self.head_dim = attn.head_dim
+        self.scale = attn.scale
+        self.fused_attn = attn.fused_attn
+        for name in ("qkv", "q_norm", "k_norm", "attn_drop", "norm", "proj", "proj_drop"):
+            setattr(self, name, getattr(attn, name))
+
+    @staticmethod
+    def supports(attn: nn.Module) -> bool:
+        """Whether ``attn`` is a timm attention this class reproduces (no gate, standard layout)."""
+        names = ("qkv", "q_norm", "k_norm", "attn_drop", "norm", "proj", "proj_drop", "num_heads", "head_dim", "scale", "fused_attn")
+        return all(hasattr(attn, n) for n in names) and getattr(attn, "gate", None) is None
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
+        if is_causal:
+            raise NotImplementedError("ViTSelfAttention does not do causal attention")
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        out = attend(q, k, v, scale=self.scale, attn_mask=attn_mask, explicit=None if self.fused_attn else True, dropout=self.attn_drop)
+        return self.proj_drop(self.proj(self.norm(out.transpose(1, 2).reshape(b, n, -1))))
 
 
 @dataclass
@@ -54,6 +131,9 @@ class DinoV2(nn.Module):
 
     def __init__(self, vit: nn.Module) -> None:
         super().__init__()
+        for blk in vit.blocks:
+            if ViTSelfAttention.supports(blk.attn):
+                blk.attn = ViTSelfAttention(blk.attn)
         self.vit = vit
         self._pos_cache: dict[tuple, torch.Tensor] = {}
 
@@ -185,7 +265,7 @@ class BatchFirstSelfAttention(nn.Module):
         b, n, e = query.shape
         qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.view(b, n, 3, self.num_heads, e // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = attend(q, k, v, attn_mask=attn_mask)
         return self.out_proj(out.transpose(1, 2).reshape(b, n, e)), None
 
 

@@ -143,3 +143,93 @@ def test_load_stream_state_dict_is_strict_and_touches_one_stream():
     broken = dict(other.stream_state_dict("texture"), **{"head.weight": torch.zeros(2, 7)})
     with pytest.raises(ValueError, match="shape"):
         model.load_stream_state_dict("texture", broken)
+
+
+@pytest.mark.parametrize("mask", [None, "bool", "float"])
+def test_explicit_attention_equals_sdpa_with_gradients(mask):
+    """attend's explicit path (CPU + autograd) gives SDPA's outputs and gradients."""
+    from forensic.backbones import attend
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 17, 8, generator=gen, requires_grad=True) for _ in range(3))
+    attn_mask = None
+    if mask == "bool":
+        attn_mask = torch.rand(17, 17, generator=gen) > 0.3
+        attn_mask.fill_diagonal_(True)
+    elif mask == "float":
+        attn_mask = torch.randn(17, 17, generator=gen)
+    w = torch.randn(2, 3, 17, 8, generator=gen)
+    results = []
+    for explicit in (False, True):
+        out = attend(q, k, v, attn_mask=attn_mask, scale=0.3, explicit=explicit)
+        results.append((out, torch.autograd.grad((out * w).sum(), (q, k, v))))
+    (ref, ref_grads), (ours, our_grads) = results
+    assert torch.allclose(ours, ref, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(our_grads, ref_grads))
+
+
+def test_attend_chooses_explicit_only_while_recording_in_low_precision_on_the_cpu():
+    from forensic.backbones import attend
+
+    dropout = torch.nn.Dropout(0.0)
+    seen = []
+    dropout.register_forward_hook(lambda m, i, o: seen.append(o))
+    low = torch.randn(1, 1, 4, 8, dtype=torch.bfloat16)
+    attend(low, low, low, dropout=dropout)  # no autograd: SDPA, weights never materialised
+    attend(low.float().requires_grad_(True), low.float(), low.float(), dropout=dropout)  # float32: SDPA
+    assert not seen
+    attend(low.requires_grad_(True), low, low, dropout=dropout)
+    assert len(seen) == 1 and seen[0].shape == (1, 1, 4, 4) and seen[0].dtype == torch.bfloat16
+
+
+def test_dinov2_attention_equals_timm_attention():
+    """ViTSelfAttention (what DinoV2 runs) equals timm's Attention, forward and input gradients, fused or not."""
+    import copy
+
+    from timm.models.vision_transformer import Attention
+
+    from forensic.backbones import ViTSelfAttention
+
+    reference = Attention(64, num_heads=4, qkv_bias=True).eval()
+    torch.nn.init.normal_(reference.qkv.bias)
+    assert ViTSelfAttention.supports(reference)
+    ours = ViTSelfAttention(copy.deepcopy(reference)).eval()
+    assert sorted(ours.state_dict()) == sorted(reference.state_dict())
+    x = torch.randn(2, 10, 64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    for fused in (True, False):
+        reference.fused_attn = ours.fused_attn = fused
+        out_ref, out_ours = reference(x), ours(x)
+        assert torch.allclose(out_ours, out_ref, atol=1e-5)
+        (g_ref,) = torch.autograd.grad(out_ref.square().sum(), x)
+        (g_ours,) = torch.autograd.grad(out_ours.square().sum(), x)
+        assert torch.allclose(g_ours, g_ref, atol=1e-4)
+        with torch.no_grad():
+            assert torch.allclose(ours(x), reference(x), atol=1e-5)
+
+
+def test_dinov2_blocks_use_our_attention_and_keep_lora(model):
+    from forensic.backbones import ViTSelfAttention
+
+    assert all(isinstance(blk.attn, ViTSelfAttention) for blk in model.dinov2.vit.blocks)
+    x = _x(252, seed=2)
+    with torch.no_grad():
+        base = model.dinov2(x).cls
+        with model.router.route("texture"):
+            adapted = model.dinov2(x).cls
+    assert (adapted - base).abs().max() > 1e-3  # the adapters' hooks on attn.qkv still fire
+
+
+def test_cast_copy_is_independent_and_close(model):
+    copy = model.cast_copy(torch.bfloat16)
+    assert all(p.dtype == torch.bfloat16 for p in copy.parameters())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert sorted(copy.state_dict()) == sorted(model.state_dict())
+    x = _x(252, seed=3)
+    with torch.no_grad():
+        ref = model.forward_stream("texture", x).logits
+        low = copy.forward_stream("texture", x.bfloat16()).logits.float()
+    assert torch.allclose(low, ref, atol=0.05 * ref.abs().max() + 0.05)
+    with torch.no_grad():
+        for p in copy.parameters():
+            p.zero_()
+        assert torch.equal(model.forward_stream("texture", x).logits, ref)  # the original shares nothing
