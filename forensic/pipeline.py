@@ -187,14 +187,14 @@ class Detector:
             outputs = self.model.forward_streams(tensors, return_attention=True, return_norm1=return_norm1)
         return StreamPass(image=image, face=face, inputs=inputs, tensors=tensors, outputs=outputs)
 
-    def _forward_batch(self, items: list[_Prepared]) -> None:
+    def _forward_batch(self, items: list[_Prepared], *, return_norm1: bool = False) -> None:
         """One batched pass of every stream over several prepared images (fills ``item.run``)."""
         tensors = {
             s.name: to_tensor([it.inputs[s.name].pixels for it in items], s, device=self.device, dtype=self.dtype)
             for s in self.config.streams
         }
         with torch.inference_mode():
-            outputs = self.model.forward_streams(tensors, return_attention=True)
+            outputs = self.model.forward_streams(tensors, return_attention=True, return_norm1=return_norm1)
         for i, it in enumerate(items):
             it.run = StreamPass(
                 image=it.analysed,
@@ -297,7 +297,7 @@ class Detector:
         )
         report_progress("streams", 0.15)
         with _timed(item.timings, "streams"):
-            self._forward_batch([item])
+            self._forward_batch([item], return_norm1=explain != "none")  # Score-CAM's layer, computed once
         report, streams = self._finish(item)
         if explain != "none":
             with _timed(item.timings, f"explain_{explain}"):
@@ -368,14 +368,20 @@ class Detector:
 
     def _explain(self, run: StreamPass, streams: dict[str, StreamReport], *, method: str, progress: Progress, n_groups: int | None):
         names = list(run.outputs)
-        autocast = _cam_autocast(self.device, self.dtype)
+        model, autocast = self.model, _cam_autocast(self.device, self.dtype)
+        if autocast is not None and self.device.type == "cpu":
+            # a bf16 copy for the masked passes, built per call (~0.1 s for `small`, freed after)
+            model, autocast = self.model.cast_copy(autocast), None
         with self._explain_lock:
             for i, name in enumerate(names):
                 def on_batch(done: int, total: int, _i=i, _name=name) -> None:
                     progress(f"Score-CAM ({method}) {_name}", 0.2 + 0.7 * (_i + done / total) / len(names))
 
-                x = run.tensors[name].clone()  # made under inference_mode; CAM may need autograd
-                cam = stream_cam(self.model, name, x, method=method, progress=on_batch, autocast_dtype=autocast, n_groups=n_groups)
+                x = run.tensors[name].to(next(model.parameters()).dtype, copy=True)  # made under inference_mode; CAM may need autograd
+                cam = stream_cam(
+                    model, name, x, method=method, progress=on_batch, autocast_dtype=autocast, n_groups=n_groups,
+                    activations=run.outputs[name].last_norm1,
+                )
                 report = streams[name]
                 report.cam = cam
                 report.cam_entropy = map_entropy(cam.grid_map)
@@ -394,11 +400,13 @@ def fast_cpu_bf16() -> bool:
 
 
 def _cam_autocast(device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
-    """Score-CAM's masked passes run under bf16 autocast on GPUs and on CPUs with bf16 instructions.
+    """The low precision Score-CAM's masked passes run in: bf16 on GPUs and on CPUs with bf16 instructions.
 
-    The verdict keeps the weights' own precision; the explanation maps move by less than the
-    difference between fast and exact Score-CAM (Pearson >= 0.97 between fp32 and bf16 maps,
-    bench/RESULTS.md) and come 2.5x faster on such CPUs. ``FORENSIC_CAM_AUTOCAST=0`` turns it off.
+    The verdict keeps the weights' own precision. On a GPU the passes run under bf16 autocast; on
+    a CPU, :meth:`Detector._explain` runs them on a bf16 copy of the model instead (no per-pass
+    weight casts). Maps move by far less than the difference between fast and exact Score-CAM
+    (Pearson >= 0.99 with the float32 maps for `small`, bench/RESULTS.md) and come 2.5-3x
+    faster on such CPUs. ``FORENSIC_CAM_AUTOCAST=0`` keeps float32.
     """
     if os.environ.get("FORENSIC_CAM_AUTOCAST", "1") == "0" or dtype != torch.float32:
         return None

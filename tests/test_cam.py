@@ -126,3 +126,31 @@ def test_vit_reshape_derives_the_grid_from_the_tokens():
     assert torch.equal(grid[1, :, 0, 1], tokens[1, 2])  # token 2 (after the CLS) is row 0, column 1
     with pytest.raises(ValueError, match="square"):
         reshape(torch.zeros(1, 1 + 300, 3))
+
+
+def test_grid_masks_are_scorecams_masks():
+    """Masks kept at the token grid upsample to exactly ScoreCAM's upsample-then-min-max masks."""
+    import torch.nn.functional as F
+
+    from forensic.explain.cam import _GridMasks
+
+    grid = torch.randn(40, 18, 18, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    grid[5] = 0.25  # a constant channel: ScoreCAM's eps keeps it at zero
+    up = F.interpolate(grid[None], size=(252, 252), mode="bilinear", align_corners=True)[0]
+    lo, hi = up.amin(dim=(1, 2), keepdim=True), up.amax(dim=(1, 2), keepdim=True)
+    expected = (up - lo) / (hi - lo + 1e-8)
+    masks = _GridMasks(grid, (252, 252), chunk=16)
+    assert masks.maps.shape == (40, 18, 18)
+    assert torch.allclose(masks.masks(masks.maps), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_precomputed_activations_skip_one_pass(random_model, astronaut, method):
+    """The verdict pass's norm1 output stands in for the hooked pass: same map, one pass fewer."""
+    x = _x(astronaut, "fusion")
+    with torch.no_grad():
+        norm1 = random_model.forward_stream("fusion", x, return_norm1=True).last_norm1
+    hooked = stream_cam(random_model, "fusion", x, method=method)
+    reused = stream_cam(random_model, "fusion", x, method=method, activations=norm1)
+    assert reused.forward_passes == hooked.forward_passes - 1
+    assert np.abs(reused.input_map - hooked.input_map).max() < 1e-4

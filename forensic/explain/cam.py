@@ -59,13 +59,39 @@ def vit_reshape(*, num_prefix_tokens: int, patch_size: int) -> Callable[[torch.T
     return reshape
 
 
-def _normalised_masks(acts: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """ScoreCAM's masks: bilinear (align_corners=True) upsampling, then per-channel min-max to [0, 1]."""
-    up = F.interpolate(acts, size=size, mode="bilinear", align_corners=True)
-    flat = up.flatten(2)
-    mins = flat.min(dim=-1)[0][:, :, None, None]
-    maxs = flat.max(dim=-1)[0][:, :, None, None]
-    return (up - mins) / (maxs - mins + 1e-8)
+def _upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(K, rows, cols) -> (K, H, W): ScoreCAM's bilinear upsampling (align_corners=True)."""
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
+
+
+class _GridMasks:
+    """One image's Score-CAM masks, kept at the token grid.
+
+    ScoreCAM's mask for channel ``c`` is its map upsampled to the input size, then min-max
+    normalised: ``M_c = (U a_c - lo_c) / (hi_c - lo_c + eps)``. Bilinear weights sum to one, so
+    ``M_c = U b_c`` with ``b_c = (a_c - lo_c) / (hi_c - lo_c + eps)``: every mask is the upsampling
+    of a (rows, cols) map. Keeping ``b`` (C x 324 values at 252 px) instead of the masks (C x 63,504)
+    makes group means and first-order refinements cheap; full-size masks are built one batch at a
+    time, on the device, only when a batch is scored.
+
+    Attributes:
+        maps: (C, rows, cols) the ``b_c`` above.
+        size: (H, W) the input size.
+    """
+
+    def __init__(self, grid: torch.Tensor, size: tuple[int, int], *, chunk: int = 64) -> None:
+        lo, hi = [], []
+        for start in range(0, grid.shape[0], chunk):  # the upsampled extremes, a chunk at a time
+            flat = _upsample(grid[start : start + chunk], size).flatten(1)
+            lo.append(flat.amin(dim=1))
+            hi.append(flat.amax(dim=1))
+        lo_t, hi_t = torch.cat(lo)[:, None, None], torch.cat(hi)[:, None, None]
+        self.maps = (grid - lo_t) / (hi_t - lo_t + 1e-8)
+        self.size = size
+
+    def masks(self, maps: torch.Tensor) -> torch.Tensor:
+        """Full-size masks of grid maps (K, rows, cols) -> (K, H, W)."""
+        return _upsample(maps, self.size)
 
 
 class _ScoreCAMBase(BaseCAM):
@@ -93,19 +119,32 @@ class _ScoreCAMBase(BaseCAM):
         self.forward_passes = 0
         self.grid_cams: np.ndarray | None = None  # (B, rows, cols) before upsampling, after ReLU
 
-    def forward(self, input_tensor: torch.Tensor, targets=None, eigen_smooth: bool = False) -> np.ndarray:
+    def forward(
+        self, input_tensor: torch.Tensor, targets=None, eigen_smooth: bool = False, *, activations: torch.Tensor | None = None
+    ) -> np.ndarray:
+        """Score-CAM maps (B, H, W) of ``input_tensor`` (B, 3, H, W).
+
+        ``activations``: the (single) target layer's output for this input, if already at hand
+        (the verdict pass keeps it); the hooked forward pass is then skipped.
+        """
         input_tensor = input_tensor.to(self.device)
         self.forward_passes = 0
         hooks = ActivationsAndGradients(self.model, self.target_layers, self.reshape_transform)
         self.activations_and_grads = hooks
         try:
-            with torch.no_grad(), self._autocast():
-                self.outputs = hooks(input_tensor)
-            self.forward_passes += input_tensor.shape[0]
-            kept = [a.float() for a in hooks.activations]  # grad-cam reads them with numpy (no bf16)
+            if activations is not None:
+                if len(self.target_layers) != 1:
+                    raise ValueError("precomputed activations need exactly one target layer")
+                acts = activations.detach().to(self.device)
+                kept = [self.reshape_transform(acts) if self.reshape_transform is not None else acts]
+            else:
+                with torch.no_grad(), self._autocast():
+                    self.outputs = hooks(input_tensor)
+                self.forward_passes += input_tensor.shape[0]
+                kept = list(hooks.activations)  # release() clears the list in place
         finally:
             hooks.release()
-        hooks.activations = kept  # compute_cam_per_layer reads them; no hook fires while scoring
+        hooks.activations = [a.float() for a in kept]  # grad-cam reads them with numpy (no bf16); no hook fires while scoring
         if targets is None:
             targets = [FAKE_TARGET] * input_tensor.shape[0]
         try:
@@ -123,13 +162,13 @@ class _ScoreCAMBase(BaseCAM):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
-    def _scores(self, input_tensor: torch.Tensor, masks: torch.Tensor, target) -> torch.Tensor:
-        """Target score of ``input * mask`` for each of the K masks (K, H, W); masked inputs built per batch."""
+    def _scores(self, input_tensor: torch.Tensor, masks: _GridMasks, maps: torch.Tensor, target) -> torch.Tensor:
+        """Target score of ``input * mask`` for the masks of K grid maps (K, rows, cols), built per batch."""
         scores = []
-        total = masks.shape[0]
+        total = maps.shape[0]
         with torch.no_grad(), self._autocast():
             for start in range(0, total, self.batch_size):
-                batch = input_tensor[None] * masks[start : start + self.batch_size, None]
+                batch = input_tensor[None] * masks.masks(maps[start : start + self.batch_size]).to(input_tensor.dtype)[:, None]
                 out = self.model(batch)
                 scores.append(target(out).float())
                 self.forward_passes += batch.shape[0]
@@ -145,8 +184,8 @@ class ExactScoreCAM(_ScoreCAMBase):
         acts = torch.as_tensor(activations, device=self.device, dtype=torch.float32)
         weights = []
         for b, target in enumerate(targets):
-            masks = _normalised_masks(acts[b : b + 1], tuple(input_tensor.shape[-2:]))[0]  # (C, H, W)
-            scores = self._scores(input_tensor[b], masks.to(input_tensor.dtype), target)
+            masks = _GridMasks(acts[b], tuple(input_tensor.shape[-2:]))
+            scores = self._scores(input_tensor[b], masks, masks.maps, target)
             weights.append(torch.softmax(scores, dim=-1))
         return torch.stack(weights).cpu().numpy()
 
@@ -185,41 +224,43 @@ class FastScoreCAM(_ScoreCAMBase):
         self.seed = seed
         self.backward_passes = 0
 
-    def forward(self, input_tensor: torch.Tensor, targets=None, eigen_smooth: bool = False) -> np.ndarray:
+    def forward(self, input_tensor: torch.Tensor, targets=None, eigen_smooth: bool = False, **kwargs) -> np.ndarray:
         self.backward_passes = 0
-        return super().forward(input_tensor, targets, eigen_smooth)
+        return super().forward(input_tensor, targets, eigen_smooth, **kwargs)
 
     def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads) -> np.ndarray:
         acts = torch.as_tensor(activations, device=self.device, dtype=torch.float32)
         weights = []
         for b, target in enumerate(targets):
-            grid = acts[b]  # (C, rows, cols)
-            labels, k = self._groups(grid)
-            masks = _normalised_masks(grid[None], tuple(input_tensor.shape[-2:]))[0]  # (C, H, W)
-            onehot = F.one_hot(labels, k).to(masks.dtype)  # (C, K)
-            group_masks = torch.einsum("ck,chw->khw", onehot, masks) / onehot.sum(0)[:, None, None]
+            masks = _GridMasks(acts[b], tuple(input_tensor.shape[-2:]))
+            maps = masks.maps  # (C, rows, cols); mask c is their upsampling
+            labels, k = self._groups(maps)
+            onehot = F.one_hot(labels, k).to(maps.dtype)  # (C, K)
+            group_maps = (onehot.T @ maps.flatten(1) / onehot.sum(0)[:, None]).view(k, *maps.shape[1:])
             if self.refine:
-                group_scores, group_grads = self._scores_and_grads(input_tensor[b], group_masks, target)
-                delta = masks - group_masks[labels]
+                # upsampling is linear: the mean of a group's masks is the mask of its mean map, and
+                # the gradient with respect to the grid map is U^T (gradient w.r.t. the mask)
+                group_scores, group_grads = self._scores_and_grads(input_tensor[b], masks, group_maps, target)
+                delta = maps - group_maps[labels]
                 scores = group_scores[labels] + (delta * group_grads[labels]).flatten(1).sum(1)
             else:
-                scores = self._scores(input_tensor[b], group_masks.to(input_tensor.dtype), target)[labels]
-            n_exact = min(self.n_exact if self.n_exact is not None else grid.shape[0] // 24, grid.shape[0])
+                scores = self._scores(input_tensor[b], masks, group_maps, target)[labels]
+            n_exact = min(self.n_exact if self.n_exact is not None else maps.shape[0] // 24, maps.shape[0])
             if n_exact > 0:
                 top = torch.topk(scores, n_exact).indices
                 scores = scores.clone()
-                scores[top] = self._scores(input_tensor[b], masks[top].to(input_tensor.dtype), target)
+                scores[top] = self._scores(input_tensor[b], masks, maps[top], target)
             weights.append(torch.softmax(scores, dim=-1))
         return torch.stack(weights).cpu().numpy()
 
-    def _scores_and_grads(self, x: torch.Tensor, masks: torch.Tensor, target) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of ``x * mask`` and their gradients with respect to each mask (not the weights)."""
+    def _scores_and_grads(self, x: torch.Tensor, masks: _GridMasks, maps: torch.Tensor, target) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of ``x * mask`` for K grid maps and their gradients with respect to each map (not the weights)."""
         scores, grads = [], []
-        total = masks.shape[0]
+        total = maps.shape[0]
         for start in range(0, total, self.grad_batch_size):
-            chunk = masks[start : start + self.grad_batch_size].detach().clone().requires_grad_(True)
+            chunk = maps[start : start + self.grad_batch_size].detach().clone().requires_grad_(True)
             with torch.enable_grad(), self._autocast():
-                out = target(self.model(x[None] * chunk[:, None].to(x.dtype))).float()
+                out = target(self.model(x[None] * masks.masks(chunk).to(x.dtype)[:, None])).float()
             (grad,) = torch.autograd.grad(out.sum(), chunk)
             scores.append(out.detach())
             grads.append(grad.float())
@@ -230,15 +271,14 @@ class FastScoreCAM(_ScoreCAMBase):
         return torch.cat(scores), torch.cat(grads)
 
     def _groups(self, grid: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """k-means labels of the channels' normalised grid maps (C, rows, cols), empty clusters dropped."""
         from sklearn.cluster import KMeans
 
         c = grid.shape[0]
         k = max(1, min(self.n_groups or max(2, c // 16), c))
         if k == c:
             return torch.arange(c, device=grid.device), c
-        flat = grid.flatten(1)
-        lo, hi = flat.min(dim=1, keepdim=True)[0], flat.max(dim=1, keepdim=True)[0]
-        feats = ((flat - lo) / (hi - lo + 1e-8)).cpu().numpy().astype(np.float64)
+        feats = grid.flatten(1).cpu().numpy().astype(np.float64)
         km = KMeans(n_clusters=k, n_init=1, random_state=self.seed).fit(feats)
         labels = torch.as_tensor(km.labels_, device=grid.device, dtype=torch.long)
         used = torch.unique(labels)  # k-means may leave a cluster empty on degenerate maps
@@ -277,8 +317,13 @@ def stream_cam(
     n_exact: int | None = None,
     progress: Progress | None = None,
     autocast_dtype: torch.dtype | None = None,
+    activations: torch.Tensor | None = None,
 ) -> CamResult:
-    """Score-CAM of ``stream`` of a :class:`~forensic.model.ForensicModel` on one input ``x`` (1, 3, S, S)."""
+    """Score-CAM of ``stream`` of a :class:`~forensic.model.ForensicModel` on one input ``x`` (1, 3, S, S).
+
+    ``activations``: the stream's last-block ``norm1`` output for ``x`` (1, prefix + N, C), e.g.
+    :attr:`~forensic.model.StreamOutput.last_norm1` of the verdict pass; saves one forward pass.
+    """
     import time
 
     from ..model import StreamClassifier
@@ -295,7 +340,7 @@ def stream_cam(
     classifier = StreamClassifier(model, stream)
     layers = [model.dinov2.target_layer]
     cam = ExactScoreCAM(classifier, layers, **kwargs) if method == "exact" else FastScoreCAM(classifier, layers, n_groups=n_groups, n_exact=n_exact, **kwargs)
-    maps = cam(x, targets=[FAKE_TARGET] * x.shape[0])
+    maps = cam.forward(x, targets=[FAKE_TARGET] * x.shape[0], activations=activations)
     return CamResult(
         input_map=maps[0].astype(np.float32),
         grid_map=cam.grid_cams[0].astype(np.float32),
