@@ -17,7 +17,7 @@ from .backbones import ClipVision, DinoV2, create_backbone, init_vit_weights_
 from .config import HeadConfig, ModelConfig, StreamConfig
 from .lora import AdapterBank, AdapterRouter
 
-__all__ = ["StreamOutput", "ForensicModel", "StreamClassifier", "make_head"]
+__all__ = ["StreamOutput", "ForensicModel", "StreamClassifier", "MergedStreamCopy", "make_head"]
 
 
 @dataclass
@@ -86,6 +86,8 @@ class ForensicModel(nn.Module):
             )
             self.heads = nn.ModuleDict({s.name: make_head(self._head_in(s), s.head) for s in config.streams})
         self.router = AdapterRouter(self.dinov2.vit, self.adapters)
+        #: set on a MergedStreamCopy's model: the one stream whose adapter is folded into the base
+        self.merged_stream: str | None = None
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -119,11 +121,11 @@ class ForensicModel(nn.Module):
 
         Built on the meta device and filled by assignment (no random initialisation, no second
         float32 copy). CPU Score-CAM uses a bf16 copy: no per-pass weight casts, 7-17% faster
-        passes than bf16 autocast over float32 weights (bench/RESULTS.md).
+        passes than bf16 autocast over float32 weights (bench/RESULTS.md); see :class:`MergedStreamCopy`.
         """
         copy = ForensicModel(self.config, device="meta")
         device = next(self.parameters()).device
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in self.state_dict().items()}
+        state = {k: v.to(dtype if v.is_floating_point() else v.dtype, copy=True) for k, v in self.state_dict().items()}
         copy.load_state_dict(state, strict=True, assign=True)
         return copy.to(device).eval()
 
@@ -164,6 +166,10 @@ class ForensicModel(nn.Module):
         adapter_route = route if self.adapters else None
         if adapter_route is not None and len(set(route)) == 1:
             adapter_route = route[0]
+        if self.merged_stream is not None:
+            if set(names) != {self.merged_stream}:
+                raise ValueError(f"this copy has the {self.merged_stream!r} adapter merged into its base; it cannot run {names}")
+            adapter_route = None  # the adapter is in the weights; its hooks were removed
         with self.router.route(adapter_route):
             dino = self.dinov2(x, **kw)
         clip_feats = None
@@ -257,3 +263,39 @@ class StreamClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_stream(self.stream, x).logits
+
+
+class MergedStreamCopy:
+    """A low-precision copy of a :class:`ForensicModel` that runs one stream at a time, adapters merged.
+
+    :meth:`select` writes ``W + scaling * B @ A`` of that stream's LoRA into the copy's base
+    weights (from the original's weights each time, so switching streams never accumulates
+    rounding) and the copy has no adapter hooks: a forward pass costs what the bare base costs.
+    The copy raises if asked for another stream than the selected one. The CPU Score-CAM runs its
+    masked passes on one (bench/RESULTS.md: 7-11% faster passes than with adapter hooks).
+
+    Args:
+        source: the model to copy; it is not modified.
+        dtype: the copy's floating-point dtype (bf16 on CPUs with bf16 matrix instructions).
+    """
+
+    def __init__(self, source: ForensicModel, dtype: torch.dtype) -> None:
+        self.source = source
+        self.dtype = dtype
+        self.model = source.cast_copy(dtype)
+        self.model.router.remove()
+        self._modules = dict(self.model.dinov2.vit.named_modules())
+        self._source_modules = dict(source.dinov2.vit.named_modules())
+
+    @torch.no_grad()
+    def select(self, stream: str) -> ForensicModel:
+        """Merges ``stream``'s adapter into the copy's base and returns the copy."""
+        self.source.config.stream(stream)  # raises on an unknown name
+        bank = self.source.adapters[stream] if stream in self.source.adapters else None
+        for target in bank.targets() if bank is not None else ():
+            weight = self._source_modules[target].weight
+            merged = weight.float() + bank.get(target).delta_weight().to(weight.device, torch.float32)
+            self._modules[target].weight.copy_(merged.to(self.dtype))
+        self.model.merged_stream = stream
+        return self.model
+

@@ -232,4 +232,26 @@ def test_cast_copy_is_independent_and_close(model):
     with torch.no_grad():
         for p in copy.parameters():
             p.zero_()
+        for p in model.cast_copy(torch.float32).parameters():  # same dtype: still a copy
+            p.zero_()
         assert torch.equal(model.forward_stream("texture", x).logits, ref)  # the original shares nothing
+
+
+def test_merged_stream_copy_runs_each_stream_like_the_hooks(model):
+    """Adapters folded into the weights give the hooked model's outputs; switching never drifts."""
+    from forensic.model import MergedStreamCopy
+
+    copy = MergedStreamCopy(model, torch.float32)
+    assert not copy.model.router._handles  # no adapter hooks on the copy
+    x = {n: _x(TINY.stream(n).size, seed=4) for n in model.stream_names}
+    with torch.no_grad():
+        expected = {n: model.forward_stream(n, x[n]).logits for n in model.stream_names}
+        first = {}
+        for name in (*model.stream_names, *model.stream_names):  # twice: re-selecting must not accumulate
+            got = copy.select(name).forward_stream(name, x[name]).logits
+            assert torch.allclose(got, expected[name], atol=1e-4), name
+            first.setdefault(name, got)
+            assert torch.equal(got, first[name])
+    with pytest.raises(ValueError, match="merged"):
+        copy.model.forward_stream("texture" if name != "texture" else "face", x["texture"])
+    assert model.merged_stream is None and len(model.router._handles) > 0  # the source is untouched

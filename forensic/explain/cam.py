@@ -6,10 +6,12 @@ maps. On DINOv2-giant's last ``norm1`` that is 1,536 channels: 1,536 forward pas
 stream. Both classes here are small subclasses of pytorch-grad-cam's :class:`BaseCAM`:
 
 - :class:`ExactScoreCAM` computes exactly what ``pytorch_grad_cam.ScoreCAM`` computes (tested
-  to 1e-5 against it), but builds the masked inputs one batch at a time on the model's device
-  (ScoreCAM materialises all of them at once: 1.2 GB for 1,536 channels at 252 px), releases
-  its hooks after the first pass (ScoreCAM's hooks copy every scoring batch's activations to the
-  CPU), reports progress through a callback and can run under bf16 autocast on a GPU.
+  to 1e-5 against it), but keeps the masks at the token grid and builds the masked inputs one
+  batch at a time on the model's device (ScoreCAM materialises all of them at once: 1.2 GB for
+  1,536 channels at 252 px), releases its hooks after the first pass (ScoreCAM's hooks copy every
+  scoring batch's activations to the CPU), can take the target layer's activations from the
+  verdict pass instead of a hooked pass, reports progress through a callback and can run under
+  bf16 autocast.
 - :class:`FastScoreCAM` clusters channels whose activation maps look alike (k-means on the
   normalised token-grid maps), scores each cluster's mean mask once and refines every channel's
   score to first order with the gradient at its cluster's mask: ``n_groups`` forward and backward
@@ -196,7 +198,9 @@ class FastScoreCAM(_ScoreCAMBase):
     1. Channels are clustered by k-means on their min-max normalised token-grid maps (fixed seed,
        k-means++ init) into ``n_groups`` groups (default: channels / 16).
     2. Each group's mean mask is scored once, with the gradient of the score with respect to the
-       mask (one backward pass per batch, taken with respect to the masks only).
+       mask (one backward pass per batch, taken with respect to the masks only). Masks are
+       upsampled token-grid maps (:class:`_GridMasks`), so the gradient is taken with respect
+       to the group's (rows, cols) map and everything below costs C x rows x cols.
     3. Each channel's score is estimated to first order around its group's mask,
        ``s_c = s_g + <grad_M s(M_g), M_c - M_g>`` (``refine=True``; otherwise it gets ``s_g``).
     4. The ``n_exact`` channels with the highest estimates (default: channels / 24) are scored
@@ -212,6 +216,8 @@ class FastScoreCAM(_ScoreCAMBase):
     tests/test_cam.py): on random 48-384-channel DINOv2s, group scores alone gave Pearson 0.34-0.99
     and the gradient refinement 0.89-0.999; on a 192-channel model trained on a planted-artifact
     toy set, 0.43 (groups only) -> 0.80 (+gradients) -> 0.95 mean (+exact top channels).
+    ``bench/cam_fidelity.py`` measures it over more models and images: the mean stays near 0.9,
+    with a tail of images (where the exact weights are nearly uniform) well below it.
     """
 
     def __init__(
