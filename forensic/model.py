@@ -274,6 +274,9 @@ class MergedStreamCopy:
     The copy raises if asked for another stream than the selected one. The CPU Score-CAM runs its
     masked passes on one (bench/RESULTS.md: 7-11% faster passes than with adapter hooks).
 
+    In the source's own dtype the copy shares every tensor with it except the adapted weights
+    (``attn.qkv`` and ``attn.proj``), so it costs only those.
+
     Args:
         source: the model to copy; it is not modified.
         dtype: the copy's floating-point dtype (bf16 on CPUs with bf16 matrix instructions).
@@ -282,10 +285,19 @@ class MergedStreamCopy:
     def __init__(self, source: ForensicModel, dtype: torch.dtype) -> None:
         self.source = source
         self.dtype = dtype
-        self.model = source.cast_copy(dtype)
+        self._source_modules = dict(source.dinov2.vit.named_modules())
+        targets = sorted({t for bank in source.adapters.values() for t in bank.targets()})
+        if all(p.dtype == dtype for p in source.parameters()):
+            self.model = ForensicModel(source.config, device="meta")
+            self.model.load_state_dict(source.state_dict(), strict=True, assign=True)  # shared tensors
+            self.model.eval()
+            modules = dict(self.model.dinov2.vit.named_modules())
+            for target in targets:  # the weights select() writes get their own storage
+                modules[target].weight = nn.Parameter(modules[target].weight.detach().clone(), requires_grad=False)
+        else:
+            self.model = source.cast_copy(dtype)
         self.model.router.remove()
         self._modules = dict(self.model.dinov2.vit.named_modules())
-        self._source_modules = dict(source.dinov2.vit.named_modules())
 
     @torch.no_grad()
     def select(self, stream: str) -> ForensicModel:

@@ -243,6 +243,9 @@ def test_merged_stream_copy_runs_each_stream_like_the_hooks(model):
 
     copy = MergedStreamCopy(model, torch.float32)
     assert not copy.model.router._handles  # no adapter hooks on the copy
+    ours, theirs = copy.model.dinov2.vit.blocks[0], model.dinov2.vit.blocks[0]
+    assert ours.mlp.fc1.weight.data_ptr() == theirs.mlp.fc1.weight.data_ptr()  # same dtype: shared
+    assert ours.attn.qkv.weight.data_ptr() != theirs.attn.qkv.weight.data_ptr()  # but not what select() writes
     x = {n: _x(TINY.stream(n).size, seed=4) for n in model.stream_names}
     with torch.no_grad():
         expected = {n: model.forward_stream(n, x[n]).logits for n in model.stream_names}
