@@ -57,7 +57,7 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
     from forensic.viz import STREAM_TITLES
     from webapp import render
     from webapp.lab import NEUTRAL, LabSettings, build_spec, preset_choices, preview
-    from webapp.runtime import UploadImage, decode_upload, on_gpu, on_model_thread, user_error
+    from webapp.runtime import UploadImage, decode_upload, default_explain, on_gpu, on_model_thread, user_error
 
     if detector is None and error is None:
         error = "No detector was given to build_demo()."
@@ -196,7 +196,11 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
 
         with gr.Tab("Verdict and explanations"):
             with gr.Row():
-                explain = gr.Radio([(a, b) for a, b in EXPLAIN_CHOICES], value="fast", label="Explanations", scale=3)
+                start_with = default_explain(detector)
+                explain = gr.Radio(
+                    [(a, b) for a, b in EXPLAIN_CHOICES], value=start_with, label="Explanations", scale=3,
+                    info=None if start_with == "fast" else "On this CPU, Score-CAM of this model takes minutes per image; the verdict alone takes seconds.",
+                )
                 analyze_btn = gr.Button("Analyze", variant="primary", scale=1, elem_id="analyze")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):

@@ -369,14 +369,14 @@ class Detector:
     def _explain(self, run: StreamPass, streams: dict[str, StreamReport], *, method: str, progress: Progress, n_groups: int | None):
         names = list(run.outputs)
         autocast = _cam_autocast(self.device, self.dtype)
-        copy = None
-        if self.device.type == "cpu":
-            # the masked passes run on a copy (bf16 where the CPU has bf16 instructions) with each
-            # stream's adapter merged in turn: no per-pass weight casts, no adapter hooks. Built
-            # per call (~0.1 s for `small`); in the weights' own dtype it shares all but the
-            # adapted weights.
-            copy, autocast = MergedStreamCopy(self.model, autocast or self.dtype), None
-        with self._explain_lock:
+        with self._explain_lock:  # one explanation at a time: bounded memory, hooks on shared modules
+            copy = None
+            if self.device.type == "cpu":
+                # the masked passes run on a copy (bf16 where the CPU has bf16 instructions) with
+                # each stream's adapter merged in turn: no per-pass weight casts, no adapter hooks.
+                # Built per call (~0.1 s for `small`); in the weights' own dtype it shares all but
+                # the adapted weights.
+                copy, autocast = MergedStreamCopy(self.model, autocast or self.dtype), None
             for i, name in enumerate(names):
                 def on_batch(done: int, total: int, _i=i, _name=name) -> None:
                     progress(f"Score-CAM ({method}) {_name}", 0.2 + 0.7 * (_i + done / total) / len(names))

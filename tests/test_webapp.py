@@ -137,3 +137,24 @@ def test_face_detector_is_installed_without_dependencies_only_on_a_space(monkeyp
     monkeypatch.setenv("SPACE_ID", "me/forensics")
     app.ensure_face_detector()
     assert calls and calls[0][-3:] == ["install", "--no-deps", "facenet-pytorch==2.6.0"]
+
+
+def test_explanations_start_off_only_for_a_large_model_on_a_cpu():
+    """The app does not start a minutes-long Score-CAM by default (paper on a CPU); small explains in seconds."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from forensic.model import ForensicModel
+    from forensic.presets import get_preset
+    from webapp.runtime import default_explain
+
+    def detector(preset: str, device: str):
+        model = ForensicModel(get_preset(preset).config, device="meta")  # the structure, no weights
+        return SimpleNamespace(device=torch.device(device), model=model)
+
+    assert default_explain(None) == "fast"
+    assert default_explain(detector("tiny-random", "cpu")) == "fast"
+    assert default_explain(detector("small", "cpu")) == "fast"
+    assert default_explain(detector("paper", "cpu")) == "none"
+    assert default_explain(detector("paper", "cuda")) == "fast"

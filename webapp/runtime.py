@@ -18,7 +18,23 @@ import gradio as gr
 
 from forensic.images import DecodedImage, ImageError, decode_image
 
-__all__ = ["on_gpu", "on_model_thread", "release_free_memory", "UploadImage", "decode_upload", "user_error"]
+__all__ = ["on_gpu", "on_model_thread", "release_free_memory", "UploadImage", "decode_upload", "user_error", "default_explain"]
+
+#: DINOv2 parameters above which a CPU explains too slowly to do it by default (small: 22 M, giant: 1.1 G)
+CPU_EXPLAIN_PARAMS = 100_000_000
+
+
+def default_explain(detector: Any) -> str:
+    """The explanation mode the app starts with: ``fast``, or ``none`` for a large model on a CPU.
+
+    Measured on 2 CPU cores (bench/RESULTS.md): `small` explains an image in ~9 s. `paper` runs
+    ~29x the FLOPs per pass (2.3 TFLOP vs 80 GFLOP), i.e. minutes per image, more on CPUs
+    without bf16 instructions; there the verdict comes alone and the user opts in to Score-CAM.
+    """
+    if detector is None or detector.device.type != "cpu":
+        return "fast"
+    params = sum(p.numel() for p in detector.model.dinov2.parameters())
+    return "fast" if params <= CPU_EXPLAIN_PARAMS else "none"
 
 log = logging.getLogger(__name__)
 
