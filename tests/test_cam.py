@@ -154,3 +154,11 @@ def test_precomputed_activations_skip_one_pass(random_model, astronaut, method):
     reused = stream_cam(random_model, "fusion", x, method=method, activations=norm1)
     assert reused.forward_passes == hooked.forward_passes - 1
     assert np.abs(reused.input_map - hooked.input_map).max() < 1e-4
+
+
+def test_cpu_gradient_batches_shrink_for_large_bases():
+    """A giant base back-propagates one image at a time on a CPU (memory); small ones take 8."""
+    from forensic.explain.cam import cpu_grad_batch
+
+    sizes = {name: cpu_grad_batch(ForensicModel(get_preset(name).config, device="meta")) for name in ("tiny-random", "small", "paper")}
+    assert sizes == {"tiny-random": 8, "small": 8, "paper": 1}

@@ -293,6 +293,18 @@ class FastScoreCAM(_ScoreCAMBase):
         return remap[labels], len(used)
 
 
+def cpu_grad_batch(model) -> int:
+    """Images per gradient pass on a CPU, scaled down with the DINOv2 base's depth x width.
+
+    A gradient pass keeps every layer's activations: about 1.2 GB per image for DINOv2-giant
+    (bench/RESULTS.md: `paper` peaked at 10.5 GB with 1 image per pass, 12.1 GB with 2 and 19 GB
+    with 8, and 1 image per pass was no slower per image). 8 images of DINOv2-small keep ~0.3 GB;
+    larger bases get the batch that keeps about as much, at least 1.
+    """
+    vit = model.dinov2.vit
+    return max(1, min(8, (8 * 12 * 384) // (len(vit.blocks) * model.dinov2.embed_dim)))
+
+
 @dataclass
 class CamResult:
     """A stream's Score-CAM.
@@ -324,11 +336,14 @@ def stream_cam(
     progress: Progress | None = None,
     autocast_dtype: torch.dtype | None = None,
     activations: torch.Tensor | None = None,
+    grad_batch_size: int | None = None,
 ) -> CamResult:
     """Score-CAM of ``stream`` of a :class:`~forensic.model.ForensicModel` on one input ``x`` (1, 3, S, S).
 
     ``activations``: the stream's last-block ``norm1`` output for ``x`` (1, prefix + N, C), e.g.
     :attr:`~forensic.model.StreamOutput.last_norm1` of the verdict pass; saves one forward pass.
+    ``grad_batch_size``: images per gradient pass of the fast method (default: ``batch_size`` on
+    a GPU, :func:`cpu_grad_batch` on a CPU).
     """
     import time
 
@@ -340,6 +355,7 @@ def stream_cam(
     kwargs = dict(
         reshape_transform=vit_reshape(num_prefix_tokens=model.dinov2.num_prefix_tokens, patch_size=model.dinov2.patch_size),
         batch_size=batch_size,
+        grad_batch_size=grad_batch_size or (cpu_grad_batch(model) if x.device.type == "cpu" else None),
         progress=progress,
         autocast_dtype=autocast_dtype,
     )
