@@ -411,9 +411,9 @@ def _cam_autocast(device: torch.device, dtype: torch.dtype) -> torch.dtype | Non
     a CPU, :meth:`Detector._explain` runs them on a bf16 copy of the model instead (no per-pass
     weight casts). Maps move by far less than the difference between fast and exact Score-CAM
     (Pearson >= 0.99 with the float32 maps for `small`, bench/RESULTS.md) and come 2.5-3x
-    faster on such CPUs. ``FORENSIC_CAM_AUTOCAST=0`` keeps float32.
+    faster on such CPUs. ``FORENSIC_CAM_BF16=0`` keeps float32.
     """
-    if os.environ.get("FORENSIC_CAM_AUTOCAST", "1") == "0" or dtype != torch.float32:
+    if os.environ.get("FORENSIC_CAM_BF16", "1") == "0" or dtype != torch.float32:
         return None
     if device.type == "cuda" or (device.type == "cpu" and fast_cpu_bf16()):
         return torch.bfloat16
