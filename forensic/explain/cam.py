@@ -293,16 +293,43 @@ class FastScoreCAM(_ScoreCAMBase):
         return remap[labels], len(used)
 
 
-def cpu_grad_batch(model) -> int:
-    """Images per gradient pass on a CPU, scaled down with the DINOv2 base's depth x width.
+#: numbers a gradient pass keeps per token, channel and block, calibrated on DINOv2-giant on a
+#: CPU (1.2-1.4 GB per 252 px image in bf16, bench/RESULTS.md): residual stream, norms, qkv, MLP, attention
+_KEPT_PER_ELEMENT = 30
+#: activation memory a CPU gradient pass may take (a 16 GB machine holding `paper` and its bf16 copy)
+CPU_GRAD_BUDGET = 1.5 * 1024**3
+#: share of the free GPU memory a gradient pass may take
+GPU_GRAD_SHARE = 0.6
 
-    A gradient pass keeps every layer's activations: about 1.2 GB per image for DINOv2-giant
-    (bench/RESULTS.md: `paper` peaked at 10.5 GB with 1 image per pass, 12.1 GB with 2 and 19 GB
-    with 8, and 1 image per pass was no slower per image). 8 images of DINOv2-small keep ~0.3 GB;
-    larger bases get the batch that keeps about as much, at least 1.
+
+def grad_pass_bytes(model, stream: str, x: torch.Tensor, *, element_size: int = 2) -> int:
+    """Estimated activation memory one image's gradient pass through ``stream`` keeps (bytes)."""
+    dino = model.dinov2
+    rows, cols = dino.grid_for(*x.shape[-2:])
+    numbers = len(dino.vit.blocks) * (rows * cols + dino.num_prefix_tokens) * dino.embed_dim
+    clip = getattr(model, "clip", None)
+    if clip is not None and model.config.stream(stream).uses_clip:
+        visual = clip.visual
+        patch = getattr(visual, "patch_size", (16, 16))
+        tokens = (x.shape[-2] // patch[0]) * (x.shape[-1] // patch[1]) + 1
+        numbers += len(visual.transformer.resblocks) * tokens * clip.width
+    return _KEPT_PER_ELEMENT * element_size * numbers
+
+
+def grad_batch_size_for(model, stream: str, x: torch.Tensor, *, cap: int, budget_bytes: float | None = None, element_size: int = 2) -> int:
+    """Images per gradient pass: as many as fit the memory budget, at least 1 and at most ``cap``.
+
+    The budget is :data:`CPU_GRAD_BUDGET` on a CPU (DINOv2-small: 8 images; giant: 1, which
+    measured as fast per image as 8 and peaks at 10.5 GB instead of 19 GB for `paper`) and
+    :data:`GPU_GRAD_SHARE` of the free memory on a GPU (`paper` on a 24 GB A10G: ~9 images).
     """
-    vit = model.dinov2.vit
-    return max(1, min(8, (8 * 12 * 384) // (len(vit.blocks) * model.dinov2.embed_dim)))
+    if budget_bytes is None:
+        if x.device.type == "cuda":
+            budget_bytes = GPU_GRAD_SHARE * torch.cuda.mem_get_info(x.device)[0]
+        else:
+            budget_bytes = CPU_GRAD_BUDGET
+    per_image = grad_pass_bytes(model, stream, x, element_size=element_size)
+    return int(max(1, min(cap, budget_bytes // per_image)))
 
 
 @dataclass
@@ -342,8 +369,8 @@ def stream_cam(
 
     ``activations``: the stream's last-block ``norm1`` output for ``x`` (1, prefix + N, C), e.g.
     :attr:`~forensic.model.StreamOutput.last_norm1` of the verdict pass; saves one forward pass.
-    ``grad_batch_size``: images per gradient pass of the fast method (default: ``batch_size`` on
-    a GPU, :func:`cpu_grad_batch` on a CPU).
+    ``grad_batch_size``: images per gradient pass of the fast method (default: what fits the
+    memory budget of :func:`grad_batch_size_for`, at most ``batch_size`` and at most 8 on a CPU).
     """
     import time
 
@@ -355,7 +382,10 @@ def stream_cam(
     kwargs = dict(
         reshape_transform=vit_reshape(num_prefix_tokens=model.dinov2.num_prefix_tokens, patch_size=model.dinov2.patch_size),
         batch_size=batch_size,
-        grad_batch_size=grad_batch_size or (cpu_grad_batch(model) if x.device.type == "cpu" else None),
+        grad_batch_size=grad_batch_size or grad_batch_size_for(
+            model, stream, x, cap=batch_size if x.device.type == "cuda" else min(batch_size, 8),
+            element_size=2 if autocast_dtype is not None else x.element_size(),
+        ),
         progress=progress,
         autocast_dtype=autocast_dtype,
     )
