@@ -11,7 +11,7 @@ authors' Hugging Face model did; timm's own resize antialiases by default and di
 
 Both towers' self-attention goes through :func:`attend`: PyTorch's fused SDPA, except on the CPU
 in bf16/fp16 while autograd is recording, where the explicit matmul-softmax-matmul makes a whole
-gradient pass 10-20% faster (PyTorch's CPU flash-attention backward is slow there;
+gradient pass 12-18% faster (PyTorch's CPU flash-attention backward is slow there;
 ``bench/attention.py``). That is what the fast Score-CAM's gradient passes run.
 """
 

@@ -370,18 +370,18 @@ class Detector:
         names = list(run.outputs)
         autocast = _cam_autocast(self.device, self.dtype)
         with self._explain_lock:  # one explanation at a time: bounded memory, hooks on shared modules
-            copy = None
+            merged = None
             if self.device.type == "cpu":
                 # the masked passes run on a copy (bf16 where the CPU has bf16 instructions) with
                 # each stream's adapter merged in turn: no per-pass weight casts, no adapter hooks.
                 # Built per call (~0.1 s for `small`); in the weights' own dtype it shares all but
                 # the adapted weights.
-                copy, autocast = MergedStreamCopy(self.model, autocast or self.dtype), None
+                merged, autocast = MergedStreamCopy(self.model, autocast or self.dtype), None
             for i, name in enumerate(names):
                 def on_batch(done: int, total: int, _i=i, _name=name) -> None:
                     progress(f"Score-CAM ({method}) {_name}", 0.2 + 0.7 * (_i + done / total) / len(names))
 
-                model = copy.select(name) if copy is not None else self.model
+                model = merged.select(name) if merged is not None else self.model
                 x = run.tensors[name].to(next(model.parameters()).dtype, copy=True)  # made under inference_mode; CAM may need autograd
                 cam = stream_cam(
                     model, name, x, method=method, progress=on_batch, autocast_dtype=autocast, n_groups=n_groups,
