@@ -31,8 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from forensic.degrade import degrade
-from forensic.explain.similarity import cosine
 from forensic.images import load_image
+from forensic.stages import stability
 
 from .conditions import CLEAN, Condition
 from .data import AnalysisSample, image_seed
@@ -167,6 +167,7 @@ def _error_row(sample: AnalysisSample, key: tuple, fields: Sequence[str], exc: B
 # ------------------------------------------------------------------------------------------- passes
 def _pass_row(sample: AnalysisSample, key: tuple, report, clean_features: dict[str, np.ndarray]) -> dict[str, Any]:
     row = _base_row(sample, key, PASS_KEY)
+    stable = stability(clean_features, {name: s.features for name, s in report.streams.items()})
     row.update(
         error=None,
         prob_fake=float(report.prob_fake),
@@ -176,7 +177,7 @@ def _pass_row(sample: AnalysisSample, key: tuple, report, clean_features: dict[s
                 "prob_fake": float(s.prob_fake),
                 "attention_nats": s.attention.nats if s.attention else None,
                 "attention_max": s.attention.max_nats if s.attention else None,
-                "stability": cosine(clean_features[name], s.features),
+                "stability": stable[name],
             }
             for name, s in report.streams.items()
         },

@@ -1,8 +1,8 @@
-"""``Detector``: load a model once, then ``analyze(image) -> Report``.
+"""``Detector``: load a model once, then ``analyze(image) -> Report`` or ``analyze_many(sources)``.
 
-decode -> (degrade) -> faces -> stream inputs -> streams (one batched pass per input size) ->
-vote -> (Score-CAM per stream, similarities) -> (clean-vs-degraded stability), with per-stage
-timings. Every interface (CLI, app, analysis) calls this.
+It composes the stages of :mod:`forensic.stages` (load -> locate faces -> prepare -> forward ->
+assemble), then the Score-CAM explanations; ``analyze_many`` overlaps the CPU stages with the
+device (:mod:`forensic.batching`). Every interface (CLI, app, analysis, sweep) calls this.
 """
 
 from __future__ import annotations
@@ -12,27 +12,25 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from . import stages
+from .batching import staged_map
 from .config import ModelConfig
-from .ensemble import vote
-from .explain.attention import attention_entropy, map_entropy
+from .explain.attention import map_entropy
 from .explain.cam import stream_cam
-from .explain.similarity import cosine, feature_similarity, map_similarity
-from .faces import FaceDetector, FaceResult, get_default_detector
-from .images import DecodedImage, decode_image
-from .model import ForensicModel, MergedStreamCopy, StreamOutput
+from .explain.similarity import map_similarity
+from .faces import FaceDetector, get_default_detector
+from .model import ForensicModel, MergedStreamCopy
 from .presets import get_preset
-from .report import DegradationInfo, Report, StreamReport
-from .streams import StreamInput, prepare_inputs, to_tensor
+from .report import Report
 from .weights import WeightsUnavailable, build_model, load_model
 
-__all__ = ["Detector", "StreamPass", "default_device", "resolve_dtype", "Progress"]
+__all__ = ["Detector", "default_device", "resolve_dtype", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -49,54 +47,30 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@dataclass
-class StreamPass:
-    """The streams run on one (possibly degraded) image: inputs, outputs and the face analysis."""
-
-    image: np.ndarray
-    face: FaceResult
-    inputs: dict[str, StreamInput]
-    tensors: dict[str, torch.Tensor]
-    outputs: dict[str, StreamOutput]
-
-
-@dataclass
-class _Prepared:
-    """One image made ready for the streams (decoded, maybe degraded, face found, inputs cut)."""
-
-    source: str | None
-    decoded: DecodedImage
-    analysed: np.ndarray
-    info: DegradationInfo | None
-    face: FaceResult
-    inputs: dict[str, StreamInput]
-    timings: dict[str, float]
-    run: StreamPass | None = None
-
-
-def _slice_output(out: StreamOutput, i: int) -> StreamOutput:
-    def cut(t):
-        return None if t is None else t[i : i + 1]
-
-    return StreamOutput(
-        name=out.name, logits=cut(out.logits), prob_fake=cut(out.prob_fake), features=cut(out.features), cls=cut(out.cls),
-        tokens=cut(out.tokens), grid=out.grid, last_norm1=cut(out.last_norm1), cls_attention=cut(out.cls_attention),
-    )
-
-
 class Detector:
     """A loaded detector.
 
     Args:
         model: the three-stream model (on its device).
         weights: where its weights came from (for reports), or None.
-        face_detector: the face detector (defaults to the process-wide shared MTCNN).
+        face_detector: the face detector (defaults to the process-wide shared MTCNN on the
+            model's device).
+        workers: threads that decode and degrade images ahead of the device in
+            :meth:`analyze_many` (default: the CPU count, at most 4).
     """
 
-    def __init__(self, model: ForensicModel, *, weights: str | None = None, face_detector: FaceDetector | None = None) -> None:
+    def __init__(
+        self,
+        model: ForensicModel,
+        *,
+        weights: str | None = None,
+        face_detector: FaceDetector | None = None,
+        workers: int | None = None,
+    ) -> None:
         self.model = model.eval()
         self.weights = weights
         self._faces = face_detector
+        self.workers = workers or min(4, os.cpu_count() or 1)
         # pytorch-grad-cam's hooks sit on shared modules: explanations run one at a time
         self._explain_lock = threading.Lock()
 
@@ -166,7 +140,7 @@ class Detector:
     @property
     def face_detector(self) -> FaceDetector:
         if self._faces is None:
-            self._faces = get_default_detector()
+            self._faces = get_default_detector(self.device)
         return self._faces
 
     def describe(self) -> str:
@@ -175,90 +149,6 @@ class Detector:
         return f"preset {self.preset} on {self.device.type}{' (' + str(self.dtype).replace('torch.', '') + ')' if self.dtype != torch.float32 else ''}; {state}"
 
     # ----------------------------------------------------------------------------- running
-    def run_streams(self, image: np.ndarray, *, face: FaceResult | None = None, return_norm1: bool = False) -> StreamPass:
-        """Face analysis, stream inputs and one forward pass per input size (no vote, no explanations)."""
-        face = face if face is not None else self.face_detector.analyze(image)
-        inputs = prepare_inputs(image, self.config.streams, face=face)
-        tensors = {
-            name: to_tensor(inp.pixels, self.config.stream(name), device=self.device, dtype=self.dtype)
-            for name, inp in inputs.items()
-        }
-        with torch.inference_mode():
-            outputs = self.model.forward_streams(tensors, return_attention=True, return_norm1=return_norm1)
-        return StreamPass(image=image, face=face, inputs=inputs, tensors=tensors, outputs=outputs)
-
-    def _forward_batch(self, items: list[_Prepared], *, return_norm1: bool = False) -> None:
-        """One batched pass of every stream over several prepared images (fills ``item.run``)."""
-        tensors = {
-            s.name: to_tensor([it.inputs[s.name].pixels for it in items], s, device=self.device, dtype=self.dtype)
-            for s in self.config.streams
-        }
-        with torch.inference_mode():
-            outputs = self.model.forward_streams(tensors, return_attention=True, return_norm1=return_norm1)
-        for i, it in enumerate(items):
-            it.run = StreamPass(
-                image=it.analysed,
-                face=it.face,
-                inputs=it.inputs,
-                tensors={n: t[i : i + 1] for n, t in tensors.items()},
-                outputs={n: _slice_output(o, i) for n, o in outputs.items()},
-            )
-
-    def _prepare(self, image: Any, *, degradation, compound, seed, source, timings, progress) -> _Prepared:
-        with _timed(timings, "decode"):
-            decoded = image if isinstance(image, DecodedImage) else decode_image(image)
-        if source is None and isinstance(image, (str, os.PathLike)):
-            source = os.fspath(image)
-        analysed, info = decoded.pixels, None
-        if degradation is not None or compound is not None:
-            with _timed(timings, "degrade"):
-                analysed, info = _degrade(decoded.pixels, degradation, compound, seed)
-        progress("faces", 0.05)
-        with _timed(timings, "faces"):
-            face = self.face_detector.analyze(analysed)
-            inputs = prepare_inputs(analysed, self.config.streams, face=face)
-        return _Prepared(source=source, decoded=decoded, analysed=analysed, info=info, face=face, inputs=inputs, timings=timings)
-
-    def _finish(self, item: _Prepared) -> tuple[Report, dict[str, StreamReport]]:
-        run = item.run
-        with _timed(item.timings, "vote"):
-            probs = {n: float(o.prob_fake[0]) for n, o in run.outputs.items()}
-            verdict = vote(probs, self.config.vote, face_fallback=item.face.mode != "crop")
-        streams = {
-            name: StreamReport(
-                name=name,
-                prob_fake=probs[name],
-                vote_prob=verdict.stream_probs[name],
-                weight=float(verdict.weights.get(name, 0.0)),
-                logits=tuple(float(v) for v in out.logits[0].float()),
-                input=run.inputs[name],
-                attention=attention_entropy(out.cls_attention[0].float()),
-                cls=out.cls[0].float().cpu().numpy(),
-                features=out.features[0].float().cpu().numpy(),
-            )
-            for name, out in run.outputs.items()
-        }
-        report = Report(
-            source=item.source,
-            prob_fake=verdict.prob_fake,
-            label=verdict.label,
-            vote=verdict,
-            streams=streams,
-            face=item.face,
-            preset=self.preset,
-            untrained=self.untrained,
-            weights=self.weights,
-            device=str(self.device),
-            image_size=(item.decoded.width, item.decoded.height),
-            image_notes=item.decoded.notes,
-            degradation=item.info,
-            feature_similarity=feature_similarity({n: s.cls for n, s in streams.items()}),
-            timings=item.timings,
-            image=item.analysed,
-            original=item.decoded.pixels if item.info is not None else None,
-        )
-        return report, streams
-
     def analyze(
         self,
         image: Any,
@@ -280,7 +170,8 @@ class Detector:
             compound: strength of the paper's compound degradation applied first (instead of a spec).
             seed: seed of the degradation.
             explain: ``none``, ``fast`` (grouped Score-CAM) or ``exact`` (one pass per channel).
-            stability: when degraded, also run the clean image and report per-stream feature cosine.
+            stability: when degraded, also run the clean image (in the same batch) and report
+                per-stream feature cosine.
             source: a name for the report (defaults to the path when ``image`` is one).
             progress: called with (stage, fraction) during long steps.
             cam_groups: channel groups of the fast Score-CAM (default: channels / 16).
@@ -292,23 +183,14 @@ class Detector:
         if explain not in ("none", "fast", "exact"):
             raise ValueError(f"explain must be 'none', 'fast' or 'exact', not {explain!r}")
         report_progress = progress or (lambda stage, fraction: None)
-        item = self._prepare(
-            image, degradation=degradation, compound=compound, seed=seed, source=source, timings={}, progress=report_progress
-        )
+        loaded = stages.load(image, degradation=degradation, compound=compound, seed=seed, source=source)
+        report_progress("faces", 0.05)
+        located = self._locate([loaded], stability=stability)[0]
         report_progress("streams", 0.15)
-        with _timed(item.timings, "streams"):
-            self._forward_batch([item], return_norm1=explain != "none")  # Score-CAM's layer, computed once
-        report, streams = self._finish(item)
+        reports, forwarded = self._finish([located], return_norm1=explain != "none")  # Score-CAM's layer, computed once
+        report = reports[0]
         if explain != "none":
-            with _timed(item.timings, f"explain_{explain}"):
-                report.cam_similarity = self._explain(item.run, streams, method=explain, progress=report_progress, n_groups=cam_groups)
-            report.explain = explain
-        if item.info is not None and stability:
-            report_progress("stability (clean image)", 0.95)
-            with _timed(item.timings, "stability"):
-                clean_run = self.run_streams(item.decoded.pixels)
-                for name, out in clean_run.outputs.items():
-                    streams[name].stability = cosine(out.features[0].float(), item.run.outputs[name].features[0].float())
+            report = self._explain(report, forwarded, method=explain, progress=report_progress, n_groups=cam_groups)
         report_progress("done", 1.0)
         return report
 
@@ -321,55 +203,77 @@ class Detector:
         compound: float | None = None,
         seed: int = 0,
         stability: bool = False,
+        workers: int | None = None,
     ) -> Iterator[tuple[Any, Report | Exception]]:
         """Verdicts for many images, ``batch_size`` at a time through the streams, in input order.
 
-        A failure (unreadable file, bad spec) is yielded as the exception, never raised, so one bad
-        file never stops a batch. No explanations (use :meth:`analyze` per image for those).
+        Decoding and degradation run in a pool of ``workers`` threads and face detection in a
+        helper thread, ahead of the batch on the device (see :mod:`forensic.batching`); memory is
+        bounded by the batch size, not the input's length. A failure (unreadable file, bad spec)
+        is yielded as the exception, never raised, so one bad file never stops a batch. No
+        explanations (use :meth:`analyze` per image for those).
         """
-        pending: list[tuple[Any, _Prepared | Exception]] = []
 
-        def flush() -> Iterator[tuple[Any, Report | Exception]]:
-            ready = [p for _, p in pending if isinstance(p, _Prepared)]
-            if ready:
-                try:
-                    with _timed(ready[0].timings, "streams"):
-                        self._forward_batch(ready)
-                except Exception as exc:  # e.g. out of memory: report it for these files, go on
-                    log.warning("batch of %d images failed: %s", len(ready), exc)
-                    pending[:] = [(src, exc if isinstance(p, _Prepared) else p) for src, p in pending]
-            for src, p in pending:
-                if isinstance(p, Exception):
-                    yield src, p
-                    continue
-                try:
-                    report, streams = self._finish(p)
-                    if p.info is not None and stability:
-                        clean_run = self.run_streams(p.decoded.pixels)
-                        for name, out in clean_run.outputs.items():
-                            streams[name].stability = cosine(out.features[0].float(), p.run.outputs[name].features[0].float())
-                    yield src, report
-                except Exception as exc:  # one bad file must never stop a batch
-                    yield src, exc
-            pending.clear()
+        def load(src: Any) -> stages.Loaded:
+            return stages.load(src, degradation=degradation, compound=compound, seed=seed)
 
-        for src in sources:
-            try:
-                prepared = self._prepare(
-                    src, degradation=degradation, compound=compound, seed=seed, source=None, timings={}, progress=lambda *_: None
-                )
-                pending.append((src, prepared))
-            except Exception as exc:  # one bad file must never stop a batch; the caller reports it
-                log.debug("analysis of %s failed", src, exc_info=True)
-                pending.append((src, exc))
-            if sum(isinstance(p, _Prepared) for _, p in pending) >= batch_size:
-                yield from flush()
-        yield from flush()
+        yield from staged_map(
+            sources,
+            load=load,
+            locate=lambda batch: self._locate(batch, stability=stability),
+            finish=lambda batch: self._finish(batch)[0],
+            batch_size=batch_size,
+            workers=workers or self.workers,
+        )
 
-    def _explain(self, run: StreamPass, streams: dict[str, StreamReport], *, method: str, progress: Progress, n_groups: int | None):
-        names = list(run.outputs)
+    def _locate(self, batch: list[stages.Loaded], *, stability: bool) -> list[_Located]:
+        """Faces of a batch of images (and of their clean originals, for stability), batched on
+        the model's device, and each stream's input."""
+        images: list[np.ndarray] = []
+        for loaded in batch:
+            images.append(loaded.image)
+            if stability and loaded.clean is not None:
+                images.append(loaded.clean)
+        start = time.perf_counter()
+        faces = iter(self.face_detector.analyze_batch(images))
+        share = (time.perf_counter() - start) / len(batch)
+        located = []
+        for loaded in batch:
+            loaded.timings["faces"] = loaded.timings.get("faces", 0.0) + share
+            with stages.timed(loaded.timings, "prepare"):
+                prepared = stages.prepare(loaded, next(faces), self.config)
+                clean = stages.prepare(loaded, next(faces), self.config, clean=True) if stability and loaded.clean is not None else None
+            located.append(_Located(prepared, clean))
+        return located
+
+    def _finish(self, batch: list[_Located], *, return_norm1: bool = False) -> tuple[list[Report], stages.Forwarded]:
+        """One device pass over a batch (clean twins included), then each image's report."""
+        inputs = []
+        for item in batch:
+            inputs.append(item.prepared.inputs)
+            if item.clean is not None:
+                inputs.append(item.clean.inputs)
+        start = time.perf_counter()
+        forwarded = stages.forward(self.model, inputs, return_norm1=return_norm1)
+        host = iter(forwarded.host())
+        share = (time.perf_counter() - start) / len(batch)
+        reports = []
+        for item in batch:
+            item.prepared.loaded.timings["streams"] = share
+            outputs = next(host)
+            clean = next(host) if item.clean is not None else None
+            reports.append(
+                stages.assemble(item.prepared, outputs, config=self.config, weights=self.weights, device=str(self.device), clean=clean)
+            )
+        return reports, forwarded
+
+    def _explain(self, report: Report, forwarded: stages.Forwarded, *, method: str, progress: Progress, n_groups: int | None) -> Report:
+        """The report with each stream's Score-CAM (the first image of ``forwarded``) and their similarity."""
+        names = list(report.streams)
+        timings = dict(report.timings)
         autocast = _cam_autocast(self.device, self.dtype)
-        with self._explain_lock:  # one explanation at a time: bounded memory, hooks on shared modules
+        streams = dict(report.streams)
+        with stages.timed(timings, f"explain_{method}"), self._explain_lock:  # one at a time: bounded memory, hooks on shared modules
             merged = None
             if self.device.type == "cpu":
                 # the masked passes run on a copy (bf16 where the CPU has bf16 instructions) with
@@ -382,16 +286,30 @@ class Detector:
                     progress(f"Score-CAM ({method}) {_name}", 0.2 + 0.7 * (_i + done / total) / len(names))
 
                 model = merged.select(name) if merged is not None else self.model
-                x = run.tensors[name].to(next(model.parameters()).dtype, copy=True)  # made under inference_mode; CAM may need autograd
+                # made under inference_mode; CAM may need autograd
+                x = forwarded.tensors[name][:1].to(next(model.parameters()).dtype, copy=True)
+                norm1 = forwarded.outputs[name].last_norm1
                 cam = stream_cam(
                     model, name, x, method=method, progress=on_batch, autocast_dtype=autocast, n_groups=n_groups,
-                    activations=run.outputs[name].last_norm1,
+                    activations=None if norm1 is None else norm1[:1],
                 )
-                report = streams[name]
-                report.cam = cam
-                report.cam_entropy = map_entropy(cam.grid_map)
-                report.cam_image = run.inputs[name].region.paste_map(cam.input_map, run.image.shape)
-        return map_similarity({n: streams[n].cam_image for n in names})
+                stream = streams[name]
+                streams[name] = replace(
+                    stream,
+                    cam=cam,
+                    cam_entropy=map_entropy(cam.grid_map),
+                    cam_image=stream.input.region.paste_map(cam.input_map, report.image.shape),
+                )
+        similarity = map_similarity({n: streams[n].cam_image for n in names})
+        return replace(report, streams=streams, cam_similarity=similarity, explain=method, timings=timings)
+
+
+@dataclass(frozen=True)
+class _Located:
+    """An image ready for the device, and its clean original when stability is wanted."""
+
+    prepared: stages.Prepared
+    clean: stages.Prepared | None = None
 
 
 def fast_cpu_bf16() -> bool:
@@ -437,19 +355,3 @@ def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device) -
     return names[value]
 
 
-def _degrade(image: np.ndarray, spec: str | None, compound: float | None, seed: int) -> tuple[np.ndarray, DegradationInfo]:
-    from .degrade import degrade_result, psnr
-
-    result = degrade_result(image, spec, compound=compound, seed=seed)
-    applied = tuple({"name": op.name, "params": dict(op.params), "stage": op.stage} for op in result.applied)
-    info = DegradationInfo(spec=str(spec) if spec is not None else None, compound=compound, seed=seed, applied=applied, psnr=psnr(image, result.image))
-    return result.image, info
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start

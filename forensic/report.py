@@ -28,7 +28,7 @@ def _num(x: float | None, digits: int = 6) -> float | None:
     return round(float(x), digits)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StreamReport:
     """One stream's result on one image.
 
@@ -98,9 +98,10 @@ class DegradationInfo:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
-    """The result of :meth:`forensic.pipeline.Detector.analyze` on one image."""
+    """The result of :meth:`forensic.pipeline.Detector.analyze` on one image (immutable: an
+    explanation makes a new report with ``dataclasses.replace``)."""
 
     source: str | None
     prob_fake: float

@@ -1,7 +1,8 @@
 """Robustness sweep of one image: a degradation family at strengths 0, 0.1, ..., 1.0.
 
 For each strength: the verdict, each stream's P(fake), attention entropy and the cosine between
-its pooled feature on the clean image and on the degraded one (the clean pass is computed once).
+its pooled feature on the clean image and on the degraded one (the clean pass is computed once,
+in the same batch as the degraded ones).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from .degrade import at_strength, degrade_result
-from .ensemble import vote
-from .explain.attention import attention_entropy
-from .explain.similarity import cosine
 from .images import load_image
+from .stages import stability
 
 __all__ = ["SweepResult", "robustness_sweep", "DEFAULT_STRENGTHS"]
 
@@ -47,35 +45,36 @@ def robustness_sweep(
     keep_images: bool = False,
     progress: Callable[[str, float], None] | None = None,
 ) -> SweepResult:
-    """Runs ``detector`` on ``image`` degraded by ``family`` (see :func:`forensic.degrade.at_strength`)."""
+    """Runs ``detector`` on ``image`` degraded by ``family`` (see :func:`forensic.degrade.at_strength`).
+
+    The clean image and every strength go through :meth:`~forensic.pipeline.Detector.analyze_many`
+    together (one batch); each row is read off its report, with stability against the clean one.
+    """
     pixels = load_image(image) if not isinstance(image, np.ndarray) else image
     result = SweepResult(family=family, seed=seed)
-    clean = detector.run_streams(pixels)
-    for i, strength in enumerate(strengths):
-        if progress is not None:
-            progress(f"{family} at strength {strength:g}", i / len(strengths))
-        spec = at_strength(family, float(strength))
-        degraded = pixels if spec is None else degrade_result(pixels, spec, seed=seed).image
-        run = clean if spec is None else detector.run_streams(degraded)
-        probs = {n: float(o.prob_fake[0]) for n, o in run.outputs.items()}
-        verdict = vote(probs, detector.config.vote, face_fallback=run.face.mode != "crop")
-        streams = {}
-        for name, out in run.outputs.items():
-            with torch.no_grad():
-                stab = cosine(out.features[0].float(), clean.outputs[name].features[0].float())
-            streams[name] = {
-                "prob_fake": probs[name],
-                "attention_entropy": attention_entropy(out.cls_attention[0]).normalized,
-                "stability": stab,
-            }
+    specs = [at_strength(family, float(s)) for s in strengths]
+    images = [pixels] + [pixels if spec is None else degrade_result(pixels, spec, seed=seed).image for spec in specs]
+    reports = []
+    for i, (_, report) in enumerate(detector.analyze_many(images, batch_size=len(images), stability=False)):
+        if isinstance(report, Exception):
+            raise report
+        reports.append(report)
+        if progress is not None and i:
+            progress(f"{family} at strength {strengths[i - 1]:g}", i / len(images))
+    clean = {n: s.features for n, s in reports[0].streams.items()}
+    for strength, spec, report, degraded in zip(strengths, specs, reports[1:], images[1:]):
+        stable = stability(clean, {n: s.features for n, s in report.streams.items()})
         result.rows.append(
             {
                 "strength": float(strength),
                 "spec": None if spec is None else str(spec),
-                "prob_fake": verdict.prob_fake,
-                "label": verdict.label,
-                "face_mode": run.face.mode,
-                "streams": streams,
+                "prob_fake": report.prob_fake,
+                "label": report.label,
+                "face_mode": report.face.mode,
+                "streams": {
+                    name: {"prob_fake": s.prob_fake, "attention_entropy": s.attention.normalized, "stability": stable[name]}
+                    for name, s in report.streams.items()
+                },
             }
         )
         if keep_images:

@@ -30,3 +30,6 @@ class NoFaces:
             mode="no-face", box=None, region=CropRegion(0.0, 0.0, float(w), float(h)), faces=(), found_by=None,
             reason="No face (test stub).", image_size=(w, h),
         )
+
+    def analyze_batch(self, images: list[np.ndarray]) -> list[FaceResult]:
+        return [self.analyze(image) for image in images]

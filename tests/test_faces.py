@@ -13,6 +13,7 @@ import pytest
 from forensic.faces import (
     RETRY_CHAIN,
     CropRegion,
+    decide,
     FaceBox,
     FaceDetector,
     FaceResult,
@@ -149,9 +150,11 @@ def test_retries_rescue_faces_the_plain_detector_misses(
 ):
     image = degrade(face_crop)
     assert detector.detect_enhanced(image, enhancement="original") == ()
+    assert detector.detect_enhanced(image, enhancement=rescued_by) != ()  # this copy alone rescues it
     result = detector.analyze(image)
     assert result.mode == "crop", result.reason
-    assert result.found_by == rescued_by
+    # the retries run on a small copy and the first copy in the chain that finds the face wins
+    assert result.found_by in RETRY_CHAIN
     assert "copy" in result.reason
     # Boxes are mapped back to the coordinates of the image that was passed in.
     shift = 130 if name == "edge-cut" else 0
@@ -184,13 +187,13 @@ def test_large_image_runs_on_a_downscaled_copy(detector, astronaut, monkeypatch)
     big = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_CUBIC)
     big = np.ascontiguousarray(np.pad(big, ((0, 0), (0, 512), (0, 0))))  # 1536 x 2048
     seen: list[tuple[int, ...]] = []
-    original = detector.mtcnn.detect
+    original = detector._mtcnn_detect
 
-    def spy(img, *args, **kwargs):
-        seen.append(img.shape)
-        return original(img, *args, **kwargs)
+    def spy(batch, *args, **kwargs):
+        seen.append(batch.shape[1:])
+        return original(batch, *args, **kwargs)
 
-    monkeypatch.setattr(detector.mtcnn, "detect", spy)
+    monkeypatch.setattr(detector, "_mtcnn_detect", spy)
     faces = detector.detect(big)
     assert seen and max(seen[0][:2]) <= 1024
     assert len(faces) == 1
@@ -287,15 +290,10 @@ def test_select_face_tie_without_centre_takes_nearest():
     assert select_face([far, near], SIZE) is near
 
 
-def test_small_face_threshold_is_one_ninth(detector, monkeypatch):
-    image = np.zeros((300, 300, 3), np.uint8)  # area 90000; 1/9 = 10000 = 100x100
-
-    def run_with(face):
-        monkeypatch.setattr(detector, "_detect", lambda img: ((face,), "original"))
-        return detector.analyze(image)
-
-    assert run_with(_box(100, 100, 200, 200, 0.99)).mode == "crop"
-    small = run_with(_box(100, 100, 199, 200, 0.99))
+def test_small_face_threshold_is_one_ninth():
+    size = (300, 300)  # area 90000; 1/9 = 10000 = 100x100
+    assert decide((_box(100, 100, 200, 200, 0.99),), "original", size).mode == "crop"
+    small = decide((_box(100, 100, 199, 200, 0.99),), "original", size)
     assert small.mode == "small-face" and small.region == CropRegion(0, 0, 300, 300)
 
 
@@ -444,3 +442,50 @@ def test_mtcnn_is_created_once_under_concurrency():
     with ThreadPoolExecutor(max_workers=4) as pool:
         models = list(pool.map(grab, range(4)))
     assert all(m is models[0] for m in models)
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches and the cost of the retries
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_batch_gives_what_each_image_gives_alone(detector, astronaut, face_crop, landscape):
+    images = [astronaut, face_crop, landscape, np.ascontiguousarray(face_crop[:, ::-1]), cv2.GaussianBlur(face_crop, (0, 0), 8)]
+    batched = detector.analyze_batch(images)
+    for image, result in zip(images, batched):
+        alone = detector.analyze(image)
+        assert (result.mode, result.found_by, len(result.faces)) == (alone.mode, alone.found_by, len(alone.faces))
+        if alone.box is not None:
+            np.testing.assert_allclose(_coords(result.box), _coords(alone.box), atol=1.0)
+
+
+def test_retries_cost_a_fraction_of_the_original_search(detector, landscape, monkeypatch):
+    """A faceless image pays for the retries, but they run on a small copy looking only for faces
+    large enough for a crop: MTCNN sees far fewer pixels than in the original search."""
+    calls: list[tuple[int, int, int]] = []
+    original = detector._mtcnn_detect
+
+    def spy(batch, min_face_size):
+        calls.append((batch.shape[0] * batch.shape[1] * batch.shape[2], min_face_size, batch.shape[0]))
+        return original(batch, min_face_size)
+
+    monkeypatch.setattr(detector, "_mtcnn_detect", spy)
+    big = cv2.resize(landscape, (1024, 768), interpolation=cv2.INTER_CUBIC)
+    result = detector.analyze(big)
+    assert result.mode == "no-face" and "large enough for a crop" in result.reason
+    (first_pixels, first_min, _), *retries = calls
+    assert first_min == detector.min_face_size
+    # an MTCNN pyramid costs about pixels / min_face_size^2: the retries together stay under a third
+    cost = lambda pixels, min_face: pixels / min_face**2  # noqa: E731
+    assert sum(cost(p, m) for p, m, _ in retries) < cost(first_pixels, first_min) / 3
+    assert all(m > detector.min_face_size for _, m, _ in retries)
+
+
+def test_retries_still_find_a_face_large_enough_for_a_crop_in_a_big_degraded_image(detector, face_crop):
+    big = cv2.resize(face_crop, (900, 900), interpolation=cv2.INTER_CUBIC)
+    flat = (128 + (big - 128.0) * 0.1).astype(np.uint8)  # contrast squeezed to 10%
+    assert detector.detect_enhanced(flat, enhancement="original") == ()
+    result = detector.analyze(flat)
+    assert result.mode == "crop" and result.found_by in RETRY_CHAIN
+    clean = detector.analyze(big)
+    assert _iou(result.box, clean.box) > 0.6

@@ -118,3 +118,42 @@ def test_batched_verdicts_equal_one_by_one_and_keep_order(detector, astronaut, l
         assert report.prob_fake == alone.prob_fake
         for name in report.streams:
             assert report.streams[name].prob_fake == pytest.approx(alone.streams[name].prob_fake, abs=1e-5)
+
+
+def test_reports_are_immutable(detector, astronaut):
+    import dataclasses
+
+    report = detector.analyze(astronaut)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.prob_fake = 0.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.streams["texture"].stability = 1.0
+
+
+def test_batched_stability_equals_single_image_stability(detector, astronaut, landscape):
+    spec = "jpeg:quality=15;gblur:sigma=1.5"
+    many = [r for _, r in detector.analyze_many([astronaut, landscape], degradation=spec, seed=4, stability=True, batch_size=2)]
+    for image, report in zip((astronaut, landscape), many):
+        alone = detector.analyze(image, degradation=spec, seed=4)
+        assert report.prob_fake == alone.prob_fake and report.degradation == alone.degradation
+        for name, s in report.streams.items():
+            assert s.stability == pytest.approx(alone.streams[name].stability, abs=1e-5) and s.stability < 1
+        assert {"decode", "degrade", "faces", "prepare", "streams", "vote"} <= set(report.timings)
+
+
+def test_faces_run_on_the_models_device(detector):
+    assert detector.face_detector.device == str(detector.device)
+
+
+def test_sweep_rows_are_the_detectors_reports(detector, astronaut):
+    from forensic.degrade import at_strength
+    from forensic.sweep import robustness_sweep
+
+    result = robustness_sweep(detector, astronaut, family="jpeg", strengths=(0.0, 0.6), seed=2)
+    clean, strong = result.rows
+    assert clean["spec"] is None and all(s["stability"] == pytest.approx(1.0, abs=1e-6) for s in clean["streams"].values())
+    alone = detector.analyze(astronaut, degradation=str(at_strength("jpeg", 0.6)), seed=2)
+    assert strong["prob_fake"] == alone.prob_fake and strong["face_mode"] == alone.face.mode
+    for name, s in strong["streams"].items():
+        assert s["prob_fake"] == pytest.approx(alone.streams[name].prob_fake, abs=1e-5)
+        assert s["stability"] == pytest.approx(alone.streams[name].stability, abs=1e-5)
