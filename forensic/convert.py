@@ -8,19 +8,24 @@ possibly with a leading ``module.``. This module maps every key to timm / open_c
 per-stream adapter + head file. A key it cannot map is an error that lists it (the authors'
 own loader turned strict key checking off and would silently have ignored it).
 
-Only tensors are read (``torch.load(weights_only=True)``): no pickled code runs.
+Only tensors are read (``torch.load(weights_only=True)``): no pickled code runs. A checkpoint
+that holds anything else, or is empty or truncated, is one :class:`ConversionError` line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import pickle
 import re
+import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import HeadConfig, ModelConfig, StreamConfig
@@ -312,13 +317,10 @@ def read_seed_checkpoint(path: str | Path, *, stream: str) -> SeedCheckpoint:
         ConversionError: keys that cannot be mapped (all listed), or inconsistent tensors.
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _load_tensors(path)
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ConversionError(f"{path} does not hold a state dict of tensors")
     dino, clip, head, unmatched = _split_parts(state)
     dinov2, adapter, rank, layout, bad_dino = _convert_dinov2(dino)
@@ -342,6 +344,39 @@ def read_seed_checkpoint(path: str | Path, *, stream: str) -> SeedCheckpoint:
         head=head_cfg,
         layout=layout,
     )
+
+
+def _load_tensors(path: Path) -> object:
+    """What a checkpoint file holds, read without running any pickled code.
+
+    Raises:
+        ConversionError: missing, empty, truncated, or pickling anything but tensors and containers.
+    """
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ConversionError(f"{path} is empty (an interrupted download or copy?): download it again")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(path)
+        except SafetensorError as exc:
+            raise ConversionError(f"{path} is truncated or not a safetensors file ({exc}): download it again") from None
+    try:
+        with warnings.catch_warnings():  # an odd pickle protocol is refused below anyway, in one line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message advises weights_only=False, i.e. running the file's code: never pass that on
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        calls = f" (it would call {found.group(1)})" if found else ""
+        raise ConversionError(
+            f"{path} is not a plain checkpoint of tensors{calls}, so it was not loaded: only state dicts of tensors "
+            "are read and no code in a checkpoint is ever run; use the authors' original file"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        detail = str(exc).split(". ")[0].strip().rstrip(".")
+        detail = "" if not detail or "weights_only" in detail else f" ({detail})"
+        raise ConversionError(f"{path} is truncated or not a PyTorch checkpoint{detail}: download it again") from None
 
 
 def convert_seed(
@@ -370,7 +405,7 @@ def convert_seed(
         base_tolerance: largest absolute difference accepted between the checkpoint's base and
             the public one.
     """
-    from .weights import WeightsUnavailable, load_base_state
+    from .weights import WeightsInvalid, WeightsUnavailable, load_base_state, read_config
 
     if stream not in ("texture", "face", "fusion"):
         raise ConversionError(f"unknown stream {stream!r}; use texture, face or fusion")
@@ -380,7 +415,7 @@ def convert_seed(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.json"
-    template = ModelConfig.from_json_file(config_path) if config_path.is_file() else (config or get_preset("paper").config)
+    template = read_config(config_path) if config_path.is_file() else (config or get_preset("paper").config)
 
     preset_stream = next((s for s in (config or get_preset("paper").config).streams if s.name == stream), None)
     if preset_stream is None:
@@ -418,6 +453,8 @@ def convert_seed(
         else:
             try:
                 public = load_base_state(spec, out)
+            except WeightsInvalid:
+                raise  # a damaged base is an error, not "could not verify"
             except WeightsUnavailable as exc:
                 report.base_max_abs_diff[family] = None
                 report.notes.append(f"{family} base not verified against {spec.hub_id or spec.arch}: {exc.reason}")

@@ -12,7 +12,9 @@ A weights folder (or Hub repo) holds:
 
 No pickles: ``.pth`` files are only read by :mod:`forensic.convert`, with ``weights_only=True``.
 Every way loading can fail offline ends in one :class:`WeightsUnavailable` naming what is
-missing and the ways out.
+missing and the ways out; a folder that is there but damaged or invalid (a truncated file, wrong
+shapes or dtypes, a bad ``config.json``) ends in its subclass :class:`WeightsInvalid`, naming the
+file or field. Catching ``WeightsUnavailable`` catches both: "the model could not be loaded".
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ import logging
 import os
 import socket
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from .config import BackboneSpec, ModelConfig
+from .config import BackboneSpec, ConfigError, ModelConfig
 from .model import ForensicModel
 
 __all__ = [
     "WeightsUnavailable",
+    "WeightsInvalid",
+    "read_config",
+    "read_tensors",
     "HUB_PREFIX",
     "cache_root",
     "resolve_weights",
@@ -40,6 +45,8 @@ __all__ = [
     "build_model",
     "bases_state_dict",
     "load_base_state",
+    "load_state_strict",
+    "StateMismatch",
     "save_pretrained",
     "push_to_hub",
     "hub_file",
@@ -62,6 +69,35 @@ class WeightsUnavailable(RuntimeError):
     def __init__(self, what: str, reason: str) -> None:
         self.what, self.reason = what, reason
         super().__init__(f"Weights unavailable: {what}. {reason} {WAYS_OUT}")
+
+
+FIX_INVALID = (
+    "Fix or replace that file (export the folder again with `python -m train` or save_pretrained, "
+    "or download it again), or run with --preset tiny-random (untrained, for trying the tool)."
+)
+#: the dtypes weights files may hold (float64 would silently mix dtypes inside the model)
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+class WeightsInvalid(WeightsUnavailable, ValueError):
+    """A weights folder is there but cannot be used: a damaged file, wrong shapes or dtypes, a bad config.json.
+
+    A :class:`WeightsUnavailable` (callers catch both in one place) and a ``ValueError``. The
+    message is one line: the file (and field), what is wrong, what to do.
+
+    Attributes:
+        what: the file, e.g. ``/w/config.json``.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, what: str, reason: str, fix: str = FIX_INVALID) -> None:
+        self.what, self.reason = what, _one_line(reason)
+        Exception.__init__(self, f"Invalid weights: {what}: {self.reason}. {fix}")
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    line = " ".join(str(text).split()).rstrip(".")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def cache_root() -> Path:
@@ -129,7 +165,7 @@ def resolve_weights(ref: str | os.PathLike) -> Path:
         repo, revision = _parse_hub_ref(text)
         config = hub_file(repo, "config.json", revision=revision, what=f"config.json of {text}")
         folder = config.parent
-        cfg = ModelConfig.from_json_file(config)
+        cfg = read_config(config, label=f"config.json of {text}")
         for name in cfg.stream_names:
             hub_file(repo, f"{name}.safetensors", revision=revision)
         for spec in (cfg.dinov2, cfg.clip):
@@ -150,7 +186,55 @@ def load_model(
 ) -> ForensicModel:
     """Loads a model from a weights folder or ``hf-hub:`` reference."""
     folder = resolve_weights(ref)
-    return build_model(ModelConfig.from_json_file(folder / "config.json"), folder=folder, device=device, dtype=dtype)
+    return build_model(read_config(folder / "config.json"), folder=folder, device=device, dtype=dtype)
+
+
+def read_config(path: str | os.PathLike, *, label: str | None = None) -> ModelConfig:
+    """Reads and checks a weights folder's ``config.json``.
+
+    Raises:
+        WeightsInvalid: it cannot be read, is not JSON, or a field is missing or wrong (named).
+    """
+    path = Path(path)
+    try:
+        return ModelConfig.from_json_file(path)
+    except ConfigError as exc:
+        raise WeightsInvalid(label or str(path), str(exc).removeprefix("config.json ")) from None
+    except OSError as exc:
+        raise WeightsInvalid(label or str(path), f"cannot be read ({exc.strerror or exc})") from None
+
+
+def read_tensors(
+    path: str | os.PathLike, *, prefix: str = "", keep: Callable[[str], bool] | None = None
+) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked: keys starting with ``prefix`` (dropped) that ``keep`` accepts.
+
+    Raises:
+        WeightsInvalid: the file is empty, truncated or not safetensors, or holds a tensor of a
+            dtype other than float32 / float16 / bfloat16.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise WeightsInvalid(str(path), "the file is empty (an interrupted download or copy?)")
+        with safe_open(str(path), framework="pt") as f:
+            keys = [k for k in f.keys() if k.startswith(prefix) and (keep is None or keep(k[len(prefix) :]))]
+            for key in keys:  # dtypes from the header, before any tensor is read
+                dtype = f.get_slice(key).get_dtype()
+                if dtype not in _SAFETENSORS_DTYPES:
+                    raise WeightsInvalid(
+                        str(path), f"tensor {key} is {_DTYPE_NAMES.get(dtype, dtype)}; weights must be float32, float16 or bfloat16"
+                    )
+            return {k[len(prefix) :]: f.get_tensor(k) for k in keys}
+    except SafetensorError as exc:
+        raise WeightsInvalid(str(path), f"the file is truncated or not a safetensors file ({exc})") from None
+    except OSError as exc:
+        raise WeightsInvalid(str(path), f"the file cannot be read ({exc.strerror or exc})") from None
+
+
+#: the safetensors header names of WEIGHT_DTYPES
+_SAFETENSORS_DTYPES = {"F32", "F16", "BF16"}
+_DTYPE_NAMES = {"F64": "float64", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
 def build_model(
@@ -172,32 +256,73 @@ def build_model(
         model = ForensicModel.random(config, seed=0)
         return model.to(device=device, dtype=dtype).eval()
 
-    model = ForensicModel(config, device="meta")
+    try:
+        model = ForensicModel(config, device="meta")
+    except (ValueError, TypeError, KeyError, AssertionError) as exc:  # timm / open_clip / LoRA on an odd architecture
+        reason = f"the model it describes cannot be built ({exc.args[0] if exc.args else type(exc).__name__})"
+        raise WeightsInvalid(str(folder / "config.json"), reason) from None
     state = bases_state_dict(config, folder, with_clip=model.clip is not None)
+    origin = {key: _base_origin(config, key, folder) for key in state}
     for name in config.stream_names:
         path = folder / f"{name}.safetensors"
         if not path.is_file():
             raise WeightsUnavailable(f"the {name} stream's weights ({path})", "config.json lists the stream but its file is missing.")
-        state.update(model.stream_keys_to_model(name, load_file(path)))
-    load_state_strict(model, state)
+        tensors = read_tensors(path)
+        stray = sorted(k for k in tensors if not k.startswith(("adapter.", "head.")))
+        if stray:
+            raise WeightsInvalid(str(path), f"it is not a {name} stream file: {_short(stray)} are neither adapter.* nor head.* tensors")
+        stream_state = model.stream_keys_to_model(name, tensors)
+        state.update(stream_state)
+        origin.update(dict.fromkeys(stream_state, str(path)))
+    try:
+        load_state_strict(model, state)
+    except StateMismatch as exc:
+        raise WeightsInvalid(origin.get(exc.key, str(folder)), str(exc)) from None
     return model.to(device=device, dtype=dtype).eval()
 
 
+def _base_origin(config: ModelConfig, key: str, folder: Path) -> str:
+    """Which file a base tensor came from, for error messages."""
+    spec = config.dinov2 if key.startswith("dinov2.") else config.clip
+    if spec is None:
+        return str(folder)
+    if spec.weights_file:
+        return str(folder / spec.weights_file)
+    if spec.hub_id:
+        return f"{spec.filename or 'model.safetensors'} of the Hub repo {spec.hub_id}"
+    return f"the {spec.family} base (seed {spec.init_seed})"
+
+
+class StateMismatch(ValueError):
+    """Tensors that do not fit a model; ``key`` is the first offending state-dict key (to name its file)."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    """``load_state_dict(strict=True, assign=True)`` with a readable list of what did not match."""
+    """``load_state_dict(strict=True, assign=True)`` with a readable list of what did not match.
+
+    Raises:
+        StateMismatch: missing or unexpected keys, a wrong shape, or a dtype other than float32/16, bfloat16.
+    """
     expected = set(model.state_dict().keys())
     missing = sorted(expected - set(state))
     unexpected = sorted(set(state) - expected)
     if missing or unexpected:
-        raise ValueError(
+        raise StateMismatch(
             "the weights do not match the model: "
             + (f"missing {len(missing)} keys {_short(missing)}; " if missing else "")
-            + (f"unexpected {len(unexpected)} keys {_short(unexpected)}" if unexpected else "")
+            + (f"unexpected {len(unexpected)} keys {_short(unexpected)}" if unexpected else ""),
+            key=(unexpected or missing)[0],
         )
     own = model.state_dict()
     for key, value in state.items():
         if tuple(own[key].shape) != tuple(value.shape):
-            raise ValueError(f"shape mismatch for {key}: the model has {tuple(own[key].shape)}, the weights {tuple(value.shape)}")
+            raise StateMismatch(f"shape mismatch for {key}: the model has {tuple(own[key].shape)}, the weights {tuple(value.shape)}", key=key)
+        if value.dtype not in WEIGHT_DTYPES:
+            raise StateMismatch(f"{key} is {str(value.dtype).replace('torch.', '')}; weights must be float32, float16 or bfloat16", key=key)
     model.load_state_dict(state, strict=True, assign=True)
     left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
     if left:
@@ -227,7 +352,7 @@ def load_base_state(spec: BackboneSpec, folder: Path | None = None) -> dict[str,
         path = Path(folder) / spec.weights_file
         if not path.is_file():
             raise WeightsUnavailable(f"the {spec.family} base ({path})", "config.json names this file but it is missing.")
-        return load_file(path)
+        return read_tensors(path)
     if spec.hub_id:
         path = hub_file(spec.hub_id, spec.filename or "model.safetensors", revision=spec.revision)
         return read_base_file(path, spec.family)
@@ -243,11 +368,9 @@ def load_base_state(spec: BackboneSpec, folder: Path | None = None) -> dict[str,
 
 def read_base_file(path: Path, family: str) -> dict[str, torch.Tensor]:
     """Reads a published base checkpoint: timm DINOv2 as is; open_clip's ``visual.*`` without the projection."""
-    with safe_open(str(path), framework="pt") as f:
-        if family == "dinov2":
-            return {k: f.get_tensor(k) for k in f.keys() if not k.startswith(("head.", "mask_token"))}
-        prefix = "visual."
-        return {k[len(prefix) :]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix) and k != "visual.proj"}
+    if family == "dinov2":
+        return read_tensors(path, keep=lambda k: not k.startswith(("head.", "mask_token")))
+    return read_tensors(path, prefix="visual.", keep=lambda k: k != "proj")
 
 
 # --------------------------------------------------------------------------------- saving

@@ -20,7 +20,8 @@ peft = pytest.importorskip("peft")
 
 from forensic.convert import ConversionError, convert_seed, read_seed_checkpoint  # noqa: E402
 from forensic.presets import get_preset  # noqa: E402
-from forensic.weights import load_model  # noqa: E402
+from forensic.weights import WeightsInvalid, load_model  # noqa: E402
+from tests import awkward  # noqa: E402
 
 _PRESET = get_preset("tiny-random").config
 # the reference models below are 48 wide with 2 heads: the tiny-random architecture at that width
@@ -212,3 +213,58 @@ def test_architecture_mismatch_is_an_error(authors_models, tmp_path):
     torch.save(state, path)
     with pytest.raises(ConversionError, match="does not fit"):
         convert_seed(path, stream="texture", out=tmp_path / "out", base="embed")  # paper preset: giant
+
+
+# ------------------------------------------------------------------------------ awkward checkpoint files
+BAD_FILES = {
+    "truncated .pth": (lambda d: awkward.truncated_pth(d), "is truncated or not a PyTorch checkpoint"),
+    "empty .pth": (lambda d: awkward.empty_path(d, "empty.pth"), "is empty"),
+    "empty .safetensors": (lambda d: awkward.empty_path(d, "empty.safetensors"), "is empty"),
+    "junk .safetensors": (lambda d: _junk(d / "junk.safetensors"), "is truncated or not a safetensors file"),
+    "missing file": (lambda d: d / "nope.pth", "no such file"),
+}
+
+
+def _junk(path):
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    return path
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_checkpoint_file_is_one_line(tmp_path, case):
+    make, piece = BAD_FILES[case]
+    path = make(tmp_path)
+    with pytest.raises(ConversionError) as err:
+        read_seed_checkpoint(path, stream="texture")
+    message = str(err.value)
+    assert message.startswith(str(path)) and piece in message
+    assert "\n" not in message and "weights_only" not in message and len(message) < 400
+
+
+def test_a_malicious_pickle_is_refused_without_running_it_or_advising_weights_only_false(tmp_path, capsys):
+    path, marker = awkward.malicious_pth(tmp_path)
+    with pytest.raises(ConversionError) as err:
+        read_seed_checkpoint(path, stream="texture")
+    message = str(err.value)
+    assert not marker.exists()
+    assert "not a plain checkpoint of tensors" in message and "mkdir" in message
+    assert "weights_only" not in message and "\n" not in message
+    # the same through the command line: one line on stderr, nothing run
+    from forensic.__main__ import main
+
+    assert main(["convert-seed", str(path), "--stream", "texture", "--out", str(tmp_path / "out")]) == 2
+    err_text = capsys.readouterr().err.strip()
+    assert err_text.startswith("error: ") and "\n" not in err_text and "weights_only" not in err_text.lower()
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_converting_into_a_folder_with_a_bad_config_names_it(authors_models, tmp_path):
+    """Adding a stream to a folder whose config.json is damaged: one WeightsInvalid line, not a traceback."""
+    state = _to_authors_layout(_Outer(authors_models["texture"]).state_dict(), module_prefix=False)
+    path = tmp_path / "t.pth"
+    torch.save(state, path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text("[]")
+    with pytest.raises(WeightsInvalid, match=r"config.json: must be a JSON object, not a list"):
+        convert_seed(path, stream="texture", out=out, config=TINY, base="embed")
