@@ -201,3 +201,106 @@ def empty_path(folder: str | os.PathLike, name: str) -> Path:
     path = folder / name
     path.write_bytes(b"")
     return path
+
+
+# ------------------------------------------------------------------------------ awkward input files
+def fifo(folder: str | os.PathLike, name: str = "pipe.png") -> Path:
+    """A named pipe (FIFO) called like an image: opening it for reading waits for a writer forever.
+
+    Skips the calling test where the OS has no FIFOs. Release a reader stuck on it with
+    :func:`unblock_fifo`.
+    """
+    import pytest
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("this OS has no named pipes (os.mkfifo)")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def unblock_fifo(path: str | os.PathLike) -> None:
+    """Ends a read blocked on the FIFO ``path`` (opens it for writing and closes it: EOF); no-op if none waits."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO when no reader has it open
+    except OSError:
+        return
+    os.close(fd)
+
+
+def folder_named_like_image(folder: str | os.PathLike, name: str = "photo.jpg") -> Path:
+    """A directory whose name ends in an image extension (it holds one text file)."""
+    path = Path(folder) / name
+    path.mkdir(parents=True)
+    (path / "readme.txt").write_text("a folder, not an image\n")
+    return path
+
+
+def truncated_copy(source: str | os.PathLike, folder: str | os.PathLike, name: str | None = None, *, keep: float = 1 / 3) -> Path:
+    """The first ``keep`` of ``source``'s bytes (an image cut short by an interrupted download)."""
+    data = Path(source).read_bytes()
+    path = Path(folder) / (name or f"cut{Path(source).suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def binary_csv(folder: str | os.PathLike, name: str = "manifest.csv") -> Path:
+    """A ``.csv`` that is binary data (NUL bytes, invalid UTF-8): e.g. an image renamed to .csv."""
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"path,label\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00\x80,1\n" + bytes(range(256)) * 4)
+    return path
+
+
+def png_claiming_size(folder: str | os.PathLike, width: int = 100_000, height: int = 100_000, name: str = "bomb.png") -> Path:
+    """A 1x1 PNG whose header claims ``width`` x ``height`` (CRC fixed): a bomb refused from its header."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, "PNG")
+    png = bytearray(buf.getvalue())
+    png[16:24] = struct.pack(">II", width, height)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(png))
+    return path
+
+
+def big_flat_png(folder: str | os.PathLike, width: int = 8000, height: int = 8000, name: str = "big.png") -> Path:
+    """A real, valid RGB PNG of ``width`` x ``height`` that is mostly flat, so small on disk.
+
+    8000x8000 (64 megapixels, the default decoding limit) is ~0.2 MB on disk and 192 MB decoded. It
+    is written row by row (grey, with a blue block in the middle third), never held whole in memory.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    flat = b"\x00" + bytes((200, 200, 200)) * width  # filter type 0, then the pixels
+    third = width // 3
+    block = b"\x00" + bytes((200, 200, 200)) * third + bytes((30, 90, 160)) * third + bytes((200, 200, 200)) * (width - 2 * third)
+    squeeze = zlib.compressobj(9)
+    idat = bytearray()
+    for y in range(height):
+        idat += squeeze.compress(block if height // 3 <= y < 2 * height // 3 else flat)
+    idat += squeeze.flush()
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", bytes(idat)) + chunk(b"IEND", b""))
+    return path
+
+
+def long_spec(n_ops: int = 8500, step: str = "gblur:sigma=0.5") -> str:
+    """A degradation spec chaining ``n_ops`` steps (8500 by default: ~130 KB of text)."""
+    return ";".join([step] * n_ops)
