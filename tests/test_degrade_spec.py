@@ -115,7 +115,7 @@ def test_unknown_op_lists_the_valid_ops() -> None:
         ("gblur:sigma=two", ["must be float 0..50", "'two'"]),
         ("gblur:sigma=nan", ["finite"]),
         ("smooth:kernel=gaussian", ["one of random|aniso|gauss|box"]),
-        ("jpeg:quality", ["expected param=value"]),
+        ("jpeg:quality", ["'quality' is not param=value"]),
         ("gblur:sigma=1,sigma=2", ["given twice"]),
         ("df-blur-3:level=2", ["takes no parameters"]),
         ("compound-1.5", ["must be float 0..1"]),
@@ -249,3 +249,78 @@ def test_describe_ops_lists_ops_params_and_presets() -> None:
     assert set(DF_LEVELS) <= set(text.replace("{", ",").replace("}", ",").replace("-", ",").split(","))
     full = describe_ops(full_presets=True)
     assert all(name in full for name in PRESETS)
+
+
+# -- limits: spec size, seeds, psnr's memory ---------------------------------------------------
+
+
+def test_a_huge_spec_is_refused_at_once_with_a_short_message(img: np.ndarray) -> None:
+    import time
+
+    from forensic.degrade import MAX_SPEC_CHARS
+    from tests import awkward
+
+    text = awkward.long_spec(8500)  # ~136 KB; applying it took minutes
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        degrade(img, text)
+    assert time.perf_counter() - start < 0.5
+    message = str(info.value)
+    assert f"{len(text)} characters long, over the limit of {MAX_SPEC_CHARS}" in message and len(message) < 200
+
+
+def test_operation_count_is_limited_presets_included() -> None:
+    from forensic.degrade import MAX_SPEC_OPS
+
+    assert len(parse_spec(";".join(["jpeg-q50"] * MAX_SPEC_OPS)).calls) == MAX_SPEC_OPS
+    for text in (";".join(["gblur"] * (MAX_SPEC_OPS + 1)), ";".join(["df-blur-3"] * (MAX_SPEC_OPS + 1))):
+        with pytest.raises(SpecError, match=f"more than {MAX_SPEC_OPS} operations"):
+            parse_spec(text)
+    parsed = parse_spec(";".join(["gblur"] * MAX_SPEC_OPS))
+    with pytest.raises(SpecError, match="more than"):  # specs built in code are held to it too
+        run_spec(np.zeros((16, 16, 3), np.uint8), parsed + parse_spec("jpeg"), rng=np.random.default_rng(0))
+    assert all(len(text) < 200 and len(parse_spec(name).calls) <= MAX_SPEC_OPS for name, text in PRESETS.items())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x" * 1900, "jpeg:quality=" + "9" * 1900, "jpeg:" + "q" * 1900 + "=1", "gblur:sigma=1," + "y" * 1900, ";:" + "z" * 1900],
+)
+def test_errors_quote_only_a_short_piece_of_the_input(text: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    message = str(info.value)
+    assert len(message) < 800 and text[:100] not in message and "characters)" in message
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**70, 1.5, 2.0, "3", True, None])
+def test_seeds_outside_the_range_are_refused_in_one_line(img: np.ndarray, seed) -> None:
+    from forensic.degrade import MAX_SEED
+
+    with pytest.raises(ValueError) as info:
+        degrade_result(img, "gnoise:sigma=5", seed=seed)
+    message = str(info.value)
+    assert message.startswith(f"the seed must be a whole number from 0 to {MAX_SEED}, got ")
+    assert "\n" not in message and len(message) < 120
+
+
+def test_seed_range_ends_are_accepted(img: np.ndarray) -> None:
+    from forensic.degrade import MAX_SEED, check_seed
+
+    assert check_seed(np.int64(7)) == 7 and check_seed(MAX_SEED) == MAX_SEED
+    top = degrade(img, "gnoise:sigma=5", seed=MAX_SEED)
+    assert np.array_equal(top, degrade(img, "gnoise:sigma=5", seed=np.random.default_rng(MAX_SEED)))
+    assert not np.array_equal(top, degrade(img, "gnoise:sigma=5", seed=0))
+    with pytest.raises(ValueError, match="got a 201-bit number"):
+        check_seed(2**200)
+
+
+def test_psnr_in_blocks_equals_the_whole_image_formula() -> None:
+    rng = np.random.default_rng(5)
+    for shape in [(2300, 700, 3), (17, 33, 3), (64, 64)]:
+        a = rng.integers(0, 256, shape, dtype=np.uint8)
+        b = np.clip(a.astype(np.int16) + rng.integers(-9, 10, shape), 0, 255).astype(np.uint8)
+        for x, y, peak in ((a, b, 255.0), (a / 255.0, b / 255.0, 1.0)):
+            whole = 10 * np.log10(peak**2 / np.mean((x.astype(np.float64) - y) ** 2))
+            assert psnr(x, y) == pytest.approx(whole, abs=1e-9)
+    assert psnr(a, a) == float("inf")

@@ -13,6 +13,8 @@ Modules: :mod:`~forensic.degrade.ops` (one function per operation, float32 [0, 1
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from forensic.degrade.compound import CompoundConfig, CompoundResult, compound_degrade
@@ -20,6 +22,8 @@ from forensic.degrade.ops import OPS, PAPER_OPS, AppliedOp, DegradeResult, OpInf
 from forensic.degrade.protocol import FAMILIES, ProtocolLevel, at_strength, protocol_levels
 from forensic.degrade.spec import (
     ALL_OPS,
+    MAX_SPEC_CHARS,
+    MAX_SPEC_OPS,
     PRESETS,
     DegradationSpec,
     OpCall,
@@ -32,6 +36,9 @@ from forensic.degrade.spec import (
 __all__ = [
     "ALL_OPS",
     "FAMILIES",
+    "MAX_SEED",
+    "MAX_SPEC_CHARS",
+    "MAX_SPEC_OPS",
     "OPS",
     "PAPER_OPS",
     "PRESETS",
@@ -47,6 +54,7 @@ __all__ = [
     "SpecError",
     "apply_spec",
     "at_strength",
+    "check_seed",
     "compound_degrade",
     "degrade",
     "degrade_result",
@@ -56,6 +64,37 @@ __all__ = [
     "psnr",
     "run_spec",
 ]
+
+
+#: Seeds are whole numbers in 0..MAX_SEED. numpy accepts any non-negative integer, but a seed must
+#: also survive JSON (64-bit integers in orjson, which Gradio uses) and a browser's number field
+#: (exact only up to 2**53); 32 bits is what the trainer's per-sample seeds and most tools use.
+MAX_SEED: int = 2**32 - 1
+
+
+def check_seed(seed: object) -> int:
+    """The seed as an ``int`` if it is a whole number in 0..:data:`MAX_SEED`.
+
+    Raises:
+        ValueError: anything else (a negative or too large number, a fraction, a bool, text),
+            with a one-line message naming the valid range.
+    """
+    value = None if isinstance(seed, (bool, np.bool_)) else _as_index(seed)
+    if value is not None and 0 <= value <= MAX_SEED:
+        return value
+    if value is None:
+        shown = repr(seed)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."  # never echo a huge input
+    else:
+        shown = str(value) if abs(value) < 10**30 else f"a {value.bit_length()}-bit number"
+    raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {shown}")
+
+
+def _as_index(seed: object) -> int | None:
+    try:
+        return int(operator.index(seed))  # ints and numpy integers, never floats or text
+    except TypeError:
+        return None
 
 
 def degrade_result(
@@ -75,7 +114,7 @@ def degrade_result(
         raise ValueError(
             "give either a spec or a compound strength, not both (or compound:strength=S in the spec)"
         )
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
     if compound is not None:
         return compound_degrade(image, strength=float(compound), rng=rng)
     if spec is None:
@@ -97,13 +136,15 @@ def degrade(
         spec: A spec (``"jpeg:quality=20;gblur:sigma=2"``), a preset (``"ffpp-c40"``) or a parsed
             :class:`DegradationSpec`.
         compound: Strength in [0, 1] of the paper's compound engine (0 = untouched).
-        seed: Seed or generator; the same seed gives the same bytes.
+        seed: Seed (a whole number in 0..:data:`MAX_SEED`) or generator; the same seed gives the
+            same bytes.
 
     Returns:
         A new RGB uint8 array of the same shape (a copy if neither ``spec`` nor ``compound``).
 
     Raises:
         SpecError: an invalid spec (the message lists what is valid).
-        ValueError: both ``spec`` and ``compound``, a strength outside [0, 1], or a bad image.
+        ValueError: both ``spec`` and ``compound``, a strength outside [0, 1], a seed outside
+            0..:data:`MAX_SEED`, or a bad image.
     """
     return degrade_result(image, spec, compound=compound, seed=seed).image

@@ -423,9 +423,22 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """
     if a.shape != b.shape:
         raise ValueError(f"psnr needs equal shapes, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError("psnr needs non-empty images")
     peak = 255.0 if a.dtype == np.uint8 else 1.0
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    # In blocks of rows: whole-image float64 copies of a 64 MP photo would take 4.6 GB at once.
+    rows = a.reshape(len(a), -1) if a.ndim > 1 else a.reshape(1, -1)
+    other = b.reshape(rows.shape)
+    step = max(1, _PSNR_BLOCK_VALUES // rows.shape[1])
+    total = 0.0
+    for start in range(0, rows.shape[0], step):
+        diff = rows[start : start + step].astype(np.float64) - other[start : start + step]
+        total += float(np.einsum("ij,ij->", diff, diff))
+    mse = total / a.size
     return math.inf if mse == 0.0 else 10.0 * math.log10(peak * peak / mse)
+
+
+_PSNR_BLOCK_VALUES = 1 << 20  # 8 MB of float64 per block
 
 
 def _odd(k: float, minimum: int = 3) -> int:

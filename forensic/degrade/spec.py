@@ -10,6 +10,10 @@ e.g. ``jpeg:quality=20;gblur:sigma=2``, ``ffpp-c40;gnoise:sigma=5``, ``compound:
 A value ``auto`` (or leaving a parameter out) lets the operation derive it from ``strength`` or draw
 it from the seed. ``none`` is the empty spec. Every spec keeps the image size: if an operation
 resized the image, :func:`apply_spec` resizes it back (bicubic) at the end.
+
+A spec is at most :data:`MAX_SPEC_CHARS` characters and :data:`MAX_SPEC_OPS` operations once its
+presets are expanded (``compound`` counts as one), so that a pasted or generated spec cannot keep a
+server busy for minutes; error messages quote at most a short piece of the input.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from forensic.degrade.ops import (
 
 __all__ = [
     "ALL_OPS",
+    "MAX_SPEC_CHARS",
+    "MAX_SPEC_OPS",
     "PRESETS",
     "DegradationSpec",
     "OpCall",
@@ -53,6 +59,13 @@ __all__ = [
 
 ALL_OPS: Mapping[str, OpInfo] = MappingProxyType({**OPS, COMPOUND_OP.name: COMPOUND_OP})
 """Every name a spec step may use: the registered operations plus ``compound``."""
+
+#: Longest spec text accepted (the longest preset expands to under 200 characters).
+MAX_SPEC_CHARS: int = 2000
+#: Most operations in one spec, after presets are expanded (a person chains a handful).
+MAX_SPEC_OPS: int = 32
+# Longest operation name, parameter name or value worth quoting back; no valid one comes close.
+_MAX_TOKEN = 64
 
 _COMPOUND_PRESET = re.compile(r"compound-(\d+(?:\.\d*)?|\.\d+)")
 _GROUP_TITLES = {
@@ -152,11 +165,16 @@ def _resolve_preset(name: str) -> DegradationSpec | None:
 # --------------------------------------------------------------------------------------------
 
 
+def _clip(text: str, limit: int = 40) -> str:
+    """``repr(text)``, cut to about ``limit`` characters: errors never echo a huge input back."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
 def _unknown_op_message(name: str) -> str:
-    close = difflib.get_close_matches(name, [*ALL_OPS, *_preset_table()], n=3)
+    close = difflib.get_close_matches(name, [*ALL_OPS, *_preset_table()], n=3) if len(name) <= _MAX_TOKEN else []
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return (
-        f"unknown operation or preset {name!r}.{hint} Valid operations: {', '.join(ALL_OPS)}. "
+        f"unknown operation or preset {_clip(name)}.{hint} Valid operations: {', '.join(ALL_OPS)}. "
         "Presets: none, jpeg-q<N>, ffpp-c23, ffpp-c40, df-<type>-<1..5>, compound-<strength>, "
         "paper-train, gnoise-sigma<N>, gblur-<s>, motion-blur-<s>, resize-<s> "
         "(list them all with `python -m forensic degrade --list`)."
@@ -171,10 +189,12 @@ def _parse_params(text: str, op: str) -> dict[str, str]:
             continue
         key, sep, value = item.partition("=")
         key = key.strip().lower()
-        if not sep or not key or not value.strip():
+        too_long = len(key) > _MAX_TOKEN or len(value.strip()) > _MAX_TOKEN
+        if too_long or not sep or not key or not value.strip():
             valid = ALL_OPS[op].params if op in ALL_OPS else ()
             names = "; ".join(f"{p.name} ({p.range_text()})" for p in valid) or "none"
-            raise SpecError(f"{op}: expected param=value, got {item!r}; valid parameters: {names}")
+            problem = "is too long for a parameter" if too_long else "is not param=value"
+            raise SpecError(f"{op}: {_clip(item)} {problem}; valid parameters: {names}")
         if key in params:
             raise SpecError(f"{op}: parameter {key!r} given twice")
         params[key] = value.strip()
@@ -192,12 +212,19 @@ def parse_spec(text: str | DegradationSpec) -> DegradationSpec:
 
     Raises:
         SpecError: unknown operation (lists the valid ones), unknown parameter (lists the
-            operation's parameters with their ranges), or a bad value.
+            operation's parameters with their ranges), a bad value, or a spec over
+            :data:`MAX_SPEC_CHARS` characters or :data:`MAX_SPEC_OPS` operations.
     """
     if isinstance(text, DegradationSpec):
+        _check_op_count(len(text.calls))
         return text
     if not isinstance(text, str):
         raise TypeError(f"a spec is a str or DegradationSpec, got {type(text).__name__}")
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(
+            f"the spec is {len(text)} characters long, over the limit of {MAX_SPEC_CHARS}: "
+            f"use at most {MAX_SPEC_OPS} operations or presets"
+        )
     calls: list[OpCall] = []
     for segment in text.split(";"):
         segment = segment.strip()
@@ -206,7 +233,7 @@ def parse_spec(text: str | DegradationSpec) -> DegradationSpec:
         name, sep, rest = segment.partition(":")
         name = name.strip().lower()
         if not name:
-            raise SpecError(f"missing operation name in {segment!r}")
+            raise SpecError(f"missing operation name in {_clip(segment)}")
         if name not in ALL_OPS:
             preset = _resolve_preset(name)
             if preset is None:
@@ -216,10 +243,19 @@ def parse_spec(text: str | DegradationSpec) -> DegradationSpec:
                     f"preset {name!r} takes no parameters (it means {preset}); write the ops instead"
                 )
             calls.extend(preset.calls)
-            continue
-        op = ALL_OPS[name]
-        calls.append(OpCall(name, op.validate(_parse_params(rest, name) if sep else {})))
+        else:
+            op = ALL_OPS[name]
+            calls.append(OpCall(name, op.validate(_parse_params(rest, name) if sep else {})))
+        _check_op_count(len(calls))  # as we go: a long spec stops at the first step too many
     return DegradationSpec(tuple(calls))
+
+
+def _check_op_count(n: int) -> None:
+    if n > MAX_SPEC_OPS:
+        raise SpecError(
+            f"the spec has more than {MAX_SPEC_OPS} operations (presets count as the operations they "
+            "stand for): split the work into several runs"
+        )
 
 
 # --------------------------------------------------------------------------------------------
