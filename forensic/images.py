@@ -7,6 +7,8 @@ a single line a non-expert can act on; it never lets a Pillow, OS or numpy excep
 
 What it does, in order:
 
+0. refuse a path that is a named pipe, device or socket from its ``stat``, without opening it
+   (reading one would wait for a writer, or never end);
 1. open the file with Pillow restricted to a few common formats (some Pillow plugins are large
    attack surfaces, and EPS would even run Ghostscript);
 2. check the size stored in the header against a pixel limit and a minimum side *before* any pixel
@@ -26,6 +28,7 @@ import logging
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
@@ -44,6 +47,7 @@ __all__ = [
     "default_max_pixels",
     "ensure_rgb_uint8",
     "load_image",
+    "special_file_kind",
 ]
 
 logger = logging.getLogger(__name__)
@@ -239,6 +243,7 @@ def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int) -> 
             f"The address {text[:100]!r} is a URL, which is not fetched: "
             "download the image and pass the file instead."
         )
+    _refuse_special_file(text, name)
     try:
         handle = open(text, "rb")  # noqa: SIM115 - closed by the with-block below
     except FileNotFoundError:
@@ -255,6 +260,32 @@ def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int) -> 
     # Streamed, not read whole: for a huge file only the header is read before the size check.
     with handle:
         return _decode_stream(handle, name=name, limit=limit, min_side=min_side)
+
+
+def _refuse_special_file(path: str | bytes, name: str | None) -> None:
+    """Refuse a named pipe, device or socket from its ``stat``, before opening it.
+
+    Opening a FIFO for reading waits for a writer forever, and a device such as ``/dev/zero`` never
+    ends: either would hang a batch. Missing files and folders are left to ``open`` to report.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise ImageError(f"The path {name} is {kind}, not an image file: pass the path of a regular image file.")
+
+
+def special_file_kind(mode: int) -> str | None:
+    """``"a named pipe (FIFO)"``, ``"a device"`` or ``"a socket"`` for such an ``st_mode``, else None."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
 
 
 def _decode_bytes(data: bytes, *, name: str | None, limit: int, min_side: int) -> DecodedImage:

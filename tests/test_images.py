@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import struct
 import time
 import zlib
@@ -596,3 +597,43 @@ def test_ensure_rgb_uint8_passes_valid_arrays_through() -> None:
     assert ensure_rgb_uint8(tiny) is tiny
     with pytest.raises(ImageError, match="numpy array"):
         ensure_rgb_uint8([[0, 0, 0]])
+
+
+# ----------------------------------------------------------------------------------------------
+# special files are refused from their stat, never opened
+
+
+def _decode_in_thread(path: Path) -> tuple[bool, str]:
+    """(finished within 10 s, the ImageError message): a hang must fail the test, not freeze it."""
+    import threading
+
+    from tests import awkward
+
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(_decode_error(path)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    if worker.is_alive():
+        awkward.unblock_fifo(path)  # let the stuck reader go
+        worker.join(timeout=10)
+        return False, outcome[0] if outcome else ""
+    return True, outcome[0]
+
+
+def test_fifo_is_refused_at_once_without_being_opened(tmp_path: Path) -> None:
+    from tests import awkward
+
+    pipe = awkward.fifo(tmp_path, "photo.png")
+    finished, message = _decode_in_thread(pipe)
+    assert finished, "decoding a FIFO waited for a writer"
+    assert message == ("The path 'photo.png' is a named pipe (FIFO), not an image file: "
+                       "pass the path of a regular image file.")
+    assert "a named pipe" in _decode_error(str(pipe))
+
+
+def test_devices_are_refused() -> None:
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero on this OS")
+    # /dev/zero would be read until memory runs out; /dev/null reads as an empty file
+    assert "is a device, not an image file" in _decode_error("/dev/zero")
+    assert "is a device, not an image file" in _decode_error(Path("/dev/null"))

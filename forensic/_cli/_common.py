@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,7 +26,22 @@ def add_degrade_args(parser: argparse.ArgumentParser) -> None:
     how = group.add_mutually_exclusive_group()
     how.add_argument("--degrade", metavar="SPEC", help='a spec or preset, e.g. "jpeg:quality=20;gblur:sigma=2" or ffpp-c40')
     how.add_argument("--compound", metavar="STRENGTH", type=float, help="the paper's compound engine at this strength in [0, 1]")
-    group.add_argument("--seed", type=int, default=0, help="seed of the degradation (default 0)")
+    group.add_argument("--seed", type=seed_arg, default=0, metavar="N", help="seed of the degradation, 0..2**32-1 (default 0)")
+
+
+class UsageError(ValueError):
+    """A command-line input refused before any work starts: one line, exit code 2."""
+
+
+def seed_arg(text: str) -> int:
+    """argparse ``type`` of ``--seed``: a whole number in 0..MAX_SEED, refused at parse time."""
+    from ..degrade import MAX_SEED, check_seed
+
+    try:
+        return check_seed(int(text))
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {shown!r}") from None
 
 
 def say(text: str = "") -> None:
@@ -58,13 +74,57 @@ def load_detector(args: argparse.Namespace):
 
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:
-    """Files as given, and the image files under folders (recursively, sorted by name)."""
+    """Files as given, and the image files under folders (recursively, sorted by name).
+
+    Under folders only regular files with an image extension count. A missing or unreadable file
+    given by name is kept, to be reported in its own record.
+
+    Raises:
+        UsageError: a path given by name is a named pipe, a device or a socket (see
+            :func:`check_regular_input`).
+    """
     out: list[Path] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
+        if check_regular_input(text):
             found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
             out.extend(sorted(found, key=lambda p: (p.name, str(p))))
         else:
-            out.append(path)  # a missing or odd file is reported per file, not here
+            out.append(path)
     return out
+
+
+def check_regular_input(text: str) -> bool:
+    """Refuse an input path that is a named pipe, a device or a socket; True if it is a folder.
+
+    Reading a FIFO waits for a writer forever and ``/dev/zero`` never ends, so such a path stops the
+    run before it starts. ``stat`` never opens the file. Missing paths pass (reported later).
+
+    Raises:
+        UsageError: the path is a named pipe, a device or a socket.
+    """
+    from ..images import special_file_kind
+
+    try:
+        mode = os.stat(text).st_mode
+    except (OSError, ValueError):
+        return False
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise UsageError(f"{text} is {kind}, not an image file: pass image files or folders")
+    return stat.S_ISDIR(mode)
+
+
+def output_file_problem(text: str) -> str | None:
+    """Why ``--out FILE`` cannot be written, in one line, or None. Creates and truncates nothing."""
+    path = Path(text)
+    if path.is_dir():
+        return f"--out {text} is a folder: give a file name inside it"
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        return f"--out {text}: the folder {parent} {what}: create it first (mkdir -p {parent})"
+    target = path if path.exists() else parent
+    if not os.access(target, os.W_OK):
+        return f"--out {text}: no permission to write there"
+    return None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ._common import fail, say, warn
+from ._common import fail, say, seed_arg, warn
 
 # Saving: PIL picks the format from the extension; these are the ones we write losslessly or
 # with a stated quality.
@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction, name: str) -> argparse.Ar
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--spec", metavar="SPEC", help='e.g. "jpeg:quality=20;gblur:sigma=2" or a preset (ffpp-c40)')
     how.add_argument("--compound", metavar="STRENGTH", type=float, help="compound engine strength in [0, 1]")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, metavar="N", help="random seed, 0..2**32-1 (default 0)")
     parser.add_argument("--list", action="store_true", help="print every operation and preset, then exit")
     parser.set_defaults(run=run)
     return parser

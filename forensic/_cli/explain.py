@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import add_degrade_args, add_model_args, fail, load_detector, say
+from ._common import UsageError, add_degrade_args, add_model_args, check_regular_input, fail, load_detector, say
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compound is not None and not (math.isfinite(args.compound) and 0 <= args.compound <= 1):
         return fail(f"--compound must be in [0, 1], got {args.compound}")
+    try:
+        if check_regular_input(args.image):
+            return fail(f"{args.image} is a folder: explain takes one image file")
+    except UsageError as exc:
+        return fail(str(exc))
     detector = load_detector(args)
     if detector is None:
         return 2

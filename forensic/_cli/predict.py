@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import IO
 
-from ._common import add_degrade_args, add_model_args, expand_paths, fail, load_detector, warn
+from ._common import UsageError, add_degrade_args, add_model_args, expand_paths, fail, load_detector, output_file_problem, warn
 
 STREAMS = ("texture", "face", "fusion")
 
@@ -21,16 +21,20 @@ def add_parser(subparsers, name: str) -> None:
         name,
         help="score images (files or folders) as real or fake",
         description=(
-            "Score images as real or fake. Folders are walked recursively. One bad file never stops the "
-            "batch: its record carries an error and the exit code is 1. A progress bar goes to stderr."
+            "Score images as real or fake. Folders are walked recursively (regular image files only; a "
+            "named pipe or device given by name is refused up front). One bad file never stops the "
+            "batch: its record carries an error and the exit code is 1. json and csv records are "
+            "written and flushed one by one, in input order, as soon as each is final, so an "
+            "interrupted run keeps every record already written. A progress bar goes to stderr."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders")
     add_model_args(parser)
     add_degrade_args(parser)
     parser.add_argument("--format", choices=["json", "csv", "ntire"], default="json",
-                        help="json: one object per image (JSON Lines); csv: a table; ntire: one P(fake) per line, sorted by file name")
-    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+                        help="json: one object per image (JSON Lines); csv: a table; ntire: one P(fake) per line, "
+                             "sorted by file name, written only at the end (an interrupted run writes nothing)")
+    parser.add_argument("--out", metavar="FILE", help="write here instead of stdout (its folder must exist)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -59,9 +63,14 @@ def _csv_row(record: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.compound is not None and not (math.isfinite(args.compound) and 0 <= args.compound <= 1):
         return fail(f"--compound must be in [0, 1], got {args.compound}")
-    paths = expand_paths(args.paths)
+    try:
+        paths = expand_paths(args.paths)
+    except UsageError as exc:
+        return fail(str(exc))
     if not paths:
         return fail("no image files found in the given paths")
+    if args.out and (problem := output_file_problem(args.out)):
+        return fail(problem)
     if args.degrade is not None:
         from ..degrade import SpecError, parse_spec
 
@@ -74,14 +83,41 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.format == "ntire":
         paths = sorted(paths, key=lambda p: (p.name, str(p)))
+    try:
+        sink_context = open(args.out, "w", newline="") if args.out else nullcontext(sys.stdout)  # noqa: SIM115
+    except OSError as exc:
+        return fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    with sink_context as sink:
+        written, failures, interrupted = _write_all(detector, paths, args, sink)
+    if detector.untrained:
+        warn("note: the weights are UNTRAINED (tiny-random): these scores are meaningless.")
+    if interrupted:
+        kept = "nothing was written (the ntire format needs every file)" if args.format == "ntire" else "the records written so far are complete"
+        warn(f"interrupted after {written} of {len(paths)} files: {kept}.")
+        return 130
+    if failures:
+        warn(f"{failures} of {len(paths)} files failed (see their error field).")
+        return 1
+    return 0
+
+
+def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[str]) -> tuple[int, int, bool]:
+    """Writes each record as soon as it is final, in input order.
+
+    json and csv records are flushed one by one, so a later hang or crash loses nothing already
+    computed. The ntire format is one bare number per line in sorted order: written at the end.
+
+    Returns:
+        The number of records done, how many of them failed, and whether Ctrl-C stopped the run.
+    """
     from tqdm import tqdm
 
-    records = []
-    failures = 0
-    with (open(args.out, "w", newline="") if args.out else nullcontext(sys.stdout)) as sink:
-        bar = tqdm(total=len(paths), desc="predict", unit="img", file=sys.stderr, disable=args.no_progress)
-        writer = None
-        results = detector.analyze_many(paths, degradation=args.degrade, compound=args.compound, seed=args.seed, stability=False)
+    values: list[float] = []
+    writer = None
+    done = failures = 0
+    bar = tqdm(total=len(paths), desc="predict", unit="img", file=sys.stderr, disable=args.no_progress)
+    results = detector.analyze_many(paths, degradation=args.degrade, compound=args.compound, seed=args.seed, stability=False)
+    try:
         for path, outcome in results:
             error = outcome if isinstance(outcome, Exception) else None
             record = _record(path, None if error else outcome, error, detector)
@@ -90,28 +126,22 @@ def run(args: argparse.Namespace) -> int:
                 bar.write(f"{path}: {record['error']}", file=sys.stderr)
             if args.format == "json":
                 sink.write(json.dumps(record) + "\n")
-                sink.flush()  # results already computed are never lost if a later file hangs
             elif args.format == "csv":
                 row = _csv_row(record)
                 if writer is None:
                     writer = csv.DictWriter(sink, fieldnames=list(row))
                     writer.writeheader()
                 writer.writerow(row)
-                sink.flush()
             else:
-                records.append(record)
-            bar.update(1)
-        bar.close()
-        if args.format == "ntire":
-            buf = io.StringIO()
-            for record in records:
                 # a failed file keeps its line so the order matches the sorted file names
-                value = record["prob_fake"] if record["prob_fake"] is not None else 0.5
-                buf.write(f"{value}\n")
-            sink.write(buf.getvalue())
-    if detector.untrained:
-        warn("note: the weights are UNTRAINED (tiny-random): these scores are meaningless.")
-    if failures:
-        warn(f"{failures} of {len(paths)} files failed (see their error field).")
-        return 1
-    return 0
+                values.append(record["prob_fake"] if record["prob_fake"] is not None else 0.5)
+            sink.flush()
+            done += 1
+            bar.update(1)
+    except KeyboardInterrupt:
+        return done, failures, True
+    finally:
+        bar.close()
+        getattr(results, "close", lambda: None)()  # let the pipeline release what it holds
+    sink.write("".join(f"{value}\n" for value in values))
+    return done, failures, False
