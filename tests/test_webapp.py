@@ -158,3 +158,58 @@ def test_explanations_start_off_only_for_a_large_model_on_a_cpu():
     assert default_explain(detector("small", "cpu")) == "fast"
     assert default_explain(detector("paper", "cpu")) == "none"
     assert default_explain(detector("paper", "cuda")) == "fast"
+
+
+def test_a_big_upload_is_previewed_and_measured_on_a_bounded_copy():
+    """One 64 MP upload made /degrade add 5 GB to the server; now the lab works on <= 4.2 MP."""
+    import tracemalloc
+
+    from forensic.degrade import psnr
+    from webapp.lab import LAB_MAX_PIXELS, ssim, working_copy
+
+    big = np.full((2600, 2600, 3), 200, np.uint8)
+    big[800:1800, 600:2000] = (30, 90, 160)
+    settings = LabSettings(gblur_sigma=2, jpeg_quality=50)
+    tracemalloc.start()
+    try:
+        result = preview(big, settings)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 300 * 2**20, f"{peak / 2**20:.0f} MB"  # 530 MB at full size
+    w, h = result.computed_size
+    assert w * h <= LAB_MAX_PIXELS and (w, h) == (2048, 2048) and result.image.shape == (h, w, 3)
+    assert result.input_size == (2600, 2600) and result.downscaled
+    info = result.to_dict()
+    assert info["computed_size"] == [2048, 2048] and info["downscaled"] is True
+    # the numbers are those of the copy and of the preview shown
+    copy = working_copy(big)
+    assert np.array_equal(result.image, degrade(copy, result.spec, seed=0))
+    assert result.psnr == pytest.approx(psnr(copy, result.image)) and result.ssim == pytest.approx(ssim(copy, result.image))
+    assert "computed on a 2048x2048 copy of the 2600x2600 image" in render.lab_markdown(result)
+
+
+def test_a_small_image_is_previewed_at_its_own_size(astronaut):
+    result = preview(astronaut, LabSettings(jpeg_quality=30))
+    assert result.computed_size == result.input_size == (512, 512) and not result.downscaled
+    assert result.to_dict()["computed_size"] == [512, 512] and "copy" not in render.lab_markdown(result)
+
+
+@pytest.mark.parametrize("shape", [(1100, 1500), (12, 40), (40, 9)])
+def test_ssim_in_bands_matches_the_whole_image(shape):
+    """Bands of ~1 MP (two here for 1100x1500) give scikit-image's value; tiny images use the whole map."""
+    import cv2
+    from skimage.metrics import structural_similarity
+
+    from webapp.lab import _ssim_map
+
+    rng = np.random.default_rng(3)
+    a = np.ascontiguousarray(np.kron(rng.integers(0, 256, (shape[0] // 4 + 1, shape[1] // 4 + 1, 3)), np.ones((4, 4, 1)))
+                             [: shape[0], : shape[1]].astype(np.uint8))
+    b = np.clip(a.astype(np.int16) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    ga, gb = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64) for x in (a, b))
+    if min(shape) > 10:
+        ref = structural_similarity(ga, gb, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+    else:  # scikit-image refuses an image smaller than its window
+        ref = float(_ssim_map(ga, gb).mean())
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-9)

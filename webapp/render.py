@@ -107,6 +107,10 @@ def lab_markdown(preview: LabPreview) -> str:
         return "No degradation: the preview is the original. Move a slider or pick a preset."
     psnr = "∞" if not math.isfinite(preview.psnr) else f"{preview.psnr:.2f} dB"
     lines = [f"**PSNR** {psnr} · **SSIM** {preview.ssim:.4f} (vs. the original) · seed {preview.seed}", ""]
+    if preview.downscaled:
+        (w, h), (big_w, big_h) = preview.computed_size, preview.input_size
+        lines += [f"Preview, PSNR and SSIM computed on a {w}x{h} copy of the {big_w}x{big_h} image "
+                  "(the lab's size limit); the spec itself applies at any size.", ""]
     lines.append("Applied, in order:")
     for i, op in enumerate(preview.applied, 1):
         params = ", ".join(f"{k}={_short(v)}" for k, v in op["params"].items())
