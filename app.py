@@ -41,18 +41,24 @@ EXAMPLES = (
 MAX_THREADS = 6
 FAMILY_CHOICES = ("compound", "jpeg", "gnoise", "gblur", "motion-blur", "resize")
 EXPLAIN_CHOICES = (("fast Score-CAM (grouped channels)", "fast"), ("exact Score-CAM (one pass per channel, slow)", "exact"), ("none", "none"))
+#: Gradio's ``delete_cache`` (every, older than; seconds): uploads and result images are deleted
+#: from its cache every 30 minutes once 3 hours old, so a long-running Space never fills its disk.
+#: An upload deleted under an open page asks the user to upload it again.
+CACHE_CLEANUP = (1800, 3 * 3600)
 
 
-def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blocks:
+def build_demo(detector: Detector | None, *, error: str | None = None,
+               delete_cache: tuple[int, int] | None = CACHE_CLEANUP) -> gr.Blocks:
     """The app around ``detector``; with ``None``, ``error`` (why there is none) is shown instead.
 
     Args:
         detector: a loaded :class:`forensic.pipeline.Detector`, or None when the weights are unavailable.
         error: the user-facing reason there is no detector (a ``WeightsUnavailable`` message).
+        delete_cache: Gradio's cache clean-up, ``(every, older_than)`` in seconds (None: never).
     """
     import gradio as gr
 
-    from forensic.degrade import SpecError
+    from forensic.degrade import MAX_SEED, SpecError, check_seed
     from forensic.images import ImageError
     from forensic.viz import STREAM_TITLES
     from webapp import render
@@ -77,10 +83,17 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
                                 progress=lambda stage, frac: progress(frac, desc=stage))
 
     # -------------------------------------------------------------- handlers
+    def checked_seed(seed) -> int:
+        # before any work, in one line: a seed past 64 bits used to fail late, in Gradio's JSON output
+        try:
+            return check_seed(0 if seed is None else seed)
+        except ValueError as exc:
+            raise user_error(exc) from None
+
     def settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed) -> LabSettings:
         return LabSettings(preset=preset or "none", jpeg_quality=int(jpeg_quality), gblur_sigma=float(gblur_sigma),
                            motion_length=int(motion_length), motion_angle=float(motion_angle), gnoise_sigma=float(gnoise_sigma),
-                           resize_scale=float(resize_scale), compound=float(compound_strength), seed=int(seed or 0))
+                           resize_scale=float(resize_scale), compound=float(compound_strength), seed=checked_seed(seed))
 
     def degrade_image(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed):
         """The degraded image, the spec (for `python -m forensic degrade`), a summary and the details as JSON.
@@ -90,8 +103,8 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
         """
         if not image:
             return None, "", "Upload an image to start.", None
-        lab = settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
         try:
+            lab = settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
             decoded = decode_upload(image)
             result = preview(decoded.pixels, lab)
         except (gr.Error, SpecError, ValueError) as exc:
@@ -106,8 +119,8 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
         """Verdict, the regions each stream saw, three Score-CAM overlays, entropy/similarity/stability plots, the report JSON."""
         from forensic import viz
 
-        decoded = decode_upload(image)
         lab = settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
+        decoded = decode_upload(image)
         try:
             if detector is None:
                 return face_only(decoded, lab)
@@ -152,9 +165,10 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
 
         if detector is None:
             raise gr.Error(error, title="No detector loaded", print_exception=False)
+        seed = checked_seed(seed)
         decoded = decode_upload(image)
         try:
-            result = on_model_thread(run_sweep, decoded.pixels, family or "compound", int(seed or 0), progress)
+            result = on_model_thread(run_sweep, decoded.pixels, family or "compound", seed, progress)
         except (SpecError, ValueError) as exc:
             raise user_error(exc) from exc
         title = f"Robustness sweep: {result.family} (seed {result.seed})" + ("  [UNTRAINED weights]" if detector.untrained else "")
@@ -163,7 +177,7 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
     # -------------------------------------------------------------- layout
     describe = detector.describe() if detector is not None else None
     untrained = bool(detector is not None and detector.untrained)
-    with gr.Blocks(title="Robust deepfake forensics lab") as demo:
+    with gr.Blocks(title="Robust deepfake forensics lab", delete_cache=delete_cache) as demo:
         gr.Markdown(render.header_markdown(describe, untrained=untrained, error=error), elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column():
@@ -181,7 +195,7 @@ def build_demo(detector: Detector | None, *, error: str | None = None) -> gr.Blo
             with gr.Row():
                 preset = gr.Dropdown(preset_choices(), value="none", label="Preset (applied first)", scale=2)
                 compound = gr.Slider(0, 1, value=NEUTRAL.compound, step=0.1, label="Paper's compound engine: strength (0 = off)")
-                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
             with gr.Row():
                 jpeg = gr.Slider(5, 100, value=NEUTRAL.jpeg_quality, step=1, label="JPEG quality (100 = off)", elem_id="jpeg-quality")
                 gblur = gr.Slider(0, 8, value=NEUTRAL.gblur_sigma, step=0.1, label="Gaussian blur sigma, px (0 = off)")

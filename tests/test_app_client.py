@@ -12,6 +12,7 @@ import json
 import socket
 import struct
 import sys
+import time
 import urllib.request
 import zlib
 from pathlib import Path
@@ -249,12 +250,12 @@ def test_odd_modes_are_decoded(client, tmp_path):
 def offline_server():
     demo = app.build_demo(None, error=OFFLINE_MESSAGE)
     url = _launch(demo)
-    yield url, Client(url, verbose=False)
+    yield url, Client(url, verbose=False), demo
     demo.close()
 
 
 def test_without_detector_the_lab_works_and_the_message_shows(offline_server):
-    url, client = offline_server
+    url, client, _ = offline_server
     config = json.loads(urllib.request.urlopen(url + "config", timeout=10).read())
     header = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "header")
     assert OFFLINE_MESSAGE in header["props"]["value"] and "NO DETECTOR" in header["props"]["value"]
@@ -306,3 +307,41 @@ def test_on_gpu_uses_spaces_when_importable(monkeypatch):
     monkeypatch.setitem(sys.modules, "spaces", fake)
     wrapped = on_gpu(work, duration=30)
     assert wrapped(1) == ("on-gpu", 2) and calls == [30]
+
+
+# ------------------------------------------------------------------------------ limits (issue 14)
+@pytest.mark.parametrize("api", ["/degrade", "/analyze", "/sweep"])
+def test_a_seed_past_the_range_is_one_line_not_a_json_failure(client, api):
+    """seed=2**70 used to run the whole analysis, then fail in Gradio's JSON output with a bare error."""
+    kwargs = {"family": "jpeg", "seed": 2**70} if api == "/sweep" else {**_lab(gnoise_sigma=5, seed=2**70)}
+    if api == "/analyze":
+        kwargs["explain"] = "none"
+    with pytest.raises(AppError) as raised:
+        client.predict(handle_file(str(FACE_CROP)), **kwargs, api_name=api)
+    message = str(raised.value)
+    assert "4294967295" in message and "\n" not in message.strip() and "Traceback" not in message
+    # the top of the range works, and the lab says at what size it measured
+    if api == "/degrade":
+        _, _, _, info = client.predict(handle_file(str(FACE_CROP)), **_lab(gnoise_sigma=5, seed=4294967295), api_name=api)
+        assert info["seed"] == 4294967295 and info["computed_size"] == [256, 256] and info["downscaled"] is False
+
+
+def test_the_upload_cache_is_cleaned_on_a_schedule(offline_server, tmp_path):
+    """Gradio never deleted uploads and results: a long-running Space filled its disk."""
+    assert offline_server[2].delete_cache == app.CACHE_CLEANUP  # what `python app.py` serves with
+    every, age = app.CACHE_CLEANUP
+    assert 0 < every <= age <= 24 * 3600
+    upload = tmp_path / "upload.png"
+    Image.fromarray(_read(str(FACE_CROP))[::-1].copy()).save(upload)  # not an example: examples stay cached
+    demo = app.build_demo(None, error=OFFLINE_MESSAGE, delete_cache=(1, 1))  # the same, sped up
+    client = Client(_launch(demo), verbose=False)
+    try:
+        client.predict(handle_file(str(upload)), **_lab(jpeg_quality=50), api_name="/degrade")
+        cached = {Path(f) for files in demo.temp_file_sets for f in files if Path(f).name in ("upload.png", "image.png")}
+        assert {f.name for f in cached} == {"upload.png", "image.png"} and all(f.exists() for f in cached)
+        deadline = time.monotonic() + 20
+        while any(f.exists() for f in cached) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(f.exists() for f in cached)
+    finally:
+        demo.close()
