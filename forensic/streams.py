@@ -17,6 +17,7 @@ computed on the input (Score-CAM, attention) can be pasted back into image coord
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -131,9 +132,26 @@ def to_tensor(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Normalised (B, 3, S, S) tensor from one or several RGB uint8 inputs, with the stream's mean/std."""
-    batch = np.stack([pixels] if isinstance(pixels, np.ndarray) and pixels.ndim == 3 else list(pixels))
-    x = torch.from_numpy(batch).to(device=device).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-    mean = torch.tensor(stream.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(stream.std, device=device).view(1, 3, 1, 1)
+    """Normalised (B, 3, S, S) tensor from one or several RGB uint8 inputs, with the stream's mean/std.
+
+    The uint8 batch goes to a GPU from pinned memory without blocking the host; the
+    normalisation runs on the device.
+    """
+    batch = torch.from_numpy(np.stack([pixels] if isinstance(pixels, np.ndarray) and pixels.ndim == 3 else list(pixels)))
+    device = torch.device(device)
+    if device.type == "cuda":
+        batch = batch.pin_memory().to(device, non_blocking=True)
+    else:
+        batch = batch.to(device)
+    x = batch.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+    mean, std = _normalisation(tuple(stream.mean), tuple(stream.std), str(device))
     return ((x - mean) / std).to(dtype).contiguous()
+
+
+@functools.lru_cache(maxsize=32)
+def _normalisation(mean: tuple[float, ...], std: tuple[float, ...], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std as (1, 3, 1, 1) tensors on ``device``, made once (no copy per batch)."""
+    return (
+        torch.tensor(mean, device=device, dtype=torch.float32).view(1, 3, 1, 1),
+        torch.tensor(std, device=device, dtype=torch.float32).view(1, 3, 1, 1),
+    )

@@ -489,3 +489,25 @@ def test_retries_still_find_a_face_large_enough_for_a_crop_in_a_big_degraded_ima
     assert result.mode == "crop" and result.found_by in RETRY_CHAIN
     clean = detector.analyze(big)
     assert _iou(result.box, clean.box) > 0.6
+
+
+@pytest.mark.parametrize("min_face", [20, 48])
+def test_batched_mtcnn_equals_facenet_pytorchs(detector, astronaut, face_crop, landscape, min_face):
+    """Our stages (all crops of a stage in one gather) give facenet-pytorch's boxes and probabilities."""
+    import torch
+    from facenet_pytorch.models.utils.detect_face import detect_face
+
+    from forensic.faces.mtcnn import detect_faces
+
+    m = detector.mtcnn
+    rocket = cv2.resize(__import__("skimage.data", fromlist=["rocket"]).rocket(), (400, 300))
+    for image in (astronaut, face_crop, landscape, rocket, cv2.GaussianBlur(astronaut, (0, 0), 3)):
+        with torch.inference_mode():
+            ours = detect_faces(
+                torch.from_numpy(image[None]), pnet=m.pnet, rnet=m.rnet, onet=m.onet, thresholds=m.thresholds,
+                factor=m.factor, min_face_size=min_face,
+            )[0]
+            theirs, _ = detect_face(image[None], min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, "cpu")
+        theirs = np.asarray(theirs[0], dtype=np.float64).reshape(-1, 5)
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, atol=1e-2)

@@ -23,6 +23,7 @@ import torch
 
 from .enhance import RETRY_CHAIN, Attempt, enhanced
 from .geometry import FaceBox, as_rgb
+from .mtcnn import detect_faces
 from .policy import FacePolicy, FaceResult, decide
 
 if TYPE_CHECKING:  # facenet-pytorch is imported on first use: decoding and the lab do not need it
@@ -70,7 +71,7 @@ class FaceDetector:
         min_face_size: int = 20,
         retries: bool = True,
         max_side: int = 1024,
-        retry_side: int = 192,
+        retry_side: int = 160,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
@@ -226,17 +227,14 @@ class FaceDetector:
         return results
 
     def _mtcnn_detect(self, batch: np.ndarray, min_face_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """facenet-pytorch's MTCNN stages on a (B, H, W, 3) uint8 batch: (boxes (n, 4), probs (n,)) per image."""
-        from facenet_pytorch.models.utils.detect_face import detect_face
-
+        """MTCNN's stages on a (B, H, W, 3) uint8 batch: (boxes (n, 4), probs (n,)) per image."""
         m = self.mtcnn
+        images = torch.from_numpy(np.ascontiguousarray(batch)).to(m.device)
         with torch.inference_mode():
-            per_image, _ = detect_face(batch, min_face_size, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
-        out = []
-        for found in per_image:
-            found = np.asarray(found, dtype=np.float64).reshape(-1, 5)
-            out.append((found[:, :4], found[:, 4]))
-        return out
+            found = detect_faces(
+                images, pnet=m.pnet, rnet=m.rnet, onet=m.onet, thresholds=m.thresholds, factor=m.factor, min_face_size=min_face_size
+            )
+        return [(f[:, :4], f[:, 4]) for f in found]
 
     def _boxes(self, attempt: Attempt, boxes: np.ndarray, probs: np.ndarray, width: int, height: int) -> tuple[FaceBox, ...]:
         faces = []

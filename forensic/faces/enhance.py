@@ -58,9 +58,11 @@ def _clahe(image: np.ndarray, *, clip: float) -> np.ndarray:
 
 
 def _enhance_denoise(image: np.ndarray) -> tuple[np.ndarray, float, float]:
-    # The seed's strength (h = 15); OpenCV's colour variant expects BGR.
+    # The seed's strength (h = 15); OpenCV's colour variant expects BGR. An 11-pixel search window
+    # instead of OpenCV's 21: the retries run on a small copy, where 11 pixels reach as far as 21
+    # did on the full image, at a third of the cost.
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    out = cv2.fastNlMeansDenoisingColored(bgr, None, 15, 15, 7, 21)
+    out = cv2.fastNlMeansDenoisingColored(bgr, None, 15, 15, 7, 11)
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), 1.0, 0.0
 
 
