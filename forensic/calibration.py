@@ -8,6 +8,11 @@ unchanged; only the confidence moves.
 
 Class order follows the models: index 0 = real, index 1 = fake. With two classes the softmax
 depends only on the margin ``d = logit_fake - logit_real``: ``P(fake) = sigmoid(d / T)``.
+
+One rule for every caller (training exports, inference tools): a fitted ``T`` lies in
+:data:`TEMPERATURE_RANGE`, and :func:`calibrate` keeps ``T = 1`` when the held-out set cannot
+support a fit (too few samples, one class, or no misclassified sample: then the likelihood keeps
+rising as ``T -> 0`` and every P(fake) would collapse to exactly 0 or 1).
 """
 
 from __future__ import annotations
@@ -22,10 +27,15 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
 __all__ = [
+    "MIN_CALIBRATION_PER_CLASS",
+    "MIN_CALIBRATION_SAMPLES",
+    "TEMPERATURE_RANGE",
     "CalibrationResult",
     "ReliabilityDiagram",
     "apply_temperature",
+    "bounded_temperature",
     "calibrate",
+    "calibration_skip_reason",
     "expected_calibration_error",
     "fit_temperature",
     "negative_log_likelihood",
@@ -36,9 +46,15 @@ logger = logging.getLogger(__name__)
 
 EceKind = Literal["top-label", "fake"]
 
-# Search range of T. Outside it the fit is telling us something is wrong with the data (see the
-# warnings in fit_temperature), not that a more extreme temperature would help.
-_T_MIN, _T_MAX = 1e-3, 1e3
+#: The range a temperature may take. A fit outside it says something is wrong with the held-out
+#: data (separable, tiny, or unrelated to the labels), not that a more extreme T would help: at
+#: T = 0.05 a margin of 1 already gives P(fake) = 1 - 2e-9.
+TEMPERATURE_RANGE: tuple[float, float] = (0.05, 20.0)
+#: Below this many held-out samples, or this many of either class, T stays 1 (one parameter fitted
+#: on a handful of images mostly fits their noise).
+MIN_CALIBRATION_SAMPLES = 20
+MIN_CALIBRATION_PER_CLASS = 5
+_T_MIN, _T_MAX = TEMPERATURE_RANGE
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,6 +107,18 @@ def _check_temperature(temperature: float) -> float:
     return t
 
 
+def bounded_temperature(temperature: float) -> float:
+    """``temperature`` clipped to :data:`TEMPERATURE_RANGE` (a warning says when it was outside).
+
+    For temperatures read from elsewhere (an older export, a hand-edited config).
+    """
+    t = _check_temperature(temperature)
+    clipped = min(max(t, _T_MIN), _T_MAX)
+    if clipped != t:
+        logger.warning("temperature %.4g is outside the sane range [%g, %g]; using %g", t, _T_MIN, _T_MAX, clipped)
+    return clipped
+
+
 def _mean_nll(margin: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     # -log sigmoid(s * d / T) with s = +1 for fake, -1 for real; logaddexp keeps it stable for
     # large margins where log(1 - sigmoid) would underflow.
@@ -119,8 +147,8 @@ def negative_log_likelihood(logits: Any, labels: Any, *, temperature: float = 1.
 def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
     """Fits the temperature T > 0 minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
 
-    The search is over ``log T`` in [1e-3, 1e3] with scipy's bounded Brent method, which is
-    deterministic. The NLL is convex in ``1 / T`` and therefore unimodal in ``log T``, so a 1-D
+    The search is over ``log T`` in :data:`TEMPERATURE_RANGE` with scipy's bounded Brent method,
+    which is deterministic. The NLL is convex in ``1 / T`` and therefore unimodal in ``log T``, so a 1-D
     bracketing search finds the global minimum. Fit on held-out data, not on the training set.
 
     Args:
@@ -129,7 +157,9 @@ def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
         max_iter: maximum number of iterations of the search.
 
     Returns:
-        The fitted temperature (> 1 softens over-confident scores, < 1 sharpens them).
+        The fitted temperature (> 1 softens over-confident scores, < 1 sharpens them), within
+        :data:`TEMPERATURE_RANGE` (a fit that ends on a bound logs a warning; :func:`calibrate`
+        also refuses sets that cannot support a fit).
 
     Raises:
         ValueError: wrong shapes, non-finite logits, fewer than 2 samples, labels other than
@@ -158,7 +188,7 @@ def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
     )
     if not res.success:
         logger.warning("temperature fit did not converge in %d iterations: %s", max_iter, res.message)
-    temperature = math.exp(float(res.x))
+    temperature = min(max(math.exp(float(res.x)), _T_MIN), _T_MAX)
     if temperature <= _T_MIN * 1.01:
         logger.warning(
             "fitted temperature hit the lower bound %.3g: the logits separate the classes (nearly) "
@@ -289,32 +319,91 @@ def expected_calibration_error(
 
 @dataclass(frozen=True)
 class CalibrationResult:
-    """A fitted temperature and what it changed (top-label ECE, mean NLL) on the fitting set."""
+    """A temperature and what it changed (top-label ECE, mean NLL) on the fitting set.
+
+    Attributes:
+        temperature: the fitted T, or 1.0 when the set could not support a fit.
+        ece_before, ece_after: top-label ECE at T = 1 and at ``temperature`` (NaN: no samples).
+        nll_before, nll_after: mean NLL at T = 1 and at ``temperature`` (NaN: no samples).
+        fitted: whether ``temperature`` was fitted (False: kept at 1, see ``note``).
+        note: why T was kept at 1, or that the fit ended on a bound of :data:`TEMPERATURE_RANGE`.
+        n: the number of samples of the fitting set.
+    """
 
     temperature: float
     ece_before: float
     ece_after: float
     nll_before: float
     nll_after: float
+    fitted: bool = True
+    note: str | None = None
+    n: int = 0
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def calibration_skip_reason(logits: Any, labels: Any) -> str | None:
+    """Why ``(logits, labels)`` cannot support a temperature fit, or None when it can.
+
+    The reasons: fewer than :data:`MIN_CALIBRATION_SAMPLES` samples or fewer than
+    :data:`MIN_CALIBRATION_PER_CLASS` of either class; all margins zero; or no misclassified sample
+    (every ``P(fake)`` on the right side of 0.5), where the NLL falls without end as ``T -> 0``.
+    """
+    z = _as_logits(logits)
+    y = _as_labels(labels, z.shape[0])
+    n, n_fake = int(y.shape[0]), int(y.sum())
+    if n < MIN_CALIBRATION_SAMPLES or min(n_fake, n - n_fake) < MIN_CALIBRATION_PER_CLASS:
+        return (
+            f"the held-out set is too small to fit a temperature ({n - n_fake} real, {n_fake} fake; "
+            f"needs {MIN_CALIBRATION_SAMPLES} images with {MIN_CALIBRATION_PER_CLASS} of each class)"
+        )
+    margin = z[:, 1] - z[:, 0]
+    if not np.any(margin):
+        return "all held-out logit margins are zero (every temperature gives the same scores)"
+    signed = np.where(y == 1, margin, -margin)
+    if not np.any(signed < 0):
+        return (
+            f"the model makes no errors on the {n} held-out images, so the fit would push T towards 0 "
+            "and every P(fake) to exactly 0 or 1"
+        )
+    return None
 
 
 def calibrate(logits: Any, labels: Any, *, n_bins: int = 15) -> CalibrationResult:
     """Fits a temperature on ``(logits, labels)`` and reports ECE and NLL before and after.
+
+    When :func:`calibration_skip_reason` finds the set unfit for a fit, T stays 1 (``fitted`` is
+    False and ``note`` says why, also logged as a warning). A fit that ends on a bound of
+    :data:`TEMPERATURE_RANGE` is kept at that bound, with a note.
 
     Args:
         logits: (N, 2) held-out logits, index 1 = fake.
         labels: (N,) 0 (real) / 1 (fake).
         n_bins: bins of the (top-label) ECE.
     """
-    temperature = fit_temperature(logits, labels)
-    before, after = apply_temperature(logits, 1.0), apply_temperature(logits, temperature)
+    z = _as_logits(logits)
+    y = _as_labels(labels, z.shape[0])
+    reason = calibration_skip_reason(z, y)
+    note = None
+    if reason is not None:
+        logger.warning("temperature kept at 1: %s", reason)
+        temperature, note = 1.0, reason
+    else:
+        temperature = fit_temperature(z, y)
+        if temperature <= _T_MIN * 1.01 or temperature >= _T_MAX / 1.01:
+            note = f"the fit ended on the bound T = {temperature:.3g} of the allowed range [{_T_MIN:g}, {_T_MAX:g}]"
+    if z.shape[0] == 0:
+        nan = math.nan
+        return CalibrationResult(temperature, nan, nan, nan, nan, fitted=False, note=note, n=0)
+    before, after = apply_temperature(z, 1.0), apply_temperature(z, temperature)
     return CalibrationResult(
         temperature=temperature,
-        ece_before=expected_calibration_error(before, labels, n_bins=n_bins),
-        ece_after=expected_calibration_error(after, labels, n_bins=n_bins),
-        nll_before=negative_log_likelihood(logits, labels, temperature=1.0),
-        nll_after=negative_log_likelihood(logits, labels, temperature=temperature),
+        ece_before=expected_calibration_error(before, y, n_bins=n_bins),
+        ece_after=expected_calibration_error(after, y, n_bins=n_bins),
+        nll_before=negative_log_likelihood(z, y, temperature=1.0),
+        nll_after=negative_log_likelihood(z, y, temperature=temperature),
+        fitted=reason is None,
+        note=note,
+        n=int(z.shape[0]),
     )

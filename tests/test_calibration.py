@@ -12,9 +12,13 @@ from scipy.special import expit, logit, softmax
 from sklearn.metrics import roc_auc_score
 
 from forensic.calibration import (
+    MIN_CALIBRATION_SAMPLES,
+    TEMPERATURE_RANGE,
     CalibrationResult,
     apply_temperature,
+    bounded_temperature,
     calibrate,
+    calibration_skip_reason,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
@@ -84,12 +88,63 @@ def test_nll_matches_hand_computation() -> None:
     assert negative_log_likelihood(logits, labels, temperature=2.0) == pytest.approx(expected_t2, rel=1e-12)
 
 
-def test_separable_data_warns_and_sharpens(caplog: pytest.LogCaptureFixture) -> None:
+def test_separable_data_warns_and_stops_at_the_lower_bound(caplog: pytest.LogCaptureFixture) -> None:
     logits = _margin_logits(np.array([-2.0, -1.0, 1.0, 3.0]))
     with caplog.at_level(logging.WARNING, logger="forensic.calibration"):
         t = fit_temperature(logits, [0, 0, 1, 1])
-    assert t < 0.01
+    assert t == pytest.approx(TEMPERATURE_RANGE[0])
     assert "ill-posed" in caplog.text
+
+
+def test_calibrate_keeps_t_one_when_the_model_makes_no_errors(caplog: pytest.LogCaptureFixture) -> None:
+    # issue 14.5: an easy validation set gave T = 0.001 and every P(fake) exactly 0 or 1
+    margin = np.concatenate([-np.linspace(0.5, 4, 20), np.linspace(0.3, 5, 20)])
+    labels = np.array([0] * 20 + [1] * 20)
+    with caplog.at_level(logging.WARNING, logger="forensic.calibration"):
+        result = calibrate(_margin_logits(margin), labels)
+    assert result.temperature == 1.0 and not result.fitted
+    assert "no errors" in result.note and "no errors" in caplog.text
+    assert result.ece_after == result.ece_before and result.n == 40
+    p = apply_temperature(_margin_logits(margin), result.temperature)
+    assert 0.5 < p.max() < 0.999 and 0.001 < p.min() < 0.5  # nothing collapsed to 0 or 1
+    assert json.loads(json.dumps(result.to_dict()))["note"] == result.note
+
+
+@pytest.mark.parametrize(("n_real", "n_fake"), [(8, 8), (30, 3), (1, 1)])
+def test_calibrate_keeps_t_one_on_a_small_set(rng: np.random.Generator, n_real: int, n_fake: int) -> None:
+    labels = np.array([0] * n_real + [1] * n_fake)
+    logits = _margin_logits(4.0 * (labels * 2 - 1) + rng.normal(0, 4, labels.size))  # with errors
+    result = calibrate(logits, labels)
+    assert result.temperature == 1.0 and not result.fitted and "too small" in result.note
+    assert calibration_skip_reason(logits, labels) == result.note
+
+
+def test_calibrate_empty_set_keeps_t_one() -> None:
+    result = calibrate(np.zeros((0, 2)), np.zeros(0, dtype=int))
+    assert result.temperature == 1.0 and not result.fitted and result.n == 0 and math.isnan(result.ece_before)
+
+
+def test_fitted_temperature_is_bounded(rng: np.random.Generator) -> None:
+    # calibrated scores (T ~ 1) shrunk 1000x: the likelihood wants T ~ 0.001, far outside the sane range
+    p = rng.uniform(0.02, 0.98, 400)
+    labels = (rng.random(p.size) < p).astype(int)
+    assert calibration_skip_reason(_margin_logits(logit(p)), labels) is None
+    result = calibrate(_margin_logits(logit(p) / 1000), labels)
+    assert result.fitted and result.temperature == pytest.approx(TEMPERATURE_RANGE[0])
+    assert "bound" in result.note
+    big = calibrate(_margin_logits(logit(p) * 1000), labels)
+    assert big.temperature == pytest.approx(TEMPERATURE_RANGE[1]) and "bound" in big.note
+    assert MIN_CALIBRATION_SAMPLES <= 400
+
+
+def test_bounded_temperature_clips_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    lo, hi = TEMPERATURE_RANGE
+    assert bounded_temperature(1.7) == 1.7
+    with caplog.at_level(logging.WARNING, logger="forensic.calibration"):
+        assert bounded_temperature(0.001) == lo and bounded_temperature(1e6) == hi
+    assert "outside" in caplog.text
+    with pytest.raises(ValueError, match="temperature"):
+        bounded_temperature(0.0)
 
 
 def test_zero_margins_return_one(caplog: pytest.LogCaptureFixture) -> None:
