@@ -22,6 +22,9 @@ _EXPORTS = {
     "fit": "train.engine",
     "MergeError": "train.export",
     "merge_exports": "train.export",
+    "CheckpointError": "train.checkpoint",
+    "DataError": "train.data",
+    "RunFolderError": "train.rundir",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,6 +17,9 @@ __all__ = ["main", "build_parser", "build_merge_parser"]
 EPILOG = """\
 overrides: dotted config keys with YAML values, e.g. optim.lr=1e-4 epochs=3 augment.global_p=0
            eval.degradations=[jpeg-q40,compound-0.5] data.pseudo_fakes=true
+output folders: a fresh run refuses an --out that holds another run (pass --resume auto to continue it, or
+           --overwrite to replace it); a resume refuses a checkpoint of another config or data. Images that
+           cannot be decoded are listed in the log and left out (data.strict=true refuses instead).
 examples:
   python -m train --config train/configs/small_texture.yaml --data data/ --out runs/small_texture
   torchrun --nproc_per_node 4 -m train --config train/configs/paper_texture.yaml --data data.csv --out runs/paper_texture
@@ -34,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, metavar="FILE", help="YAML config (a path, or a name in train/configs, e.g. tiny)")
     parser.add_argument("--data", metavar="DIR_OR_CSV", help="folder with real/ and fake/, or a CSV manifest path,label[,split]")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder: log.jsonl, checkpoints/, export/")
-    parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint, or 'auto' for the latest in --out")
+    parser.add_argument(
+        "--resume", metavar="CKPT",
+        help="continue from a checkpoint, or 'auto' for the latest in --out; it must come from the same config and data (checked)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="start a new run in an --out that holds an earlier one, deleting its log, checkpoints and export (the face cache stays)",
+    )
     parser.add_argument("--push-to-hub", metavar="OWNER/REPO", help="upload the export to this Hugging Face model repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -94,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from forensic.weights import WeightsUnavailable
 
+    from .checkpoint import CheckpointError
     from .config import ConfigError, load_config
     from .data import DataError
+    from .rundir import RunFolderError
 
     args = build_parser().parse_intermixed_args(argv)
     _setup_logging(args.verbose)
@@ -124,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     from .engine import fit
 
     try:
-        result = fit(cfg, out=args.out)
+        result = fit(cfg, out=args.out, overwrite=args.overwrite)
     except WeightsUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         print("For training: the preset's base backbones must be in the Hugging Face cache (download once with "
               "network access); model.random_bases=true runs the same code on random bases (a smoke test).", file=sys.stderr)
         return 2
-    except (ConfigError, DataError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, RunFolderError, CheckpointError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0 and result.export_dir is not None:

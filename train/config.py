@@ -92,6 +92,8 @@ class DataSection:
         num_workers: DataLoader worker processes per training process.
         face_cache: JSON file caching face detections (default ``OUT/face_cache.json``).
         face_device: device of the MTCNN face detector (``auto``: the training device).
+        strict: refuse to train when a file cannot be decoded (default: such files are listed in
+            the log and left out).
     """
 
     path: str | None = None
@@ -102,6 +104,7 @@ class DataSection:
     num_workers: int = 0
     face_cache: str | None = None
     face_device: str = "auto"
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,8 @@ class TrainConfig:
         device: ``auto`` (CUDA when available, one GPU per process under torchrun) or a device.
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``bf16`` or ``fp32``.
         threads: torch CPU threads per process (None: torch's default).
-        resume: a checkpoint to resume from, or ``auto`` (the latest in OUT/checkpoints, if any).
+        resume: a checkpoint to resume from, or ``auto`` (the latest in OUT/checkpoints, if any); it
+            must come from the same run (same config, runtime keys aside, and same data: checked).
         keep_checkpoints: how many epoch checkpoints to keep (0: all); ``best.pt`` is always kept.
         progress: tqdm progress bars on stderr (rank 0 only).
     """

@@ -6,6 +6,10 @@ crop or resize and :func:`forensic.streams.to_tensor` for the normalisation. Tra
 the paper's compound degradation (:func:`forensic.degrade.compound_degrade`) with probability
 ``global_p``; validation images are clean, or degraded by fixed specs at fixed seeds.
 
+Before any dataset is built, :func:`scan_samples` decodes every file once (the verdicts are cached
+with the faces): unreadable files are listed and left out, or refused with ``data.strict``, so
+one bad file never stops a run halfway through an epoch.
+
 Randomness is per sample: the generator of sample ``i`` in epoch ``e`` is seeded from
 ``(seed, e, i, purpose)``, so an epoch's images do not depend on the number of workers or
 processes, nor on the order in which they are drawn, and a resumed run sees the same images.
@@ -18,6 +22,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,9 @@ from .distributed import DistInfo, all_gather_objects
 
 __all__ = [
     "DataError",
+    "BadFile",
+    "ScanResult",
+    "scan_samples",
     "Sample",
     "Item",
     "DataSplit",
@@ -62,6 +70,7 @@ _LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
 _SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 # purposes of the per-sample generators (keep their streams independent)
 _BLEND, _DEGRADE = 1, 2
+_SCAN = "|scan"
 
 
 class DataError(ValueError):
@@ -248,22 +257,28 @@ def face_result_from_dict(data: Mapping[str, Any]) -> FaceResult:
 
 
 class FaceCache:
-    """Face analyses keyed by file identity and view, persisted as JSON.
+    """Face analyses (and readability verdicts) keyed by file identity and view, persisted as JSON.
 
     Detection (MTCNN, ~60 ms per image on a CPU) runs once per image; later epochs, resumed runs
-    and other streams trained on the same data read the cache.
+    and other streams trained on the same data read the cache. The readability scan of
+    :func:`scan_samples` is kept in the same file, under keys ending in ``|scan``.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._raw: dict[str, dict] = {}
         self.results: dict[str, FaceResult] = {}
+        self.scans: dict[str, str | None] = {}
         if path is not None and path.is_file():
             try:
                 self._raw = json.loads(path.read_text())
             except json.JSONDecodeError:
                 log.warning("the face cache %s is unreadable; starting a new one", path)
-            self.results = {k: face_result_from_dict(v) for k, v in self._raw.items()}
+            for key, value in self._raw.items():
+                if key.endswith(_SCAN):
+                    self.scans[key] = value.get("error")
+                else:
+                    self.results[key] = face_result_from_dict(value)
 
     def __contains__(self, key: str) -> bool:
         return key in self.results
@@ -272,6 +287,11 @@ class FaceCache:
         self._raw[key] = dict(data)
         self.results[key] = face_result_from_dict(data)
 
+    def put_scan(self, key: str, error: str | None) -> None:
+        """Records whether the file of ``key`` (``file_key(path) + "|scan"``) decodes (None) or why not."""
+        self._raw[key] = {"error": error}
+        self.scans[key] = error
+
     def save(self) -> None:
         if self.path is None:
             return
@@ -279,6 +299,88 @@ class FaceCache:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._raw))
         os.replace(tmp, self.path)  # atomic: an interrupted run never leaves half a cache
+
+
+# --------------------------------------------------------------------------------- scan
+@dataclass(frozen=True)
+class BadFile:
+    """A data file that cannot be used, and why (one line)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What :func:`scan_samples` found.
+
+    Attributes:
+        readable: the samples whose files decode, in the given order.
+        bad: the others, with the reason.
+        decoded: files decoded by this call (the rest came from the cache).
+    """
+
+    readable: tuple[Sample, ...]
+    bad: tuple[BadFile, ...]
+    decoded: int
+
+
+def _unreadable_reason(path: Path) -> str | None:
+    """None when ``path`` decodes as training will decode it, else the reason."""
+    try:
+        load_image(path)
+    except ImageError as exc:
+        return str(exc).rstrip(".") or exc.__class__.__name__
+    return None
+
+
+def scan_samples(
+    samples: Sequence[Sample],
+    cache: FaceCache,
+    *,
+    info: DistInfo,
+    threads: int = 1,
+    progress: bool = False,
+) -> ScanResult:
+    """Decodes every file once (with :func:`forensic.images.load_image`, as training does).
+
+    Verdicts are cached by file identity (path, size, modification time), so a file is decoded
+    again only after it changed. The files to decode are shared out over the ranks and gathered;
+    rank 0 saves the cache.
+    """
+    keys: dict[Path, str] = {}
+    missing: dict[Path, str] = {}
+    for s in samples:
+        try:
+            keys[s.path] = file_key(s.path) + _SCAN
+        except OSError as exc:  # gone since it was listed, or no permission
+            missing[s.path] = f"cannot open it ({exc.strerror or exc.__class__.__name__})"
+    todo = sorted({key: path for path, key in keys.items() if key not in cache.scans}.items())
+    mine = todo[info.rank :: info.world_size]
+    found: dict[str, str | None] = {}
+    if mine:
+        paths = [path for _, path in mine]
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:  # decoding releases the GIL
+            verdicts: Iterable[str | None] = pool.map(_unreadable_reason, paths)
+            if progress and info.is_main:
+                from tqdm import tqdm
+
+                verdicts = tqdm(verdicts, total=len(paths), desc="scan images", unit="img", leave=False)
+            found = {key: reason for (key, _), reason in zip(mine, verdicts)}
+    gathered = all_gather_objects(info, found)
+    for part in gathered:
+        for key, reason in part.items():
+            cache.put_scan(key, reason)
+    if todo and info.is_main:
+        cache.save()
+    readable, bad = [], []
+    for s in samples:
+        reason = missing[s.path] if s.path in missing else cache.scans.get(keys[s.path])
+        if reason:
+            bad.append(BadFile(s.path, reason))
+        else:
+            readable.append(s)
+    return ScanResult(readable=tuple(readable), bad=tuple(bad), decoded=len(todo))
 
 
 # --------------------------------------------------------------------------------- dataset

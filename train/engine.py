@@ -7,6 +7,11 @@ Reproducibility: data order is ``DistributedSampler(seed).set_epoch(e)``; image 
 sample (see :mod:`train.data`); dropout draws from torch's global generator, which is reseeded at
 the start of every epoch from ``(seed, epoch, rank)``. So a run resumed from the checkpoint of
 epoch ``e`` computes exactly what the uninterrupted run computed.
+
+Safety of the output folder (see :mod:`train.rundir`): a fresh run refuses a folder holding another
+run unless ``overwrite``; a resume refuses a checkpoint of another config or data; every file is
+written atomically, and ``log.jsonl`` is rebuilt from the checkpoint on resume, so an epoch is
+logged once whatever was interrupted where.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import json
 import logging
 import math
-import shutil
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -32,18 +37,25 @@ from forensic.calibration import apply_temperature
 from forensic.metrics import binary_metrics
 from forensic.model import ForensicModel
 
+from . import rundir
+from ._io import atomic_write_text
 from .checkpoint import (
+    CheckpointError,
     CheckpointState,
     checkpoint_dir,
+    copy_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
+    remove_checkpoints_after,
     restore_rng,
     rng_states,
     save_checkpoint,
+    sync_best,
 )
 from .config import TrainConfig
 from .data import (
+    BadFile,
     DataError,
     DataSplit,
     FaceCache,
@@ -52,6 +64,7 @@ from .data import (
     expand_items,
     make_loader,
     read_samples,
+    scan_samples,
     split_samples,
 )
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, setup_distributed, teardown_distributed
@@ -59,7 +72,10 @@ from ._json import jsonable
 from .losses import FocalLoss
 from .modeling import build_training_model, training_model_config
 
-__all__ = ["EvalResult", "FitResult", "RunData", "WarmupCosine", "fit", "prepare_data", "train_one_epoch", "evaluate", "make_optimizer"]
+__all__ = [
+    "EvalResult", "FitResult", "RunData", "SplitData", "WarmupCosine",
+    "fit", "prepare_data", "prepare_split", "build_datasets", "train_one_epoch", "evaluate", "make_optimizer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +131,28 @@ class FitResult:
 
 
 @dataclass
+class SplitData:
+    """A run's samples after the readability scan, split, with the face cache they share.
+
+    Attributes:
+        split: the training and validation samples (readable files only).
+        skipped: the unreadable files left out.
+        cache: face analyses and readability verdicts.
+    """
+
+    split: DataSplit
+    skipped: tuple[BadFile, ...]
+    cache: FaceCache
+
+
+@dataclass
 class RunData:
-    """The datasets of a run."""
+    """The datasets of a run (``skipped``: the unreadable files left out)."""
 
     split: DataSplit
     train: StreamDataset
     val: dict[str, StreamDataset]
+    skipped: tuple[BadFile, ...] = ()
 
 
 # --------------------------------------------------------------------------------- pieces
@@ -276,11 +308,30 @@ def _progress(loader: DataLoader, cfg: TrainConfig, info: DistInfo, desc: str) -
 
 
 # --------------------------------------------------------------------------------- data
-def prepare_data(cfg: TrainConfig, stream_config, *, out: Path, info: DistInfo, detect_faces: bool = True) -> RunData:
-    """Reads and splits the data, builds the training and validation datasets, fills the face cache."""
+def prepare_split(cfg: TrainConfig, *, out: Path, info: DistInfo) -> SplitData:
+    """Reads the data, scans every file once (cached), leaves out (or refuses) unreadable ones, splits.
+
+    Raises:
+        DataError: no data, unreadable files with ``data.strict``, or a class missing.
+    """
     if not cfg.data.path:
         raise DataError("no training data: pass --data DIR_OR_CSV (or set data.path)")
-    split = split_samples(read_samples(cfg.data.path), val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+    cache = FaceCache(Path(cfg.data.face_cache) if cfg.data.face_cache else out / "face_cache.json")
+    samples = read_samples(cfg.data.path)
+    scan = scan_samples(samples, cache, info=info, threads=cfg.data.num_workers, progress=cfg.progress)
+    if scan.decoded:
+        log.info("scanned %d image(s) (cached in %s)", scan.decoded, cache.path)
+    if scan.bad:
+        first = scan.bad[0]
+        if cfg.data.strict:
+            raise DataError(
+                f"{len(scan.bad)} of {len(samples)} image(s) cannot be read, e.g. {first.path} ({first.reason}): "
+                "fix or remove them, or set data.strict=false to leave them out"
+            )
+        shown = "; ".join(f"{b.path} ({b.reason})" for b in scan.bad[:3])
+        more = f"; and {len(scan.bad) - 3} more (all in log.jsonl)" if len(scan.bad) > 3 else ""
+        log.warning("skipping %d of %d image(s) that cannot be read: %s%s", len(scan.bad), len(samples), shown, more)
+    split = split_samples(scan.readable, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
     if cfg.data.pseudo_fakes and not any(s.label == 0 for s in split.train):
         raise DataError("data.pseudo_fakes needs real images in the training split")
     counts = split.counts()
@@ -289,6 +340,14 @@ def prepare_data(cfg: TrainConfig, stream_config, *, out: Path, info: DistInfo, 
             f"the training split has {counts['train']['real']} real and {counts['train']['fake']} fake images: "
             "both classes are needed (or set data.pseudo_fakes=true to make fakes from real photos)"
         )
+    return SplitData(split=split, skipped=scan.bad, cache=cache)
+
+
+def build_datasets(
+    cfg: TrainConfig, data: SplitData, stream_config, *, info: DistInfo, detect_faces: bool = True
+) -> RunData:
+    """The training and validation datasets of a split; fills the face cache."""
+    split = data.split
     train_items = expand_items(split.train, pseudo_fakes=cfg.data.pseudo_fakes)
     val_items = expand_items(split.val, pseudo_fakes=cfg.data.pseudo_fakes)
     train = StreamDataset(train_items, stream_config, train=True, seed=cfg.seed, augment=cfg.augment)
@@ -298,18 +357,21 @@ def prepare_data(cfg: TrainConfig, stream_config, *, out: Path, info: DistInfo, 
         for spec in cfg.eval.degradations:
             val[spec] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed, degradation=spec)
     if detect_faces:
-        cache = FaceCache(Path(cfg.data.face_cache) if cfg.data.face_cache else out / "face_cache.json")
-
         def detector():
             from forensic.faces import FaceDetector
 
             device = str(info.device) if cfg.data.face_device == "auto" else cfg.data.face_device
             return FaceDetector(device=device)
 
-        ran = ensure_faces([train, *val.values()], cache, info=info, detector_factory=detector, progress=cfg.progress)
+        ran = ensure_faces([train, *val.values()], data.cache, info=info, detector_factory=detector, progress=cfg.progress)
         if ran:
-            log.info("detected faces on %d images (cached in %s)", ran, cache.path)
-    return RunData(split=split, train=train, val=val)
+            log.info("detected faces on %d images (cached in %s)", ran, data.cache.path)
+    return RunData(split=split, train=train, val=val, skipped=data.skipped)
+
+
+def prepare_data(cfg: TrainConfig, stream_config, *, out: Path, info: DistInfo, detect_faces: bool = True) -> RunData:
+    """Reads, scans and splits the data, builds the training and validation datasets, fills the face cache."""
+    return build_datasets(cfg, prepare_split(cfg, out=out, info=info), stream_config, info=info, detect_faces=detect_faces)
 
 
 # --------------------------------------------------------------------------------- the run
@@ -332,32 +394,40 @@ def _resolve_resume(cfg: TrainConfig, out: Path) -> Path | None:
     if cfg.resume is None:
         return None
     if cfg.resume == "auto":
-        found = latest_checkpoint(out)
-        if found is None:
-            log.info("resume=auto: no checkpoint in %s, starting fresh", checkpoint_dir(out))
-        return found
+        return latest_checkpoint(out)
     return Path(cfg.resume)
 
 
 def _write_json_line(path: Path, record: Mapping[str, Any]) -> None:
+    """Appends one record; a kill mid-line leaves a partial line that the next resume drops."""
     with path.open("a") as f:
         f.write(json.dumps(jsonable(record)) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
-def fit(cfg: TrainConfig, *, out: str | Path, info: DistInfo | None = None) -> FitResult:
+def fit(cfg: TrainConfig, *, out: str | Path, info: DistInfo | None = None, overwrite: bool = False) -> FitResult:
     """Trains ``cfg.model.stream`` and (rank 0) writes checkpoints, ``log.jsonl`` and the export.
 
     Works unchanged as one process or under ``torchrun`` (one process per GPU or CPU slot).
 
+    Args:
+        cfg: the run's config (``cfg.resume``: continue from a checkpoint of the *same* run).
+        out: the output folder.
+        info: the process group (default: set up from the environment).
+        overwrite: replace an earlier run in ``out`` (otherwise a fresh run there is refused).
+
     Raises:
         train.data.DataError: unusable data.
+        train.rundir.RunFolderError: ``out`` or the checkpoint belongs to another run.
+        train.checkpoint.CheckpointError: the checkpoint cannot be read.
         forensic.weights.WeightsUnavailable: the preset's base weights cannot be had.
     """
     out = Path(out)
     own_group = info is None
     info = info or setup_distributed(cfg.device)
     try:
-        return _fit(cfg, out, info)
+        return _fit(cfg, out, info, overwrite=overwrite)
     finally:
         if own_group:
             teardown_distributed(info)
@@ -389,10 +459,10 @@ class _Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _setup(cfg: TrainConfig, out: Path, info: DistInfo) -> _Parts:
+def _setup(cfg: TrainConfig, split: SplitData, info: DistInfo) -> _Parts:
     stream = cfg.model.stream
     model_config = training_model_config(cfg)
-    data = prepare_data(cfg, model_config.stream(stream), out=out, info=info)
+    data = build_datasets(cfg, split, model_config.stream(stream), info=info)
     model = build_training_model(cfg, model_config, device=info.device)
     loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers}
     train_loader = make_loader(data.train, batch_size=cfg.data.batch_size, shuffle=True, **loader_kw)
@@ -412,10 +482,9 @@ def _setup(cfg: TrainConfig, out: Path, info: DistInfo) -> _Parts:
     )
 
 
-def _restore(parts: _Parts, path: Path) -> _Progress:
-    ckpt = load_checkpoint(path)
+def _restore(parts: _Parts, path: Path, ckpt: CheckpointState) -> _Progress:
     if ckpt.stream != parts.stream:
-        raise ValueError(f"{path} is a checkpoint of the {ckpt.stream} stream; this run trains {parts.stream}")
+        raise CheckpointError(f"{path} is a checkpoint of the {ckpt.stream} stream; this run trains {parts.stream}")
     parts.model.load_stream_state_dict(parts.stream, ckpt.stream_state)
     parts.optimizer.load_state_dict(ckpt.optimizer)
     parts.scheduler.load_state_dict(ckpt.scheduler)
@@ -457,50 +526,93 @@ def _run_epoch(parts: _Parts, cfg: TrainConfig, info: DistInfo, epoch: int, prog
     return is_best
 
 
-def _save_epoch(parts: _Parts, cfg: TrainConfig, out: Path, progress: _Progress, *, is_best: bool) -> None:
+def _save_epoch(parts: _Parts, cfg: TrainConfig, out: Path, progress: _Progress, fingerprint: rundir.RunFingerprint, *, is_best: bool) -> None:
     state = CheckpointState(
         epoch=progress.epoch, step=progress.step, stream=parts.stream, stream_state=parts.model.stream_state_dict(parts.stream),
         optimizer=parts.optimizer.state_dict(), scheduler=parts.scheduler.state_dict(), best_epoch=progress.best_epoch,
         best_auc=progress.best_auc, history=progress.history, config=cfg.to_dict(), rng=rng_states(),
+        config_hash=fingerprint.config_hash, data_hash=fingerprint.data_hash,
     )
     path = save_checkpoint(checkpoint_dir(out) / f"epoch_{progress.epoch:03d}.pt", state)
     if is_best:
-        shutil.copyfile(path, checkpoint_dir(out) / "best.pt")
+        copy_checkpoint(path, checkpoint_dir(out) / "best.pt")
     prune_checkpoints(out, cfg.keep_checkpoints)
 
 
-def _fit(cfg: TrainConfig, out: Path, info: DistInfo) -> FitResult:
+def _open_folder(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool) -> None:
+    """Refuses a folder holding another run (every rank checks before rank 0 writes anything)."""
+    rundir.check_new_run(out, resume=cfg.resume, overwrite=overwrite)
+    barrier(info)
+    if info.is_main:
+        if overwrite:
+            rundir.clear_run(out)
+        out.mkdir(parents=True, exist_ok=True)
+    barrier(info)
+
+
+def _checked_resume(cfg: TrainConfig, out: Path, fingerprint: rundir.RunFingerprint) -> tuple[Path, CheckpointState] | None:
+    """The checkpoint to resume from, after checking it (and the folder) belong to this run."""
+    path = _resolve_resume(cfg, out)
+    state = None
+    if path is not None:
+        state = load_checkpoint(path)
+        rundir.check_checkpoint(path, state, fingerprint, cfg)  # first: its message names the differences
+    if cfg.resume is not None:
+        rundir.check_log(out, fingerprint, cfg)
+    if path is None:
+        if cfg.resume is not None:
+            log.info("resume=auto: no checkpoint in %s, starting fresh", checkpoint_dir(out))
+        return None
+    return path, state
+
+
+def _start_record(cfg: TrainConfig, parts: _Parts, info: DistInfo, resume: Path | None, progress: _Progress,
+                  fingerprint: rundir.RunFingerprint) -> dict[str, Any]:
+    data = parts.data
+    return {
+        "event": "start", "stream": parts.stream, "preset": cfg.model.preset, "world_size": info.world_size,
+        "device": str(info.device), "resume": str(resume) if resume else None, "start_epoch": progress.epoch,
+        "run": fingerprint.to_dict(),
+        "data": {**data.split.counts(), "split_by": data.split.split_by, "train_items": len(data.train),
+                 "val_items": len(data.val.get(CLEAN, ())), "skipped": len(data.skipped),
+                 "skipped_files": [{"path": str(b.path), "reason": b.reason} for b in data.skipped]},
+        "trainable_parameters": sum(p.numel() for p in parts.model.parameters() if p.requires_grad),
+    }
+
+
+def _fit(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool = False) -> FitResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    _open_folder(cfg, out, info, overwrite=overwrite)
+    split = prepare_split(cfg, out=out, info=info)
+    fingerprint = rundir.run_fingerprint(cfg, split.split)
+    resume = _checked_resume(cfg, out, fingerprint)  # before the faces and the model: fail fast
+    parts = _setup(cfg, split, info)
+    progress = _restore(parts, *resume) if resume is not None else _Progress()
+    log_path = out / rundir.LOG_NAME
     if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.yaml").write_text(cfg.to_yaml())
+        atomic_write_text(out / "train_config.yaml", cfg.to_yaml())
+        if resume is not None:  # epochs after the checkpoint are trained again: drop their leftovers
+            for stale in remove_checkpoints_after(out, progress.epoch):
+                log.info("removed %s (after the resumed epoch %d)", stale, progress.epoch)
+            sync_best(out, progress.best_epoch)
+        rundir.rebuild_log(log_path, progress.history)
+        _write_json_line(log_path, _start_record(cfg, parts, info, resume[0] if resume else None, progress, fingerprint))
     barrier(info)
-    parts = _setup(cfg, out, info)
-    resume = _resolve_resume(cfg, out)
-    progress = _restore(parts, resume) if resume is not None else _Progress()
-    log_path = out / "log.jsonl"
-    if info.is_main:
-        data = parts.data
-        _write_json_line(log_path, {
-            "event": "start", "stream": parts.stream, "preset": cfg.model.preset, "world_size": info.world_size,
-            "device": str(info.device), "resume": str(resume) if resume else None, "start_epoch": progress.epoch,
-            "data": {**data.split.counts(), "split_by": data.split.split_by, "train_items": len(data.train),
-                     "val_items": len(data.val.get(CLEAN, ()))},
-            "trainable_parameters": sum(p.numel() for p in parts.model.parameters() if p.requires_grad),
-        })
     for epoch in range(progress.epoch, cfg.epochs):
         is_best = _run_epoch(parts, cfg, info, epoch, progress)
         if info.is_main:
+            # checkpoint first: a kill before the log line is repaired on resume from the checkpoint's history
+            _save_epoch(parts, cfg, out, progress, fingerprint, is_best=is_best)
             _write_json_line(log_path, progress.history[-1])
             log.info(_metrics_line(epoch + 1, cfg.epochs, progress.history[-1]))
-            _save_epoch(parts, cfg, out, progress, is_best=is_best)
         barrier(info)
 
     result = FitResult(out=out, best_epoch=progress.best_epoch, history=progress.history)
     if cfg.export.enabled and info.is_main:
         from .export import export_run
 
-        export_run(cfg, parts.model, data=parts.data, out=out, info=info, criterion=parts.criterion, result=result)
+        export_run(cfg, parts.model, data=parts.data, out=out, info=info, criterion=parts.criterion, result=result,
+                   fingerprint=fingerprint)
     barrier(info)
     return result

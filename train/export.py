@@ -27,6 +27,7 @@ from forensic.model import ForensicModel
 from forensic.modelcard import render_model_card
 from forensic.weights import push_to_hub, save_pretrained
 
+from ._io import atomic_write, atomic_write_text, replace_dir
 from .checkpoint import checkpoint_dir, load_checkpoint
 from .config import TrainConfig
 from .distributed import DistInfo
@@ -35,6 +36,7 @@ from .modeling import base_mismatch
 
 if TYPE_CHECKING:
     from .engine import EvalResult, FitResult, RunData
+    from .rundir import RunFingerprint
 
 __all__ = ["export_run", "export_stream", "merge_exports", "MergeError", "training_card_sections"]
 
@@ -57,19 +59,31 @@ def export_run(
     info: DistInfo,
     criterion: torch.nn.Module,
     result: FitResult,
+    fingerprint: RunFingerprint | None = None,
 ) -> Path:
     """Rank 0 after training: best weights -> validation logits -> temperature -> ``OUT/export``.
 
     Also writes ``OUT/val_predictions.jsonl`` (per validation image: logits and P(fake) before and
-    after calibration) and ``OUT/metrics.json``.
+    after calibration) and ``OUT/metrics.json``. Every file is written atomically, the export
+    folder whole.
+
+    Raises:
+        train.rundir.RunFolderError: ``best.pt`` belongs to another run than ``fingerprint``.
     """
     from .data import make_loader
     from .engine import CLEAN, evaluate
+    from .rundir import RunFolderError
 
     stream = cfg.model.stream
     best = checkpoint_dir(out) / "best.pt"
     if best.is_file():
         state = load_checkpoint(best)
+        if fingerprint is not None and state.config_hash and (state.config_hash, state.data_hash) != (
+            fingerprint.config_hash, fingerprint.data_hash,
+        ):
+            raise RunFolderError(f"{best} belongs to another run: start a new run with --overwrite (or another --out)")
+        if state.epoch != result.best_epoch:
+            log.warning("%s holds epoch %d, not the best epoch %d: exporting it anyway", best, state.epoch, result.best_epoch)
         model.load_stream_state_dict(stream, state.stream_state)
     # rank 0 alone: evaluate without collectives
     solo = DistInfo(device=info.device)
@@ -84,15 +98,17 @@ def export_run(
     calibration: CalibrationResult | None = None
     temperature = 1.0
     clean = evals.get(CLEAN)
-    if cfg.export.calibrate and clean is not None and 0 < int(clean.labels.sum()) < len(clean.labels):
+    if cfg.export.calibrate and clean is not None:
+        # one rule with inference tools: T within forensic.calibration.TEMPERATURE_RANGE, and T = 1
+        # (with the reason, logged by calibrate) on a set too small or without errors
         calibration = calibrate(clean.logits, clean.labels)
         temperature = calibration.temperature
     elif cfg.export.calibrate:
-        log.warning("no validation set with both classes: the temperature stays 1.0 (uncalibrated)")
+        log.warning("no validation set: the temperature stays 1.0 (uncalibrated)")
     metrics = {
         name: {"uncalibrated": ev.metrics(1.0), "calibrated": ev.metrics(temperature)} for name, ev in evals.items()
     }
-    _write_predictions(out / "val_predictions.jsonl", evals, data, temperature)
+    atomic_write(out / "val_predictions.jsonl", lambda f: _write_predictions(f, evals, data, temperature))
     summary = {
         "stream": stream,
         "best_epoch": result.best_epoch,
@@ -100,7 +116,7 @@ def export_run(
         "calibration": calibration.to_dict() if calibration else None,
         "metrics": metrics,
     }
-    (out / "metrics.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(jsonable(summary), indent=2) + "\n")
     export_dir = export_stream(
         model, cfg, out / "export", temperature=temperature, calibration=calibration, metrics=metrics,
         data=data, result=result, world_size=info.world_size,
@@ -114,17 +130,16 @@ def export_run(
     return export_dir
 
 
-def _write_predictions(path: Path, evals: Mapping[str, EvalResult], data: RunData, temperature: float) -> None:
-    with path.open("w") as f:
-        for name, ev in evals.items():
-            items = data.val[name].items
-            raw, cal = ev.prob_fake(1.0), ev.prob_fake(temperature)
-            for k, index in enumerate(ev.indices.tolist()):
-                item = items[index]
-                f.write(json.dumps({
-                    "set": name, "path": str(item.sample.path), "pseudo": item.pseudo, "label": int(ev.labels[k]),
-                    "logits": [float(v) for v in ev.logits[k]], "prob_fake": float(raw[k]), "prob_fake_calibrated": float(cal[k]),
-                }) + "\n")
+def _write_predictions(f, evals: Mapping[str, EvalResult], data: RunData, temperature: float) -> None:
+    for name, ev in evals.items():
+        items = data.val[name].items
+        raw, cal = ev.prob_fake(1.0), ev.prob_fake(temperature)
+        for k, index in enumerate(ev.indices.tolist()):
+            item = items[index]
+            f.write((json.dumps({
+                "set": name, "path": str(item.sample.path), "pseudo": item.pseudo, "label": int(ev.labels[k]),
+                "logits": [float(v) for v in ev.logits[k]], "prob_fake": float(raw[k]), "prob_fake_calibrated": float(cal[k]),
+            }) + "\n").encode())
 
 
 def _fmt(value: Any) -> str:
@@ -152,6 +167,7 @@ def training_card_sections(
         + f".\n- Validation: {counts['val']['real']} real, {counts['val']['fake']} fake images"
         + (f" (+{counts['val']['real']} pseudo-fakes)" if cfg.data.pseudo_fakes else "")
         + "."
+        + (f"\n- Left out: {len(data.skipped)} file(s) that cannot be read." if data.skipped else "")
     )
     aug = cfg.augment
     recipe = "\n".join([
@@ -171,14 +187,20 @@ def training_card_sections(
     for name, m in metrics.items():
         c = m["calibrated"]
         rows.append(f"| {name} | {_fmt(c['auc'])} | {_fmt(c['ap'])} | {_fmt(c['accuracy'])} | {_fmt(c['eer'])} | {_fmt(c['ece'])} |")
-    if calibration is not None:
+    if calibration is not None and calibration.fitted:
         calib = (
             f"Temperature scaling fitted on the clean validation logits: T = {temperature:.4g}. "
             f"ECE {calibration.ece_before:.4f} -> {calibration.ece_after:.4f}, "
             f"NLL {calibration.nll_before:.4f} -> {calibration.nll_after:.4f} (on the fitting set itself)."
+            + (f" Note: {calibration.note}." if calibration.note else "")
+        )
+    elif calibration is not None:
+        calib = (
+            f"Not calibrated: temperature kept at 1, because {calibration.note}. "
+            "P(fake) is the model's own softmax; fit a temperature on a larger held-out set before relying on it as a probability."
         )
     else:
-        calib = "Not calibrated (no validation set with both classes): temperature 1."
+        calib = "Not calibrated (no validation set): temperature 1."
     n_val = counts["val"]["real"] + counts["val"]["fake"]
     limits = [
         f"- Validated on {n_val} held-out images from the same source as the training data; "
@@ -239,9 +261,9 @@ def export_stream(
     if clean:
         extra["val_auc"] = _clean(clean.get("auc"))
     card = render_model_card(config, sections=sections, extra_metadata=extra)
-    if folder.exists():
-        shutil.rmtree(folder)  # an export is rewritten whole: no stale stream files from an older run
-    save_pretrained(model, folder, config=config, model_card=card)
+    # an export is rewritten whole (no stale stream files from an older run), and atomically: a kill
+    # while writing leaves the previous export in place
+    replace_dir(folder, lambda staging: save_pretrained(model, staging, config=config, model_card=card))
     log.info("wrote %s (temperature %.4g)", folder, temperature)
     return folder
 
@@ -300,21 +322,21 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike], 
         untrained=any(c.untrained for c in configs),
         meta={"merged_from": [str(f) for f in folders], "streams": {n: dict(configs[i].meta) for n, i in owners.items()}},
     )
-    if out.exists():
-        if any(out.iterdir()) and not overwrite:
-            raise MergeError(f"{out} exists and is not empty (pass overwrite=True / --overwrite)")
-        if overwrite:
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, i in owners.items():
-        shutil.copyfile(folders[i] / f"{name}.safetensors", out / f"{name}.safetensors")
-    for family, owner in (("dinov2", 0), ("clip", clip_owner)):
-        spec = getattr(merged, family)
-        if spec is not None and spec.weights_file:
-            shutil.copyfile(folders[owner] / spec.weights_file, out / spec.weights_file)
-    _check_stream_files(merged, out)
-    (out / "config.json").write_text(merged.to_json())
-    (out / "README.md").write_text(render_model_card(merged, sections=_merged_sections(merged)))
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise MergeError(f"{out} exists and is not empty (pass overwrite=True / --overwrite)")
+
+    def fill(folder: Path) -> None:
+        for name, i in owners.items():
+            shutil.copyfile(folders[i] / f"{name}.safetensors", folder / f"{name}.safetensors")
+        for family, owner in (("dinov2", 0), ("clip", clip_owner)):
+            spec = getattr(merged, family)
+            if spec is not None and spec.weights_file:
+                shutil.copyfile(folders[owner] / spec.weights_file, folder / spec.weights_file)
+        _check_stream_files(merged, folder)
+        (folder / "config.json").write_text(merged.to_json())
+        (folder / "README.md").write_text(render_model_card(merged, sections=_merged_sections(merged)))
+
+    replace_dir(out, fill)  # built beside OUT_DIR, then swapped in: a failed merge leaves OUT_DIR as it was
     log.info("merged %d export(s) into %s: streams %s", len(folders), out, ", ".join(merged.stream_names))
     return out
 
