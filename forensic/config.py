@@ -148,6 +148,10 @@ class StreamConfig:
         kw = _known_fields(cls, data)
         kw["head"] = HeadConfig.from_dict(kw.get("head", {}))
         kw["mean"], kw["std"] = tuple(kw.get("mean", IMAGENET_MEAN)), tuple(kw.get("std", IMAGENET_STD))
+        if "temperature" in kw:
+            from .calibration import bounded_temperature  # one rule for training and inference
+
+            kw["temperature"] = bounded_temperature(kw["temperature"])
         return cls(**kw)
 
 

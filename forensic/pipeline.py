@@ -20,6 +20,7 @@ import torch
 
 from . import stages
 from .batching import staged_map
+from .compiled import StreamsForward, compile_requested
 from .config import ModelConfig
 from .explain.attention import map_entropy
 from .explain.cam import stream_cam
@@ -57,6 +58,8 @@ class Detector:
             model's device).
         workers: threads that decode and degrade images ahead of the device in
             :meth:`analyze_many` (default: the CPU count, at most 4).
+        compile: ``torch.compile`` the streams (CUDA graphs on a GPU; see
+            :mod:`forensic.compiled`); None reads ``$FORENSIC_COMPILE`` (off by default).
     """
 
     def __init__(
@@ -66,11 +69,13 @@ class Detector:
         weights: str | None = None,
         face_detector: FaceDetector | None = None,
         workers: int | None = None,
+        compile: bool | None = None,
     ) -> None:
         self.model = model.eval()
         self.weights = weights
         self._faces = face_detector
         self.workers = workers or min(4, os.cpu_count() or 1)
+        self._forward = StreamsForward(self.model, compile=compile_requested(compile))
         # pytorch-grad-cam's hooks sit on shared modules: explanations run one at a time
         self._explain_lock = threading.Lock()
 
@@ -83,8 +88,11 @@ class Detector:
         weights: str | os.PathLike | None = None,
         device: str | None = None,
         dtype: torch.dtype | str | None = None,
+        compile: bool | None = None,
     ) -> Detector:
         """The detector of a preset with its default weights, or with ``weights`` (a folder or ``hf-hub:``).
+
+        ``compile`` is passed to the constructor (``torch.compile`` of the streams, see :class:`Detector`).
 
         Raises:
             WeightsUnavailable: the weights cannot be found or fetched (the message says what to do).
@@ -92,17 +100,17 @@ class Detector:
         device = device or default_device()
         dtype = resolve_dtype(dtype, device)
         if weights is not None:
-            return cls.from_pretrained(weights, device=device, dtype=dtype)
+            return cls.from_pretrained(weights, device=device, dtype=dtype, compile=compile)
         spec = get_preset(preset)
         if spec.weights == "paper-seed":
             from .convert import paper_seed_weights
 
             folder = paper_seed_weights()
-            return cls(load_model(folder, device=device, dtype=dtype), weights=str(folder))
+            return cls(load_model(folder, device=device, dtype=dtype), weights=str(folder), compile=compile)
         if spec.weights:
-            return cls(load_model(spec.weights, device=device, dtype=dtype), weights=spec.weights)
+            return cls(load_model(spec.weights, device=device, dtype=dtype), weights=spec.weights, compile=compile)
         if spec.config.untrained:
-            return cls(build_model(spec.config, device=device, dtype=dtype), weights=None)
+            return cls(build_model(spec.config, device=device, dtype=dtype), weights=None, compile=compile)
         raise WeightsUnavailable(
             f"trained weights for the {preset!r} preset",
             "None are published yet: train them with `python -m train --config train/configs/small_texture.yaml ...` "
@@ -110,11 +118,13 @@ class Detector:
         )
 
     @classmethod
-    def from_pretrained(cls, ref: str | os.PathLike, *, device: str | None = None, dtype: torch.dtype | str | None = None) -> Detector:
+    def from_pretrained(
+        cls, ref: str | os.PathLike, *, device: str | None = None, dtype: torch.dtype | str | None = None, compile: bool | None = None
+    ) -> Detector:
         """Loads a weights folder or ``hf-hub:owner/repo[@revision]``."""
         device = device or default_device()
         dtype = resolve_dtype(dtype, device)
-        return cls(load_model(ref, device=device, dtype=dtype), weights=os.fspath(ref))
+        return cls(load_model(ref, device=device, dtype=dtype), weights=os.fspath(ref), compile=compile)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -254,7 +264,7 @@ class Detector:
             if item.clean is not None:
                 inputs.append(item.clean.inputs)
         start = time.perf_counter()
-        forwarded = stages.forward(self.model, inputs, return_norm1=return_norm1)
+        forwarded = stages.forward(self.model, inputs, return_norm1=return_norm1, run=self._forward)
         host = iter(forwarded.host())
         share = (time.perf_counter() - start) / len(batch)
         reports = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,15 +166,22 @@ def prepare(loaded: Loaded, face: FaceResult, config: ModelConfig, *, clean: boo
 
 # --------------------------------------------------------------------------------------- forward
 def forward(
-    model: ForensicModel, inputs: Sequence[Mapping[str, StreamInput]], *, return_norm1: bool = False
+    model: ForensicModel,
+    inputs: Sequence[Mapping[str, StreamInput]],
+    *,
+    return_norm1: bool = False,
+    run: Callable[..., dict[str, StreamOutput]] | None = None,
 ) -> Forwarded:
-    """One batched pass of every stream over several images' inputs (no host synchronisation)."""
+    """One batched pass of every stream over several images' inputs (no host synchronisation).
+
+    ``run`` replaces ``model.forward_streams`` (e.g. its compiled form, :mod:`forensic.compiled`).
+    """
     device, dtype = _device_dtype(model)
     tensors = {
         s.name: to_tensor([inp[s.name].pixels for inp in inputs], s, device=device, dtype=dtype) for s in model.config.streams
     }
     with torch.inference_mode():
-        outputs = model.forward_streams(tensors, return_attention=True, return_norm1=return_norm1)
+        outputs = (run or model.forward_streams)(tensors, return_attention=True, return_norm1=return_norm1)
     return Forwarded(tensors=tensors, outputs=outputs)
 
 

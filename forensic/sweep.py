@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .degrade import at_strength, degrade_result
+from .degrade import at_strength, check_seed, degrade_result
 from .images import load_image
 from .stages import stability
 
@@ -50,6 +50,7 @@ def robustness_sweep(
     The clean image and every strength go through :meth:`~forensic.pipeline.Detector.analyze_many`
     together (one batch); each row is read off its report, with stability against the clean one.
     """
+    seed = check_seed(seed)  # before any work: a bad seed fails in one line, not after the clean pass
     pixels = load_image(image) if not isinstance(image, np.ndarray) else image
     result = SweepResult(family=family, seed=seed)
     specs = [at_strength(family, float(s)) for s in strengths]

@@ -210,3 +210,12 @@ def test_an_8500_step_spec_is_refused_at_once_with_a_short_line(capsys, tmp_path
     assert len(err.splitlines()) == 1 and len(err) < 200 and "over the limit of 2000" in err
     code, _, err = _run(capsys, "predict", str(FACE), "--degrade", spec)
     assert code == 2 and len(err) < 200
+
+
+def test_predict_batch_size_is_checked_at_parse_time(capsys):
+    from forensic.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", "--preset", "tiny-random", "--batch-size", "0", "examples/coffee.jpg"])
+    assert exited.value.code == 2
+    assert "error: argument --batch-size: must be a whole number >= 1, got '0'" in capsys.readouterr().err

@@ -122,3 +122,16 @@ def test_json_errors_name_the_file_problem(tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="not UTF-8"):
         ModelConfig.from_json_file(path)
+
+
+def test_an_older_exports_collapsed_temperature_is_bounded_on_load(caplog):
+    """An export from before calibration was bounded may store T = 0.001 (every P(fake) 0 or 1):
+    loading applies the same range as training, with a warning."""
+    from forensic.calibration import TEMPERATURE_RANGE
+    from forensic.config import StreamConfig
+
+    with caplog.at_level("WARNING"):
+        stream = StreamConfig.from_dict({"name": "texture", "input": "center-crop", "size": 252, "temperature": 0.001})
+    assert stream.temperature == TEMPERATURE_RANGE[0]
+    assert "outside the sane range" in caplog.text
+    assert StreamConfig.from_dict({"name": "texture", "input": "center-crop", "size": 252, "temperature": 0.7}).temperature == 0.7

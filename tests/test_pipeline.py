@@ -157,3 +157,11 @@ def test_sweep_rows_are_the_detectors_reports(detector, astronaut):
     for name, s in strong["streams"].items():
         assert s["prob_fake"] == pytest.approx(alone.streams[name].prob_fake, abs=1e-5)
         assert s["stability"] == pytest.approx(alone.streams[name].stability, abs=1e-5)
+
+
+def test_sweep_refuses_a_bad_seed_before_any_work(detector, astronaut, monkeypatch):
+    from forensic.sweep import robustness_sweep
+
+    monkeypatch.setattr(detector, "analyze_many", lambda *a, **k: pytest.fail("ran the detector"))
+    with pytest.raises(ValueError, match="4294967295"):
+        robustness_sweep(detector, astronaut, family="jpeg", seed=2**70)

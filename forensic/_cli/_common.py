@@ -19,6 +19,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     group.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=None,
                        help="weights dtype (default: $FORENSIC_DTYPE or auto = bf16 on CUDA, float32 on CPU)")
+    group.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the streams: CUDA graphs cut a GPU's per-image overhead; compiling takes minutes "
+                            "(default: $FORENSIC_COMPILE, off)")
 
 
 def add_degrade_args(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +68,8 @@ def load_detector(args: argparse.Namespace):
     from ..weights import WeightsUnavailable
 
     try:
-        return Detector.from_preset(args.preset, weights=args.weights, device=args.device, dtype=args.dtype)
+        return Detector.from_preset(args.preset, weights=args.weights, device=args.device, dtype=args.dtype,
+                                    compile=getattr(args, "compile", None))
     except WeightsUnavailable as exc:
         warn(f"error: {exc}")
     except (KeyError, ValueError) as exc:
