@@ -11,9 +11,9 @@ and probabilities are facenet-pytorch's to float rounding (tests/test_faces.py c
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torchvision.ops.boxes import batched_nms
 
 __all__ = ["detect_faces"]
@@ -41,14 +41,16 @@ def detect_faces(
 
     batch = images.shape[0]
     h, w = images.shape[1:3]
-    imgs = images.permute(0, 3, 1, 2).to(next(pnet.parameters()).dtype)
+    dtype = next(pnet.parameters()).dtype
+    integral = _integral(images)
 
-    # First stage: the proposal network over the image pyramid.
+    # First stage: the proposal network over the image pyramid (each level an area resize, read
+    # off the integral image: the same bins as facenet-pytorch's interpolate(mode="area")).
     scale = 12.0 / min_face_size
     side = min(h, w) * scale
     found, found_inds = [], []
     while side >= 12:
-        data = F.interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
+        data = _area_means(integral, int(h * scale + 1), int(w * scale + 1)).to(dtype)
         reg, probs = pnet((data - 127.5) * 0.0078125)
         boxes, inds = generateBoundingBox(reg, probs[:, 1], scale, thresholds[0])
         pick = batched_nms(boxes[:, :4], boxes[:, 4], inds, 0.5)
@@ -68,7 +70,6 @@ def detect_faces(
     boxes = rerec(boxes)
 
     # Second stage: the refinement network on 24x24 crops.
-    integral = _integral(images) if len(boxes) else None
     if len(boxes):
         boxes, inds, crops = _crops(integral, boxes, inds, w, h, 24, pad)
         reg, prob = _chunked(rnet, crops)
@@ -100,10 +101,30 @@ def detect_faces(
 def _integral(images: torch.Tensor) -> torch.Tensor:
     """(B, H + 1, W + 1, 3) summed-area table of uint8 (B, H, W, 3) images (int32 while it cannot overflow)."""
     b, h, w, c = images.shape
-    dtype = torch.int32 if 255 * h * w < 2**31 else torch.int64
+    exact32 = 255 * h * w < 2**31
+    if images.device.type == "cpu" and exact32:  # OpenCV's integral is several times faster than two cumsums
+        return torch.from_numpy(np.stack([cv2.integral(np.ascontiguousarray(im), sdepth=cv2.CV_32S) for im in images.numpy()]))
+    dtype = torch.int32 if exact32 else torch.int64
     table = torch.zeros(b, h + 1, w + 1, c, dtype=dtype, device=images.device)
     table[:, 1:, 1:] = images.to(dtype).cumsum(1).cumsum(2)
     return table
+
+
+def _bins(n: int, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """adaptive_avg_pool2d's bins of ``n`` inputs into ``size`` outputs: [floor(i n / size), ceil((i + 1) n / size))."""
+    i = torch.arange(size, device=device)
+    return (i * n) // size, ((i + 1) * n + size - 1) // size
+
+
+def _area_means(integral: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """The images resized to (out_h, out_w) by area averaging, (B, 3, out_h, out_w) float32."""
+    h, w = integral.shape[1] - 1, integral.shape[2] - 1
+    r0, r1 = _bins(h, out_h, integral.device)
+    c0, c1 = _bins(w, out_w, integral.device)
+    top, bottom = integral.index_select(1, r0), integral.index_select(1, r1)
+    sums = bottom.index_select(2, c1) - top.index_select(2, c1) - bottom.index_select(2, c0) + top.index_select(2, c0)
+    area = ((r1 - r0)[:, None] * (c1 - c0)[None, :])[None, :, :, None]
+    return (sums.to(torch.float64) / area).to(torch.float32).permute(0, 3, 1, 2)
 
 
 def _crops(integral: torch.Tensor, boxes: torch.Tensor, inds: torch.Tensor, w: int, h: int, size: int, pad) -> tuple:
