@@ -23,7 +23,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -199,76 +200,73 @@ def run_passes(
     """Evaluates every (sample, condition) not yet in ``store``, ``batch_size`` images at a time.
 
     The clean image is always among the conditions (it is the stability reference). Per chunk of
-    images: one clean pass, then one batched pass per missing spec; rows are appended per pass.
+    ``batch_size`` images, every pass (the clean ones first, then each spec's degraded copies)
+    goes through one :meth:`Detector.analyze_many` stream, so face detection and the streams of
+    successive passes overlap; rows are appended as results come, a batch at a time.
     """
     specs = _specs(conditions)
     todo = {s.key: [sp for sp in specs if not store.done(pass_key(s, sp, seed))] for s in samples}
     work = [s for s in samples if todo[s.key]]
     total = sum(len(todo[s.key]) for s in work)
     skipped = len(samples) * len(specs) - total
-    computed = failed = 0
+    stats = {"computed": 0, "failed": 0}
     bar = (progress or _no_progress)("stream passes", total)
+
+    def save(rows: list[dict[str, Any]]) -> None:
+        bad = sum(r.get("error") is not None for r in rows)
+        stats["computed"] += len(rows) - bad
+        stats["failed"] += bad
+        bar.update(store.append(rows))
+        rows.clear()
+
     try:
         for start in range(0, len(work), batch_size):
             chunk = work[start : start + batch_size]
             images: dict[str, np.ndarray] = {}
-            errors: list[dict[str, Any]] = []
+            rows: list[dict[str, Any]] = []
             for s in chunk:
                 try:
                     images[s.key] = load_image(s.path)
                 except Exception as exc:  # one unreadable file must not stop the study
                     log.warning("cannot read %s: %s", s.path, exc)
-                    errors.extend(_error_row(s, pass_key(s, sp, seed), PASS_KEY, exc) for sp in todo[s.key])
-            failed += store.append(errors)
-            bar.update(len(errors))
+                    rows.extend(_error_row(s, pass_key(s, sp, seed), PASS_KEY, exc) for sp in todo[s.key])
+            save(rows)
             loaded = [s for s in chunk if s.key in images]
-            clean_features: dict[str, dict[str, np.ndarray]] = {}
-            rows: list[dict[str, Any]] = []
-            for s, result in zip(loaded, _analyze_many(detector, [images[s.key] for s in loaded], batch_size)):
-                key = pass_key(s, CLEAN, seed)
-                if isinstance(result, Exception):
-                    rows.extend(_error_row(s, pass_key(s, sp, seed), PASS_KEY, result) for sp in todo[s.key])
-                    continue
-                clean_features[s.key] = {n: st.features for n, st in result.streams.items()}
-                if CLEAN in todo[s.key]:
-                    rows.append(_pass_row(s, key, result, clean_features[s.key]))
-            computed, failed = _count(rows, computed, failed)
-            bar.update(store.append(rows))
-            for spec in specs[1:]:
-                need = [s for s in loaded if spec in todo[s.key] and s.key in clean_features]
-                if not need:
-                    continue
-                rows, arrays, ready = [], [], []
-                for s in need:
+            jobs = [(s, CLEAN) for s in loaded] + [(s, sp) for sp in specs[1:] for s in loaded if sp in todo[s.key]]
+            streamed: deque[tuple[AnalysisSample, str]] = deque()
+
+            def sources() -> Iterator[np.ndarray]:
+                for s, spec in jobs:
                     try:
-                        arrays.append(degraded_copy(images[s.key], s, spec, seed))
-                        ready.append(s)
+                        image = degraded_copy(images[s.key], s, spec, seed)
                     except Exception as exc:  # a degradation that fails on one odd image
                         log.warning("cannot degrade %s with %s: %s", s.path, spec, exc)
                         rows.append(_error_row(s, pass_key(s, spec, seed), PASS_KEY, exc))
-                for s, result in zip(ready, _analyze_many(detector, arrays, batch_size)):
-                    key = pass_key(s, spec, seed)
-                    if isinstance(result, Exception):
-                        rows.append(_error_row(s, key, PASS_KEY, result))
-                    else:
+                        continue
+                    streamed.append((s, spec))
+                    yield image
+
+            clean_features: dict[str, dict[str, np.ndarray]] = {}
+            for _, result in detector.analyze_many(sources(), batch_size=batch_size, stability=False):
+                s, spec = streamed.popleft()
+                key = pass_key(s, spec, seed)
+                if isinstance(result, Exception):
+                    rows.append(_error_row(s, key, PASS_KEY, result))
+                elif spec == CLEAN:
+                    clean_features[s.key] = {n: st.features for n, st in result.streams.items()}
+                    if CLEAN in todo[s.key]:
                         rows.append(_pass_row(s, key, result, clean_features[s.key]))
-                computed, failed = _count(rows, computed, failed)
-                bar.update(store.append(rows))
+                elif s.key not in clean_features:  # its clean pass failed: no stability reference
+                    rows.append(_error_row(s, key, PASS_KEY, RuntimeError("the clean image's pass failed")))
+                else:
+                    rows.append(_pass_row(s, key, result, clean_features[s.key]))
+                if len(rows) >= batch_size:
+                    save(rows)
+            save(rows)
     finally:
         bar.close()
-    log.info("stream passes: %d computed, %d already done, %d failed", computed, skipped, failed)
-    return RunStats(computed=computed, skipped=skipped, failed=failed)
-
-
-def _count(rows: list[dict[str, Any]], computed: int, failed: int) -> tuple[int, int]:
-    bad = sum(r.get("error") is not None for r in rows)
-    return computed + len(rows) - bad, failed + bad
-
-
-def _analyze_many(detector, arrays: list[np.ndarray], batch_size: int) -> list[Any]:
-    if not arrays:
-        return []
-    return [result for _, result in detector.analyze_many(arrays, batch_size=batch_size, stability=False)]
+    log.info("stream passes: %d computed, %d already done, %d failed", stats["computed"], skipped, stats["failed"])
+    return RunStats(computed=stats["computed"], skipped=skipped, failed=stats["failed"])
 
 
 # ------------------------------------------------------------------------------------------- CAMs
