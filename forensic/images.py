@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import dataclasses
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "DecodedImage",
     "ImageError",
     "ImageSource",
+    "bounded",
     "decode_image",
     "default_max_pixels",
     "ensure_rgb_uint8",
@@ -713,3 +715,24 @@ def _short_reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     reason = text[0] if text else type(exc).__name__
     return reason[:120]
+
+
+def bounded(decoded: DecodedImage, max_pixels: int) -> DecodedImage:
+    """``decoded`` itself if it has at most ``max_pixels`` pixels, else a copy scaled down to fit
+    (area interpolation, aspect kept), with a note saying so.
+
+    A server bounds its memory this way: degradations work in float32 at the image's size
+    (a 64 MP upload needs ~2.5 GB), the streams only ever see a 252-px crop and 224-px resize.
+    """
+    h, w = decoded.pixels.shape[:2]
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    if h * w <= max_pixels:
+        return decoded
+    scale = math.sqrt(max_pixels / (h * w))
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    import cv2
+
+    pixels = cv2.resize(decoded.pixels, size, interpolation=cv2.INTER_AREA)
+    note = f"Analysed a {size[0]}x{size[1]} copy of the {w}x{h} image (scaled down to at most {max_pixels / 1e6:.1f} MP)."
+    return dataclasses.replace(decoded, pixels=pixels, notes=decoded.notes + (note,))

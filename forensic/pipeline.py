@@ -171,6 +171,7 @@ class Detector:
         source: str | None = None,
         progress: Progress | None = None,
         cam_groups: int | None = None,
+        max_pixels: int | None = None,
     ) -> Report:
         """Analyses one image.
 
@@ -185,6 +186,8 @@ class Detector:
             source: a name for the report (defaults to the path when ``image`` is one).
             progress: called with (stage, fraction) during long steps.
             cam_groups: channel groups of the fast Score-CAM (default: channels / 16).
+            max_pixels: analyse a copy scaled down to at most this many pixels (bounded memory for
+                a server; the report's ``image_notes`` say so). None: the image as it is.
 
         Raises:
             forensic.images.ImageError: the input is not a usable image.
@@ -193,7 +196,7 @@ class Detector:
         if explain not in ("none", "fast", "exact"):
             raise ValueError(f"explain must be 'none', 'fast' or 'exact', not {explain!r}")
         report_progress = progress or (lambda stage, fraction: None)
-        loaded = stages.load(image, degradation=degradation, compound=compound, seed=seed, source=source)
+        loaded = stages.load(image, degradation=degradation, compound=compound, seed=seed, source=source, max_pixels=max_pixels)
         report_progress("faces", 0.05)
         located = self._locate([loaded], stability=stability)[0]
         report_progress("streams", 0.15)
@@ -214,6 +217,7 @@ class Detector:
         seed: int = 0,
         stability: bool = False,
         workers: int | None = None,
+        max_pixels: int | None = None,
     ) -> Iterator[tuple[Any, Report | Exception]]:
         """Verdicts for many images, ``batch_size`` at a time through the streams, in input order.
 
@@ -221,11 +225,11 @@ class Detector:
         helper thread, ahead of the batch on the device (see :mod:`forensic.batching`); memory is
         bounded by the batch size, not the input's length. A failure (unreadable file, bad spec)
         is yielded as the exception, never raised, so one bad file never stops a batch. No
-        explanations (use :meth:`analyze` per image for those).
+        explanations (use :meth:`analyze` per image for those). ``max_pixels`` as in :meth:`analyze`.
         """
 
         def load(src: Any) -> stages.Loaded:
-            return stages.load(src, degradation=degradation, compound=compound, seed=seed)
+            return stages.load(src, degradation=degradation, compound=compound, seed=seed, max_pixels=max_pixels)
 
         yield from staged_map(
             sources,

@@ -30,7 +30,7 @@ from .ensemble import vote
 from .explain.attention import attention_entropy
 from .explain.similarity import cosine, feature_similarity
 from .faces import FaceResult
-from .images import DecodedImage, decode_image
+from .images import DecodedImage, bounded, decode_image
 from .model import ForensicModel, StreamOutput
 from .report import DegradationInfo, Report, StreamReport
 from .streams import StreamInput, prepare_inputs, to_tensor
@@ -124,8 +124,12 @@ def load(
     compound: float | None = None,
     seed: int = 0,
     source: str | None = None,
+    max_pixels: int | None = None,
 ) -> Loaded:
     """Decodes ``image`` (a path, bytes, PIL image, array or :class:`DecodedImage`) and degrades it.
+
+    ``max_pixels`` bounds the memory of what follows: a larger image is scaled down to fit before
+    the degradation, and the report's notes say so (see :func:`forensic.images.bounded`).
 
     Raises:
         forensic.images.ImageError: the input is not a usable image.
@@ -134,6 +138,8 @@ def load(
     timings: dict[str, float] = {}
     with timed(timings, "decode"):
         decoded = image if isinstance(image, DecodedImage) else decode_image(image)
+        if max_pixels is not None:
+            decoded = bounded(decoded, max_pixels)
     if source is None and isinstance(image, (str, os.PathLike)):
         source = os.fspath(image)
     if degradation is None and compound is None:

@@ -165,3 +165,28 @@ def test_sweep_refuses_a_bad_seed_before_any_work(detector, astronaut, monkeypat
     monkeypatch.setattr(detector, "analyze_many", lambda *a, **k: pytest.fail("ran the detector"))
     with pytest.raises(ValueError, match="4294967295"):
         robustness_sweep(detector, astronaut, family="jpeg", seed=2**70)
+
+
+@pytest.mark.slow
+def test_max_pixels_bounds_a_huge_uploads_memory(tmp_path):
+    """A 64 MP upload analysed with a degradation: scaled down first, it adds well under 1 GB
+    (at full size the float32 degradation alone adds ~2.3 GB)."""
+    import subprocess
+    import sys
+
+    from tests.awkward import big_flat_png
+
+    path = big_flat_png(tmp_path)
+    script = f"""
+import resource, psutil
+from forensic.pipeline import Detector
+d = Detector.from_preset("tiny-random", device="cpu")
+d.analyze({str(path)!r}, degradation="jpeg:quality=50;gblur:sigma=2", max_pixels=2048 * 2048)  # warm-up
+base = psutil.Process().memory_info().rss
+r = d.analyze({str(path)!r}, degradation="jpeg:quality=50;gblur:sigma=2", max_pixels=2048 * 2048)
+added = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+print(added, r.image_size, r.image_notes[-1])
+"""
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout.split(maxsplit=1)
+    assert int(out[0]) < 1e9
+    assert "(2048, 2048)" in out[1] and "copy of the 8000x8000 image" in out[1]
