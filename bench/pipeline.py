@@ -71,7 +71,9 @@ def make_mixed_folder(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def run(preset: str, *, device: str, dtype: str, batch: int, folder: Path, paths: dict[str, list[Path]]) -> dict:
+def run(
+    preset: str, *, device: str, dtype: str, batch: int, folder: Path, paths: dict[str, list[Path]], compile: bool = False
+) -> dict:
     import numpy as np
     import torch
 
@@ -83,14 +85,27 @@ def run(preset: str, *, device: str, dtype: str, batch: int, folder: Path, paths
     model = ForensicModel(random_config(preset), device="meta").to_empty(device=device)
     model.init_random_(seed=0)
     model = model.to(getattr(torch, dtype)).eval()
-    detector = Detector(model, weights="random")
+    detector = Detector(model, weights="random", compile=compile)
     files = paths["face"] + paths["faceless"]
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     # warm-up: MTCNN, kernels, allocator
     for _ in detector.analyze_many(files[:batch], batch_size=batch):
         pass
-    row: dict = {"preset": f"{preset} ({dtype}, {device})", "images": len(files), "batch": batch}
+    row: dict = {"preset": f"{preset} ({dtype}, {device}{', compiled' if detector._forward.compiled else ''})", "images": len(files), "batch": batch}
+
+    # --- one image, start to verdict (no explanation): what the app's user waits for
+    one = stages.load(paths["face"][4]).image  # 512 px, a face crop
+    for _ in range(3):
+        detector.analyze(one)
+    sync()
+    times = []
+    for _ in range(10):
+        t = time.perf_counter()
+        detector.analyze(one)
+        sync()
+        times.append(time.perf_counter() - t)
+    row["one_image_verdict_s"] = float(np.median(times))
 
     # --- one stage at a time
     t = time.perf_counter()
@@ -169,6 +184,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--cli", action="store_true", help="also time `python -m forensic predict` (tiny-random only)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the streams (CUDA only)")
     args = parser.parse_args()
     from _common import machine
 
@@ -178,12 +194,12 @@ def main() -> None:
         folder = Path(tmp) / "mixed"
         paths = make_mixed_folder(folder)
         for preset in args.preset or ["tiny-random", "small"]:
-            row = run(preset, device=args.device, dtype=args.dtype, batch=args.batch, folder=folder, paths=paths)
+            row = run(preset, device=args.device, dtype=args.dtype, batch=args.batch, folder=folder, paths=paths, compile=args.compile)
             if args.cli and preset == "tiny-random":
                 row["cli_predict_s"] = cli_predict(preset, folder, device=args.device, dtype=args.dtype)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-    keys = ["images", "batch", "face_modes", "decode_s", "faces_s", "faces_batched_s", "prepare_s", "streams_s", "assemble_s",
+    keys = ["images", "batch", "face_modes", "one_image_verdict_s", "decode_s", "faces_s", "faces_batched_s", "prepare_s", "streams_s", "assemble_s",
             "streams_img_per_s", "full_img_per_s", "full_share_of_streams", "face_s_per_image", "faceless_s_per_image",
             "faceless_over_face", "cli_predict_s"]
     print("| metric | " + " | ".join(r["preset"] for r in rows) + " |")
