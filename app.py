@@ -6,8 +6,9 @@ Environment (for Hugging Face Spaces): ``FORENSIC_PRESET``, ``FORENSIC_WEIGHTS``
 and Gradio's ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``. If the weights cannot be had (e.g.
 offline), the app still starts: the lab works and the header says why there is no detector.
 
-Named API endpoints (``gradio_client``): ``/degrade``, ``/analyze``, ``/sweep``. Every handler calls
-:mod:`forensic` and turns its result into components (:mod:`webapp.render`); no model logic here.
+Named API endpoints (``gradio_client``): ``/degrade``, ``/analyze``, ``/report``, ``/compare``, ``/sweep``,
+``/analyze_batch``. This file only wires events: the components are laid out in :mod:`webapp.layout`, the
+behaviour is :class:`webapp.handlers.Handlers`, which calls :mod:`forensic`; no model logic here.
 """
 
 from __future__ import annotations
@@ -30,21 +31,34 @@ log = logging.getLogger("app")
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: (file, caption) of the examples under the image input
 EXAMPLES = (
-    ("astronaut_face.png", "Astronaut, 256 px face crop (real)"),
-    ("astronaut_face_selfblend.png", "Astronaut crop, self-blended (GENERATED)"),
-    ("astronaut.jpg", "Astronaut, full photo: small face (real)"),
-    ("astronaut_selfblend.jpg", "Full photo, self-blended (GENERATED)"),
-    ("coffee.jpg", "Coffee: no face (real)"),
+    ("astronaut_face.png", "face crop, 256 px (real)"),
+    ("astronaut_face_selfblend.png", "face crop, blended (GENERATED)"),
+    ("astronaut.jpg", "full photo, small face (real)"),
+    ("astronaut_selfblend.jpg", "full photo, blended (GENERATED)"),
+    ("coffee.jpg", "coffee cup: no face (real)"),
 )
 #: Gradio's worker threads (its default is 40). Handlers run at most 1 (model) + 2 (lab) at a time,
 #: and every thread that ever ran one keeps its own malloc arena: fewer threads, less idle memory.
 MAX_THREADS = 6
-FAMILY_CHOICES = ("compound", "jpeg", "gnoise", "gblur", "motion-blur", "resize")
-EXPLAIN_CHOICES = (("fast Score-CAM (grouped channels)", "fast"), ("exact Score-CAM (one pass per channel, slow)", "exact"), ("none", "none"))
 #: Gradio's ``delete_cache`` (every, older than; seconds): uploads and result images are deleted
 #: from its cache every 30 minutes once 3 hours old, so a long-running Space never fills its disk.
 #: An upload deleted under an open page asks the user to upload it again.
 CACHE_CLEANUP = (1800, 3 * 3600)
+
+
+#: what each event returns, by component name (the views in webapp/handlers.py have these fields)
+ANALYSIS_API = ("vote", "details", "regions", "overlay_texture", "overlay_face", "overlay_fusion",
+                "entropy_plot", "feat_plot", "cam_plot", "stability_plot", "report_json")
+ANALYSIS_PAGE = (*ANALYSIS_API, "status", "regions_caption", "caption_texture", "caption_face", "caption_fusion",
+                 "report_html_file", "report_json_file", "analysed", "results")
+COMPARE_API = ("clean_texture", "clean_face", "clean_fusion", "degraded_texture", "degraded_face", "degraded_fusion",
+               "drift_plot", "drift_json")
+COMPARE_PAGE = (*COMPARE_API, "compare_status", "compare_caption_texture", "compare_caption_face", "compare_caption_fusion",
+                "compared", "compare_results")
+SWEEP_API = ("sweep_plot", "sweep_json")
+SWEEP_PAGE = (*SWEEP_API, "sweep_status", "swept")
+BATCH_PAGE = ("batch_status", "batch_table", "batch_csv")
+STALE = ("status", "results", "compare_status", "compare_results", "sweep_status")
 
 
 def build_demo(detector: Detector | None, *, error: str | None = None,
@@ -58,202 +72,79 @@ def build_demo(detector: Detector | None, *, error: str | None = None,
     """
     import gradio as gr
 
-    from forensic.degrade import MAX_SEED, SpecError, check_seed
-    from forensic.images import ImageError
-    from forensic.viz import STREAM_TITLES
-    from webapp import render
-    from webapp.lab import NEUTRAL, LabSettings, build_spec, preset_choices, preview
-    from webapp.runtime import UploadImage, decode_upload, default_explain, on_gpu, on_model_thread, user_error
+    from webapp import layout, render
+    from webapp.handlers import Handlers
+    from webapp.runtime import default_explain
 
-    if detector is None and error is None:
-        error = "No detector was given to build_demo()."
-    streams = render.STREAMS
-
-    # -------------------------------------------------------------- heavy work (GPU on ZeroGPU)
-    @on_gpu
-    def run_analysis(pixels, spec, seed, explain, progress):
-        return detector.analyze(pixels, degradation=spec, seed=seed, explain=explain,
-                                progress=lambda stage, frac: progress(frac, desc=stage))
-
-    @on_gpu
-    def run_sweep(pixels, family, seed, progress):
-        from forensic.sweep import robustness_sweep
-
-        return robustness_sweep(detector, pixels, family=family, seed=seed,
-                                progress=lambda stage, frac: progress(frac, desc=stage))
-
-    # -------------------------------------------------------------- handlers
-    def checked_seed(seed) -> int:
-        # before any work, in one line: a seed past 64 bits used to fail late, in Gradio's JSON output
-        try:
-            return check_seed(0 if seed is None else seed)
-        except ValueError as exc:
-            raise user_error(exc) from None
-
-    def settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed) -> LabSettings:
-        return LabSettings(preset=preset or "none", jpeg_quality=int(jpeg_quality), gblur_sigma=float(gblur_sigma),
-                           motion_length=int(motion_length), motion_angle=float(motion_angle), gnoise_sigma=float(gnoise_sigma),
-                           resize_scale=float(resize_scale), compound=float(compound_strength), seed=checked_seed(seed))
-
-    def degrade_image(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed):
-        """The degraded image, the spec (for `python -m forensic degrade`), a summary and the details as JSON.
-
-        A bad upload or setting is *returned* (no image, the message in the summary and as ``error`` in
-        the JSON) so that the page never keeps showing the previous image's preview.
-        """
-        if not image:
-            return None, "", "Upload an image to start.", None
-        try:
-            lab = settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
-            decoded = decode_upload(image)
-            result = preview(decoded.pixels, lab)
-        except (gr.Error, SpecError, ValueError) as exc:
-            # shown in place (no toast: Gradio's image input fires change twice for a broken file)
-            message = exc.message if isinstance(exc, gr.Error) else user_error(exc).message
-            return None, "", f"⚠ **{message}**", {"error": message}
-        info = render.jsonable({**result.to_dict(), "size": [decoded.width, decoded.height], "notes": list(decoded.notes)})
-        return result.image, result.spec or "", render.lab_markdown(result), info
-
-    def analyze_image(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed,
-                      explain="fast", progress=gr.Progress()):
-        """Verdict, the regions each stream saw, three Score-CAM overlays, entropy/similarity/stability plots, the report JSON."""
-        from forensic import viz
-
-        lab = settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
-        decoded = decode_upload(image)
-        try:
-            if detector is None:
-                return face_only(decoded, lab)
-            report = on_model_thread(run_analysis, decoded.pixels, build_spec(lab), lab.seed, explain or "fast", progress)
-        except (ImageError, SpecError, ValueError) as exc:
-            raise user_error(exc) from exc
-        overlays = viz.stream_overlays(report)
-        images = [overlays.get(n) for n in streams]
-        sims = {key: render.relayout(viz.similarity_figure(m, title=title)) if m is not None else None
-                for key, m, title in (("cam", report.cam_similarity, "Score-CAM map similarity between streams"),
-                                      ("feat", report.feature_similarity, "Feature (CLS) cosine similarity between streams"))}
-        return (render.verdict_label(report), render.verdict_markdown(report), render.regions_image(report), *images,
-                viz.entropy_figure(report), sims["feat"], sims["cam"], render.stability_figure(report), render.jsonable(report.to_dict()))
-
-    def face_only(decoded, lab):
-        # no weights: show what the face detector finds, which needs no model weights
-        from forensic import viz
-        from forensic.faces import get_default_detector
-
-        pixels = preview(decoded.pixels, lab).image
-        face = on_model_thread(get_default_detector().analyze, pixels)
-        box = None if face.box is None else (face.box.x0, face.box.y0, face.box.x1, face.box.y1)
-        regions = {"face": face.region} if face.mode == "crop" else {}
-        drawn = viz.draw_regions(pixels, regions, face_box=box)
-        return (None, render.face_only_markdown(face, error), drawn, None, None, None, None, None, None, None,
-                render.jsonable({"error": error, "face": face.to_dict()}))
-
-    def auto_analyze(image, *lab_values, progress=gr.Progress()):
-        # a new upload / example / webcam shot gets a verdict at once; clearing the input clears it, and a
-        # bad upload replaces the previous verdict by the reason (private: /analyze raises instead)
-        blank = (None, "", None, None, None, None, None, None, None, None, None)
-        if not image:
-            return blank
-        try:
-            return analyze_image(image, *lab_values, progress=progress)
-        except gr.Error as exc:
-            return (None, f"### ⚠ {exc.message}", *blank[2:])
-
-    def sweep_image(image, family, seed, progress=gr.Progress()):
-        """One degradation family at strengths 0, 0.1, ..., 1: the figure and the rows as JSON."""
-        from forensic import viz
-
-        if detector is None:
-            raise gr.Error(error, title="No detector loaded", print_exception=False)
-        seed = checked_seed(seed)
-        decoded = decode_upload(image)
-        try:
-            result = on_model_thread(run_sweep, decoded.pixels, family or "compound", seed, progress)
-        except (SpecError, ValueError) as exc:
-            raise user_error(exc) from exc
-        title = f"Robustness sweep: {result.family} (seed {result.seed})" + ("  [UNTRAINED weights]" if detector.untrained else "")
-        return viz.sweep_figure(result.rows, title=title), render.jsonable(result.to_dict())
-
-    # -------------------------------------------------------------- layout
+    example_list = layout.examples(EXAMPLES_DIR, EXAMPLES)
+    handlers = Handlers(detector, error=error, examples=[full for full, _, _ in example_list])
     describe = detector.describe() if detector is not None else None
-    untrained = bool(detector is not None and detector.untrained)
+    header = render.header_markdown(describe, untrained=bool(detector is not None and detector.untrained), error=handlers.error)
     with gr.Blocks(title="Robust deepfake forensics lab", delete_cache=delete_cache) as demo:
-        gr.Markdown(render.header_markdown(describe, untrained=untrained, error=error), elem_id="header")
-        with gr.Row(equal_height=False):
-            with gr.Column():
-                image = UploadImage(label="Image (upload, paste or webcam)", sources=["upload", "clipboard", "webcam"], type="filepath", image_mode=None,
-                                    format="png", height=380, elem_id="input-image")
-                gr.Examples([[str(EXAMPLES_DIR / f)] for f, _ in EXAMPLES if (EXAMPLES_DIR / f).exists()], inputs=[image],
-                            example_labels=[c for f, c in EXAMPLES if (EXAMPLES_DIR / f).exists()], label="Examples (see examples/README.md)")
-            with gr.Column():
-                degraded = gr.Image(label="Degraded preview (what the streams will see)", format="png", interactive=False,
-                                    height=380, elem_id="degraded-image")
-                spec_box = gr.Textbox(label="Spec (paste into `python -m forensic degrade --spec ...`)", interactive=False,
-                                      buttons=["copy"], elem_id="spec")
-                lab_info = gr.Markdown("Upload an image to start.", label="Degradation summary", elem_id="lab-info")
-        with gr.Accordion("Degradation lab", open=True):
-            with gr.Row():
-                preset = gr.Dropdown(preset_choices(), value="none", label="Preset (applied first)", scale=2)
-                compound = gr.Slider(0, 1, value=NEUTRAL.compound, step=0.1, label="Paper's compound engine: strength (0 = off)")
-                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
-            with gr.Row():
-                jpeg = gr.Slider(5, 100, value=NEUTRAL.jpeg_quality, step=1, label="JPEG quality (100 = off)", elem_id="jpeg-quality")
-                gblur = gr.Slider(0, 8, value=NEUTRAL.gblur_sigma, step=0.1, label="Gaussian blur sigma, px (0 = off)")
-                gnoise = gr.Slider(0, 100, value=NEUTRAL.gnoise_sigma, step=1, label="Gaussian noise sigma, 0-255 (0 = off)")
-            with gr.Row():
-                motion = gr.Slider(1, 51, value=NEUTRAL.motion_length, step=2, label="Motion blur length, px (1 = off)")
-                angle = gr.Slider(0, 180, value=NEUTRAL.motion_angle, step=5, label="Motion blur angle, degrees")
-                resize = gr.Slider(0.1, 1, value=NEUTRAL.resize_scale, step=0.05, label="Resize factor, down and back up (1 = off)")
-            with gr.Accordion("Applied operations as JSON", open=False):
-                lab_json = gr.JSON(label="Degradation details")
-        lab_controls = [preset, jpeg, gblur, motion, angle, gnoise, resize, compound, seed]
-
-        with gr.Tab("Verdict and explanations"):
-            with gr.Row():
-                start_with = default_explain(detector)
-                explain = gr.Radio(
-                    [(a, b) for a, b in EXPLAIN_CHOICES], value=start_with, label="Explanations", scale=3,
-                    info=None if start_with == "fast" else "On this CPU, Score-CAM of this model takes minutes per image; the verdict alone takes seconds.",
-                )
-                analyze_btn = gr.Button("Analyze", variant="primary", scale=1, elem_id="analyze")
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=2):
-                    label = gr.Label(label="Ensemble verdict: P(fake) on the 0.1 grid", elem_id="verdict-label")
-                    verdict = gr.Markdown(label="Verdict details", elem_id="verdict")
-                regions = gr.Image(label="Where each stream looked", format="png", interactive=False, scale=1, elem_id="regions")
-            with gr.Row():
-                overlay_images = [gr.Image(label=f"{STREAM_TITLES[n]}: Score-CAM", format="png", interactive=False, elem_id=f"overlay-{n}")
-                                  for n in streams]
-            with gr.Row():
-                # the figures carry their own titles; Gradio's label badge would cover them
-                entropy_plot = gr.Plot(label="Attention entropy", format="png", show_label=False)
-                stability_plot = gr.Plot(label="Clean-vs-degraded stability", format="png", show_label=False)
-            with gr.Row():
-                feat_plot = gr.Plot(label="Inter-stream feature similarity", format="png", show_label=False)
-                cam_plot = gr.Plot(label="Inter-stream Score-CAM similarity", format="png", show_label=False)
-            with gr.Accordion("Full report (JSON)", open=False):
-                report_json = gr.JSON(label="Report")
-        with gr.Tab("Robustness sweep"):
-            with gr.Row():
-                family = gr.Dropdown(list(FAMILY_CHOICES), value="compound", label="Degradation family (strength 0, 0.1, ..., 1)")
-                sweep_btn = gr.Button("Run sweep", variant="primary")
-            sweep_plot = gr.Plot(label="P(fake), attention entropy and stability against strength", format="png", show_label=False)
-            with gr.Accordion("Sweep rows (JSON)", open=False):
-                sweep_json = gr.JSON(label="Rows")
-
-        # -------------------------------------------------------------- events
-        analysis_outputs = [label, verdict, regions, *overlay_images, entropy_plot, feat_plot, cam_plot, stability_plot, report_json]
-        gr.on([image.change, *(c.change for c in lab_controls)], degrade_image, [image, *lab_controls],
-              [degraded, spec_box, lab_info, lab_json], api_name="degrade", trigger_mode="always_last",
-              show_progress="minimal", concurrency_limit=2)
-        analyze_btn.click(analyze_image, [image, *lab_controls, explain], analysis_outputs, api_name="analyze",
-                          concurrency_limit=1, concurrency_id="detector")
-        image.change(auto_analyze, [image, *lab_controls], analysis_outputs, api_visibility="private",
-                     concurrency_limit=1, concurrency_id="detector", trigger_mode="always_last")
-        sweep_btn.click(sweep_image, [image, family, seed], [sweep_plot, sweep_json], api_name="sweep",
-                        concurrency_limit=1, concurrency_id="detector")
+        page = layout.build_page(header=header, detector_ready=detector is not None, start_explain=default_explain(detector),
+                                 example_list=example_list)
+        _wire(page, handlers)
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
+
+
+def _returning(fn, names: tuple[str, ...]):
+    """``fn`` returning its view's fields ``names`` in order; Gradio still sees ``fn``'s signature (API
+    parameter names, the ``gr.Progress`` it injects)."""
+    import functools
+
+    from webapp.views import values
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return values(fn(*args, **kwargs), names)
+
+    return run
+
+
+def _wire(page, h) -> None:
+    """The events: each names its handler, inputs and outputs; the API endpoints raise, the page's handlers do not."""
+    import gradio as gr
+
+    lab, image = page.lab, page.image
+    inputs = [image, *lab, page.explain]
+    detector_queue = {"concurrency_limit": 1, "concurrency_id": "detector"}
+    on_status = {"show_progress_on": [page.status]}  # one progress bar, not one on each of 20 panels
+    stale = {"fn": h.lab_changed, "inputs": [image, *lab, page.analysed, page.compared, page.swept],
+             "outputs": page.get(STALE), "api_visibility": "private", "show_progress": "hidden", "concurrency_limit": None}
+
+    # the lab: a preview on every change; results that no longer match it are marked out of date
+    gr.on([image.change, *(c.change for c in lab)], h.degrade, [image, *lab], page.get(("degraded", "spec_box", "lab_info", "lab_json")),
+          api_name="degrade", trigger_mode="always_last", show_progress="minimal", concurrency_limit=2)
+    gr.on([c.change for c in lab], trigger_mode="always_last", **stale)
+    page.examples.select(h.pick_example, None, image, api_visibility="private", show_progress="hidden")
+
+    # a new upload is analysed at once (with the chosen explanations); the comparison and sweep are cleared
+    image.change(_returning(h.upload_in_place, ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE), api_visibility="private",
+                 trigger_mode="always_last", **on_status, **detector_queue).then(**stale)
+    image.change(_returning(h.clear_compare, COMPARE_PAGE), [image], page.get(COMPARE_PAGE), api_visibility="private",
+                 show_progress="hidden")
+    image.change(_returning(h.clear_sweep, SWEEP_PAGE), [image, page.seed], page.get(SWEEP_PAGE), api_visibility="private",
+                 show_progress="hidden")
+
+    # the page's buttons: messages in place, never an error pill on every panel
+    page.analyze_btn.click(_returning(h.analyze_in_place, ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE),
+                           api_visibility="private", **on_status, **detector_queue).then(**stale)
+    page.compare_btn.click(_returning(h.compare_in_place, COMPARE_PAGE), inputs, page.get(COMPARE_PAGE),
+                           api_visibility="private", show_progress_on=[page.compare_status], **detector_queue).then(**stale)
+    page.sweep_btn.click(_returning(h.sweep_in_place, SWEEP_PAGE), [image, page.family, page.seed, page.spec_box],
+                         page.get(SWEEP_PAGE), api_visibility="private", show_progress_on=[page.sweep_status],
+                         **detector_queue).then(**stale)
+    page.batch_btn.click(_returning(h.batch_in_place, BATCH_PAGE), [page.batch_files], page.get(BATCH_PAGE),
+                         api_visibility="private", show_progress_on=[page.batch_status], **detector_queue)
+
+    # the API (gradio_client): no trigger on the page; a bad request raises one line
+    gr.on([], _returning(h.analyze, ANALYSIS_API), inputs, page.get(ANALYSIS_API), api_name="analyze", **detector_queue)
+    gr.on([], h.report, inputs, [page.report_html_file], api_name="report", **detector_queue)
+    gr.on([], _returning(h.compare, COMPARE_API), inputs, page.get(COMPARE_API), api_name="compare", **detector_queue)
+    gr.on([], _returning(h.sweep, SWEEP_API), [image, page.family, page.seed], page.get(SWEEP_API), api_name="sweep",
+          **detector_queue)
+    gr.on([], h.analyze_batch, [page.batch_files], [page.batch_csv], api_name="analyze_batch", **detector_queue)
 
 
 def load_detector(

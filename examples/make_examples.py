@@ -11,6 +11,8 @@ Sources are scikit-image's bundled sample photos (see ``examples/README.md`` for
 * ``astronaut_face_selfblend.png`` and ``astronaut_selfblend.jpg``: GENERATED pseudo-fakes of the two
   above, made with :func:`forensic.pseudofake.self_blend` over the MTCNN face box.
 * ``coffee.jpg``: a real photo with no face.
+* ``thumbs/*.jpg``: 160 px thumbnails of the above for the app's example gallery
+  (``--thumbs-only`` remakes just these from the files present).
 
 The full-size photos are stored as JPEG quality 95 (4:4:4) to stay under 200 KB; a lossless PNG of
 a 512x512 photo is ~420 KB. Real and generated full-size images go through the same encoder, so
@@ -27,6 +29,8 @@ from PIL import Image
 
 CROP = 256
 SEED = 2026  # fixes the self-blend's jitter and mask
+THUMB = 160  # longest side of a gallery thumbnail, px
+EXAMPLE_FILES = ("astronaut_face.png", "astronaut_face_selfblend.png", "astronaut.jpg", "astronaut_selfblend.jpg", "coffee.jpg")
 
 
 def _save(image: np.ndarray, path: Path) -> None:
@@ -47,12 +51,30 @@ def _face_crop(image: np.ndarray, box: tuple[float, float, float, float], size: 
     return np.ascontiguousarray(image[y0 : y0 + size, x0 : x0 + size]), (x0, y0)
 
 
+def make_thumbnails(folder: Path) -> None:
+    """``thumbs/<stem>.jpg``: each example scaled to :data:`THUMB` px on its longest side (JPEG quality 85)."""
+    (folder / "thumbs").mkdir(exist_ok=True)
+    for name in EXAMPLE_FILES:
+        if not (folder / name).exists():
+            continue
+        with Image.open(folder / name) as im:
+            thumb = im.convert("RGB")
+        thumb.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+        path = folder / "thumbs" / (Path(name).stem + ".jpg")
+        thumb.save(path, "JPEG", quality=85, optimize=True)
+        print(f"{path}  {thumb.width}x{thumb.height}  {path.stat().st_size / 1024:.0f} KB")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--thumbs-only", action="store_true", help="only remake thumbs/ from the example files present")
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    if args.thumbs_only:
+        make_thumbnails(out)
+        return 0
 
     from skimage import data
 
@@ -72,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     _save(self_blend(crop, rng=np.random.default_rng(SEED), face_box=crop_box).image, out / "astronaut_face_selfblend.png")
     _save(self_blend(astronaut, rng=np.random.default_rng(SEED), face_box=box).image, out / "astronaut_selfblend.jpg")
     _save(np.ascontiguousarray(data.coffee()), out / "coffee.jpg")
+    make_thumbnails(out)
     return 0
 
 

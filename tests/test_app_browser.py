@@ -1,4 +1,10 @@
-"""The app in a real headless Chromium (Debian's ``chromium`` driven by Playwright): upload, degrade, analyze.
+"""The app in a real headless Chromium (Debian's ``chromium`` driven by Playwright), as a student uses it.
+
+One server (``tiny-random``) for the module. Two flows cover issue 15 end to end: at 1280 px
+(explanations off on upload, the vote, stale results after a lab change, Analyze, captions,
+readable table, no layout jump, the downloadable report) and at 390 px (Analyze without an image,
+the example gallery, the table and the lab on a phone). Screenshots of both are kept in /tmp for
+docs/app_screenshot.png.
 
 Skipped, with the reason printed, when Chromium or Playwright is missing. Never runs
 ``playwright install``: it uses the system browser through ``executable_path``.
@@ -6,6 +12,7 @@ Skipped, with the reason printed, when Chromium or Playwright is missing. Never 
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -15,8 +22,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 SCREENSHOT_COPY = Path("/tmp/app_screenshot.png")
+SCREENSHOT_NARROW = Path("/tmp/app_screenshot_390.png")
 
 pytestmark = pytest.mark.browser
+
+#: every word of the element's text that the layout broke over two lines (a table that wraps mid-word)
+BROKEN_WORDS = """(root) => {
+  const broken = [];
+  for (const cell of root.querySelectorAll('th, td')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      const re = /\\S+/g; let m;
+      while ((m = re.exec(node.data))) {
+        const r = document.createRange();
+        r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(r.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -33,52 +60,140 @@ def app_url():
     demo.close()
 
 
-def test_upload_degrade_analyze_in_chromium(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def _open(browser, url, width):
+    page = browser.new_page(viewport={"width": width, "height": 1000}, accept_downloads=True)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(app_url)
+    page.goto(url)
     page.wait_for_selector("#input-image", timeout=30_000)
+    return page, errors
+
+
+def _lab_top(page) -> float:
+    # in page coordinates: moving a slider may scroll the window
+    return page.locator("#lab").evaluate("el => el.getBoundingClientRect().top + window.scrollY")
+
+
+def _move_jpeg_to(page, quality: int) -> None:
+    page.locator("#jpeg-quality input[type=range]").fill(str(quality))
+    page.wait_for_function(
+        f"() => (document.querySelector('#spec textarea, #spec input') || {{}}).value === 'jpeg:quality={quality}'", timeout=30_000
+    )
+    page.wait_for_selector("#lab-info:has-text('Applied, in order')", timeout=30_000)
+
+
+def _full_screenshot(page, path: Path) -> None:
+    # Gradio's images load lazily: scroll through the page once so that every one is in the picture
+    page.evaluate("""async () => {
+        for (let y = 0; y < document.documentElement.scrollHeight; y += 500) {
+            window.scrollTo(0, y); await new Promise(r => setTimeout(r, 40));
+        }
+        window.scrollTo(0, 0);
+    }""")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, tmp_path):
+    page, errors = _open(browser, app_url, 1280)
     assert "UNTRAINED WEIGHTS" in page.inner_text("#header")
 
+    # explanations off, then upload: the automatic analysis honours it (issue 15.2)
+    page.locator("#explain label:has-text('none')").click()
     page.locator("#input-image input[type=file]").set_input_files(str(ROOT / "examples" / "astronaut.jpg"))
-    page.wait_for_selector("#degraded-image img", timeout=30_000)
-
-    # move the JPEG slider: the preview, the spec and PSNR/SSIM follow
-    page.locator("#jpeg-quality input[type=range]").fill("30")
-    page.wait_for_function(
-        "() => (document.querySelector('#spec textarea, #spec input') || {}).value === 'jpeg:quality=30'", timeout=30_000
-    )
-    page.wait_for_selector("#lab-info:has-text('PSNR')", timeout=30_000)
-
-    page.click("#analyze")
-    page.wait_for_selector("#verdict:has-text('jpeg:quality=30')", timeout=60_000)  # this analysis, not the upload's
-    verdict = page.inner_text("#verdict")
-    assert "P(fake) =" in verdict and "Global Texture" in verdict and "Hybrid Semantic Fusion" in verdict
-    assert "fell back" in verdict  # the full photo's face is too small for the face crop
-    label = page.inner_text("#verdict-label").lower()
-    assert "fake" in label and "real" in label
+    page.wait_for_selector("#analysis-status .status-fresh:has-text('without explanations')", timeout=60_000)
     for name in ("texture", "face", "fusion"):
+        assert "explanations are off" in page.inner_text(f"#caption-{name}")
+    # the vote is the grid it is, with no verdict word for untrained weights (issue 15.3)
+    vote = page.inner_text("#vote")
+    assert "No verdict" in vote and "Leans" not in vote and "the clean upload" in vote
+    assert page.locator("#vote .fv-cell").count() == 11 and page.locator("#vote .fv-chosen").count() == 1
+
+    # a lab change: the preview follows, the page does not jump (15.8) and the results say they are stale (15.1)
+    top = _lab_top(page)
+    _move_jpeg_to(page, 30)
+    assert abs(_lab_top(page) - top) < 2
+    page.wait_for_selector("#analysis-status .status-stale:has-text('Out of date')", timeout=30_000)
+    assert "jpeg:quality=30" in page.inner_text("#analysis-status")
+    assert "stale-results" in page.get_attribute("#results", "class")
+
+    # Analyze with fast Score-CAM: fresh again, every panel names the image (15.1) and says how it was explained (15.6)
+    page.locator("#explain label:has-text('fast Score-CAM')").click()
+    page.click("#analyze")
+    page.wait_for_selector("#analysis-status .status-fresh:has-text('jpeg:quality=30')", timeout=60_000)
+    assert "stale-results" not in page.get_attribute("#results", "class")
+    for name in ("texture", "face", "fusion"):
+        caption = page.inner_text(f"#caption-{name}")
+        assert "fast Score-CAM" in caption and "jpeg:quality=30" in caption and "seed 0" in caption
         img = page.locator(f"#overlay-{name} img").first
         img.wait_for(timeout=30_000)
         assert img.evaluate("el => el.complete && el.naturalWidth") == 512
-    assert page.locator("#regions img").first.evaluate("el => el.naturalWidth") == 512
+    assert "fell back" in page.inner_text("#caption-face") and "fell back" not in page.inner_text("#caption-texture")
+    badges = page.locator("#regions [data-testid=block-label]")
+    assert all(not badges.nth(i).is_visible() for i in range(badges.count()))  # no badge over the picture's labels
+    assert "detected face" in page.inner_text("#regions-caption")
+    assert page.locator("#colour-scale .colour-bar").count() == 1
+    assert page.locator("#entropy-plot img, #entropy-plot canvas").count() >= 1
+
+    # the per-stream table: no word broken over two lines (15.8)
+    assert page.locator("#verdict table.streams").evaluate(BROKEN_WORDS) == []
+
+    # the report: one HTML file, nothing fetched from elsewhere
+    with page.expect_download(timeout=30_000) as download:
+        page.click("#report-html")
+    saved = tmp_path / "report.html"
+    download.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8")
+    assert "jpeg:quality=30" in text and "UNTRAINED" in text
+    assert not re.search(r"""(src|href)\s*=\s*['"](?!data:)""", text)
 
     shot = tmp_path / "app.png"
-    page.screenshot(path=str(shot), full_page=True)
+    _full_screenshot(page, shot)
     shutil.copyfile(shot, SCREENSHOT_COPY)
-    assert shot.stat().st_size > 50_000
+    assert errors == []
+    page.close()
+
+
+def test_on_a_phone_errors_show_in_place_and_examples_are_thumbnails(browser, app_url, tmp_path):
+    page, errors = _open(browser, app_url, 390)
+
+    # Analyze with no image: one message in place, no "Error" pill on every panel (15.4)
+    page.click("#analyze")
+    page.wait_for_selector("#analysis-status .status-error:has-text('No image')", timeout=30_000)
+    page.wait_for_timeout(300)
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+    # the examples are a gallery of thumbnails with captions (15.10); a click loads and analyses one
+    thumbs = page.locator("#examples .thumbnail-item img")
+    assert thumbs.count() == 5
+    thumbs.last.scroll_into_view_if_needed()  # they load lazily
+    page.wait_for_function("() => [...document.querySelectorAll('#examples img')].every(e => e.complete && e.naturalWidth)")
+    assert all(0 < w <= 160 for w in thumbs.evaluate_all("els => els.map(e => e.naturalWidth)"))  # thumbnails, not the photos
+    assert "GENERATED" in page.inner_text("#examples")
+    page.locator("#examples .thumbnail-item").nth(2).click()  # the full photo
+    page.wait_for_selector("#analysis-status .status-fresh:has-text('clean upload')", timeout=60_000)
+    assert page.locator("#input-image img").first.evaluate("el => el.naturalWidth") == 512
+
+    # the lab keeps its place on a phone too, and the table breaks no word: it scrolls instead (15.8)
+    top = _lab_top(page)
+    _move_jpeg_to(page, 50)
+    assert abs(_lab_top(page) - top) < 2
+    assert page.locator("#verdict table.streams").evaluate(BROKEN_WORDS) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    shot = tmp_path / "app_390.png"
+    _full_screenshot(page, shot)
+    shutil.copyfile(shot, SCREENSHOT_NARROW)
     assert errors == []
     page.close()
 
 
 def test_bad_upload_shows_the_reason(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#input-image", timeout=30_000)
+    page, _ = _open(browser, app_url, 1280)
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image\n")
     page.locator("#input-image input[type=file]").set_input_files(str(bad))
     page.wait_for_selector("#lab-info:has-text('not an image')", timeout=30_000)
-    page.wait_for_selector("#verdict:has-text('not an image')", timeout=30_000)
+    page.wait_for_selector("#analysis-status .status-error:has-text('not an image')", timeout=30_000)
+    assert page.inner_text("#vote").strip() == ""
     page.close()

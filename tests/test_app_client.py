@@ -7,8 +7,10 @@ another without a detector checks the offline path. Values are checked, not only
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
+import re
 import socket
 import struct
 import sys
@@ -89,9 +91,11 @@ def astronaut_analysis(client):
 
 def test_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/degrade", "/analyze", "/sweep"} <= set(endpoints)
-    params = [p["parameter_name"] for p in endpoints["/analyze"]["parameters"]]
-    assert params == ["image", *NEUTRAL, "explain"]
+    assert set(endpoints) == {"/degrade", "/analyze", "/report", "/compare", "/sweep", "/analyze_batch"}
+    for api in ("/analyze", "/report", "/compare"):  # the same inputs
+        assert [p["parameter_name"] for p in endpoints[api]["parameters"]] == ["image", *NEUTRAL, "explain"]
+    assert [p["parameter_name"] for p in endpoints["/analyze_batch"]["parameters"]] == ["files"]
+    assert [p["parameter_name"] for p in endpoints["/sweep"]["parameters"]] == ["image", "family", "seed"]
 
 
 def test_degrade_changes_the_image_and_reports_quality(client):
@@ -135,13 +139,14 @@ def test_degrade_preset_and_bad_preset(client):
 
 
 def test_analyze_returns_verdict_overlays_plots_and_report(astronaut_analysis):
-    label, verdict, regions, *rest = astronaut_analysis
+    vote, details, regions, *rest = astronaut_analysis
     overlays, plots, report = rest[:3], rest[3:7], rest[7]
     p = report["prob_fake"]
     assert p in GRID and report["label"] in ("fake", "real")
-    assert label["label"] == report["label"]
-    assert {c["label"]: c["confidence"] for c in label["confidences"]}["fake"] == pytest.approx(p)
-    assert f"P(fake) = {p:.1f}" in verdict and "UNTRAINED" in verdict
+    # the vote as the grid it is, never a bare label with confidence bars; untrained: no verdict word
+    assert f"P(fake) = <b>{p:.1f}</b>" in vote and vote.count("fv-chosen") == 1
+    assert "UNTRAINED" in vote and "No verdict" in vote and "Leans" not in vote
+    assert "jpeg:quality=40" in vote and "P(fake)" in details
     assert report["untrained"] is True and report["preset"] == "tiny-random" and report["explain"] == "fast"
     assert set(report["streams"]) == {"texture", "face", "fusion"}
     for name, stream in report["streams"].items():
@@ -191,6 +196,52 @@ def test_sweep_rows_and_figure(client):
     assert all(r["prob_fake"] in GRID for r in rows["rows"])
     assert rows["rows"][0]["streams"]["texture"]["stability"] == pytest.approx(1.0, abs=1e-6)
     assert _plot_png(plot).shape[1] > 800
+    # it says what it sweeps from: the lab's settings are not applied (issue 15.7)
+    assert rows["swept_from"].startswith("the clean upload") and "not applied" in rows["swept_from"]
+
+
+# ------------------------------------------------------------------------------ issue 15: batch, report, compare
+def test_analyze_batch_takes_files_and_returns_a_csv(client, tmp_path):
+    bad = _text_as_png(tmp_path)
+    out = client.predict([handle_file(str(FACE_CROP)), handle_file(str(bad)), handle_file(str(EXAMPLES / "coffee.jpg"))],
+                         api_name="/analyze_batch")
+    assert out.endswith(".csv")
+    rows = list(csv.DictReader(open(out, newline="")))
+    assert list(rows[0]) == ["file", "prob_fake", "label", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
+    assert [r["file"] for r in rows] == ["astronaut_face.png", "notes.png", "coffee.jpg"]  # upload order, names kept
+    assert "not an image" in rows[1]["error"] and rows[1]["prob_fake"] == ""
+    assert [r["face_mode"] for r in (rows[0], rows[2])] == ["crop", "no-face"]
+    assert all(float(r["prob_fake"]) in GRID and r["error"] == "" and r["preset"] == "tiny-random" for r in (rows[0], rows[2]))
+    with pytest.raises(AppError, match="Add one or more image files"):
+        client.predict([], api_name="/analyze_batch")
+
+
+def test_report_is_a_self_contained_html_file_of_the_analysis(client):
+    path = client.predict(handle_file(str(FACE_CROP)), **_lab(jpeg_quality=40), explain="none", api_name="/report")
+    assert path.endswith("astronaut_face_report.html")
+    text = Path(path).read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*['"](?!data:)""", text)  # nothing outside the file
+    record = json.loads(re.search(r"id='report-json'>(.*?)</script>", text, re.S).group(1).replace("<\\/", "</"))
+    direct = client.predict(handle_file(str(FACE_CROP)), **_lab(jpeg_quality=40), explain="none", api_name="/analyze")[-1]
+    assert record["prob_fake"] == direct["prob_fake"] and record["streams"]["face"]["prob_fake"] == pytest.approx(
+        direct["streams"]["face"]["prob_fake"])
+    assert record["degradation"]["spec"] == "jpeg:quality=40" and record["untrained"] is True
+    for needed in ("UNTRAINED", "preset tiny-random", "jpeg:quality=40", "Feature stability", "Attention entropy"):
+        assert needed in text
+
+
+@pytest.mark.slow
+def test_compare_gives_clean_and_degraded_overlays_and_the_map_drift(client):
+    out = client.predict(handle_file(str(FACE_CROP)), **_lab(gblur_sigma=3), explain="fast", api_name="/compare")
+    clean, degraded, plot, data = out[:3], out[3:6], out[6], out[7]
+    for a, b in zip(clean, degraded):
+        assert _read(a).shape == _read(b).shape == (256, 256, 3) and not np.array_equal(_read(a), _read(b))
+    assert data["spec"] == "gblur:sigma=3" and data["method"] == "fast"
+    assert all(-1 <= data["streams"][n]["map_cosine"] <= 1 and 0 < data["streams"][n]["feature_cosine"] <= 1 + 1e-6
+               for n in ("texture", "face", "fusion"))
+    assert _plot_png(plot).shape[0] > 200
+    with pytest.raises(AppError, match="Nothing to compare"):
+        client.predict(handle_file(str(FACE_CROP)), **NEUTRAL, explain="fast", api_name="/compare")
 
 
 def _text_as_png(tmp_path: Path) -> Path:
@@ -263,10 +314,28 @@ def test_without_detector_the_lab_works_and_the_message_shows(offline_server):
     assert spec == "gnoise:sigma=20" and _read(image).shape == (512, 512, 3)
     # analyze: no verdict, but the face analysis (no weights needed) and the reason
     out = client.predict(handle_file(str(ASTRONAUT)), **NEUTRAL, explain="fast", api_name="/analyze")
-    assert not out[0] and "No verdict" in out[1] and OFFLINE_MESSAGE in out[1]
+    assert "No verdict" in out[0] and OFFLINE_MESSAGE in out[0] and "Face (small-face)" in out[1]
     assert out[-1]["error"] == OFFLINE_MESSAGE and out[-1]["face"]["mode"] == "small-face"
     with pytest.raises(AppError, match="Weights unavailable"):
         client.predict(handle_file(str(ASTRONAUT)), family="jpeg", seed=0, api_name="/sweep")
+
+
+def test_offline_the_controls_that_need_the_detector_are_off_with_the_reason(offline_server):
+    """Offline, Analyze's explanations, the comparison, the sweep and the batch cannot work: they are
+    disabled and say why, next to them (issue 15.5)."""
+    from webapp.views import NEEDS_DETECTOR
+
+    url, client, _ = offline_server
+    config = json.loads(urllib.request.urlopen(url + "config", timeout=10).read())
+    props = {c["props"].get("elem_id"): c["props"] for c in config["components"] if c.get("props", {}).get("elem_id")}
+    assert props["explain"]["interactive"] is False and props["explain"]["value"] == "none"
+    assert props["explain"]["info"] == NEEDS_DETECTOR
+    for button in ("compare", "sweep", "batch"):
+        assert props[button]["interactive"] is False
+        assert NEEDS_DETECTOR in props[f"{button}-needs"]["value"]
+    assert props["analyze"].get("interactive") is not False  # the face detector still works
+    with pytest.raises(AppError, match="Weights unavailable"):
+        client.predict([handle_file(str(FACE_CROP))], api_name="/analyze_batch")
 
 
 def test_main_starts_offline_with_the_weights_message(monkeypatch):

@@ -74,30 +74,35 @@ def tiny():
 
 
 def test_verdict_text_shows_the_face_fallback_and_the_untrained_warning(tiny, astronaut):
+    from webapp import figures
+    from webapp.vote import vote_html
+
     report = tiny.analyze(astronaut, degradation="jpeg:quality=50", explain="none")
-    text = render.verdict_markdown(report)
-    assert f"P(fake) = {report.prob_fake:.1f}" in text and "UNTRAINED" in text
+    text = render.details_html(report)
     assert "fell back (small-face)" in text and "jpeg:quality=50" in text
-    for title in ("Global Texture", "Localized Facial", "Hybrid Semantic Fusion"):
-        assert title in text
-    assert render.verdict_label(report)["fake"] == report.prob_fake
-    regions = render.regions_image(report)
+    for name in render.STREAMS:
+        assert f"{report.streams[name].vote_prob:.1f} × " in text
+    vote = vote_html(report)
+    assert f"<b>{report.prob_fake:.1f}</b>" in vote and "UNTRAINED" in vote and "No verdict" in vote
+    assert render.subject(report) == "the degraded upload (`jpeg:quality=50`, seed 0)"
+    regions = figures.regions_picture(report)
     assert regions.shape == astronaut.shape and not np.array_equal(regions, astronaut)
-    fig = render.stability_figure(report)
+    fig = figures.stability_figure(report)
     assert [round(b.get_height(), 6) for b in fig.axes[0].patches] == [round(report.streams[n].stability, 6) for n in render.STREAMS]
 
 
 def test_no_face_photo_says_so(tiny, landscape):
     from forensic.faces import FaceDetector
     from forensic.pipeline import Detector
+    from webapp import figures
 
     # real MTCNN without the retry chain on enhanced copies (seconds on a no-face photo; tested in test_faces)
     detector = Detector(tiny.model, face_detector=FaceDetector(retries=False))
     report = detector.analyze(landscape, explain="none")
-    text = render.verdict_markdown(report)
+    text = render.details_html(report)
     assert report.face.mode == "no-face" and "No face found" in text
-    fig = render.stability_figure(report)  # nothing degraded: a hint instead of bars
-    assert not fig.axes[0].patches and "No degradation" in fig.axes[0].texts[0].get_text()
+    fig = figures.stability_figure(report)  # nothing degraded: a hint instead of bars
+    assert not fig.axes[0].patches and "Nothing was degraded" in fig.axes[0].texts[0].get_text()
 
 
 def test_header_marks_untrained_and_unavailable():

@@ -1,10 +1,12 @@
-"""A :class:`forensic.report.Report` (or a lab preview, or a sweep) turned into what the page shows.
+"""A :class:`forensic.report.Report` (or a lab preview) turned into the page's text.
 
-Pure functions of their inputs: text in Markdown, pictures as RGB arrays or matplotlib figures.
+Pure functions of their inputs, returning Markdown or HTML. Every result says which image it
+describes (:func:`subject`); the figures live in :mod:`webapp.figures`, the vote in :mod:`webapp.vote`.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from typing import TYPE_CHECKING, Any
@@ -14,10 +16,8 @@ import numpy as np
 from forensic import viz
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
-
     from forensic.faces import FaceResult
-    from forensic.report import Report
+    from forensic.report import Report, StreamReport
 
     from .lab import LabPreview
 
@@ -26,13 +26,15 @@ __all__ = [
     "banner",
     "header_markdown",
     "lab_markdown",
-    "verdict_label",
-    "verdict_markdown",
-    "regions_image",
-    "face_only_markdown",
-    "relayout",
-    "stability_figure",
+    "subject",
+    "describe_lab",
+    "details_html",
+    "overlay_caption",
+    "regions_caption",
+    "fidelity",
+    "face_only_html",
     "jsonable",
+    "md_inline",
 ]
 
 #: the streams in display order
@@ -42,9 +44,11 @@ _BANNER = ("<div style='background:{bg};color:{fg};padding:10px 16px;border-radi
 _KIND = {
     "center-crop": "centre crop, native pixels",
     "face-crop": "face crop",
-    "face-fallback": "**no face crop: centre crop**",
+    "face-fallback": "<b>no face crop: centre crop</b>",
     "whole-image": "whole image, resized",
 }
+#: longest spec shown in a caption or a figure before it is cut with "..."
+_SPEC_CHARS = 80
 
 
 def _swatch(name: str) -> str:
@@ -81,43 +85,24 @@ def header_markdown(describe: str | None, *, untrained: bool, error: str | None)
             "",
             f"**Why:** {error}",
             "",
-            "The degradation lab below still works, and *Analyze* shows what the face detector finds.",
+            "The degradation lab below still works, and *Analyze* shows what the face detector finds. "
+            "Controls that need the detector are switched off and say so.",
         ]
     else:
         lines.append(f"Running: `{describe}`")
         if untrained:
             lines += [
                 "",
-                banner("⚠ UNTRAINED WEIGHTS: every verdict below is random"),
+                banner("⚠ UNTRAINED WEIGHTS: every number below is random"),
                 "",
-                "This is the `tiny-random` preset, for trying the tool. Start the app with `--preset paper` "
-                "(GPU) or `--weights DIR` for real verdicts.",
+                "This is the `tiny-random` preset, for trying the tool: it gives no verdicts. Start the app with "
+                "`--preset paper` (GPU) or `--weights DIR` for a trained detector.",
             ]
     lines += [
         "",
         "Upload a photo (or paste, or use the webcam), degrade it with the lab's sliders, then *Analyze*: "
-        "the ensemble's P(fake) on the paper's 0.1 grid, what each of the three streams said, and where each looked.",
+        "the ensemble's vote on the paper's 0.1 grid, what each of the three streams said, and where each looked.",
     ]
-    return "\n".join(lines)
-
-
-def lab_markdown(preview: LabPreview) -> str:
-    """PSNR, SSIM and the operations applied (with the parameters the seed drew)."""
-    if preview.spec is None:
-        return "No degradation: the preview is the original. Move a slider or pick a preset."
-    psnr = "∞" if not math.isfinite(preview.psnr) else f"{preview.psnr:.2f} dB"
-    lines = [f"**PSNR** {psnr} · **SSIM** {preview.ssim:.4f} (vs. the original) · seed {preview.seed}", ""]
-    if preview.downscaled:
-        (w, h), (big_w, big_h) = preview.computed_size, preview.input_size
-        lines += [f"Preview, PSNR and SSIM computed on a {w}x{h} copy of the {big_w}x{big_h} image "
-                  "(the lab's size limit); the spec itself applies at any size.", ""]
-    lines.append("Applied, in order:")
-    for i, op in enumerate(preview.applied, 1):
-        params = ", ".join(f"{k}={_short(v)}" for k, v in op["params"].items())
-        stage = "" if op.get("stage") in (None, "op") else f" ({op['stage']})"
-        lines.append(f"{i}. `{op['name']}`{stage} {params}")
-    if not preview.applied:
-        lines.append("(nothing: every step was a no-op at these values)")
     return "\n".join(lines)
 
 
@@ -129,118 +114,160 @@ def _short(v: Any) -> str:
     return str(v)
 
 
-def verdict_label(report: Report) -> dict[str, float]:
-    """What ``gr.Label`` shows: the ensemble's P(fake) on the grid and its complement."""
-    p = float(report.prob_fake)
-    return {"fake": p, "real": round(1.0 - p, 1)}
+def lab_markdown(preview: LabPreview) -> str:
+    """PSNR, SSIM and the operations applied (with the parameters the seed drew), in a few lines."""
+    if preview.spec is None:
+        return "No degradation: the preview is the original. Move a slider or pick a preset."
+    psnr = "∞" if not math.isfinite(preview.psnr) else f"{preview.psnr:.2f} dB"
+    lines = [f"**PSNR** {psnr} · **SSIM** {preview.ssim:.4f} (vs. the original) · seed {preview.seed}"]
+    if preview.downscaled:
+        (w, h), (big_w, big_h) = preview.computed_size, preview.input_size
+        lines += ["", f"Preview, PSNR and SSIM computed on a {w}x{h} copy of the {big_w}x{big_h} image "
+                  "(the lab's size limit); the spec itself applies at any size."]
+    steps = []
+    for i, op in enumerate(preview.applied, 1):
+        params = ", ".join(f"{k}={_short(v)}" for k, v in op["params"].items())
+        stage = "" if op.get("stage") in (None, "op") else f" ({op['stage']})"
+        steps.append(f"{i}. `{op['name']}`{stage} {params}")
+    applied = " → ".join(steps) if steps else "nothing: every step was a no-op at these values"
+    return "\n".join([*lines, "", f"Applied, in order: {applied}"])
+
+
+def _cut(spec: str) -> str:
+    return spec if len(spec) <= _SPEC_CHARS else spec[: _SPEC_CHARS - 3] + "..."
+
+
+def describe_lab(spec: str | None, seed: int, *, markdown: bool = True) -> str:
+    """Which image a result describes: ``the clean upload`` or ``the degraded upload (spec, seed N)``."""
+    if spec is None:
+        return "the clean upload (no degradation)"
+    shown = f"`{_cut(spec)}`" if markdown else _cut(spec)
+    return f"the degraded upload ({shown}, seed {seed})"
+
+
+def subject(report: Report, *, markdown: bool = True) -> str:
+    """Which image ``report`` describes, in the words of :func:`describe_lab`."""
+    d = report.degradation
+    if d is None:
+        return describe_lab(None, 0, markdown=markdown)
+    return describe_lab(d.spec or f"compound:strength={d.compound:g}", d.seed, markdown=markdown)
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def verdict_markdown(report: Report) -> str:
-    """The verdict, a per-stream table, and every note the user needs to read the result."""
-    out = [f"## P(fake) = {report.prob_fake:.1f} → {report.label.upper()}"]
-    if report.untrained:
-        out.append(banner("⚠ UNTRAINED weights: this verdict is random"))
-    out += [
-        "",
-        "| stream | P(fake) | vote × weight | input | attention entropy | CAM entropy | stability |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def fidelity(stream: StreamReport) -> float | None:
+    """The fast Score-CAM's fidelity estimate, when the library gives one (read defensively)."""
+    for owner in (stream.cam, stream):
+        value = getattr(owner, "fidelity", None)
+        for attr in ("estimate", "value", "pearson"):
+            value = getattr(value, attr, value)
+        if isinstance(value, (int, float, np.floating)) and math.isfinite(float(value)):
+            return float(value)
+    return None
+
+
+def details_html(report: Report) -> str:
+    """The per-stream table (words never broken: see the page's CSS) and every note the user needs."""
+    rows = []
     for name in STREAMS:
         s = report.streams.get(name)
         if s is None:
             continue
-        title = viz.STREAM_TITLES.get(name, name)
         weight = report.vote.weights.get(name, s.weight)
         abstained = " (abstained)" if name in report.vote.abstained else ""
         entropy = _fmt(s.attention.normalized, 2) if s.attention else "-"
-        cam_entropy = _fmt(s.cam_entropy.normalized, 2) if s.cam_entropy else "-"
-        out.append(
-            f"| {_swatch(name)} {title} | {_fmt(s.prob_fake)} | {s.vote_prob:.1f} × {weight:g}{abstained} "
-            f"| {_KIND.get(s.input.kind, s.input.kind)} | {entropy} | {cam_entropy} | {_fmt(s.stability)} |"
+        cam_entropy = _fmt(s.cam_entropy.normalized, 2) if s.cam_entropy else "off" if s.cam is None else "-"
+        rows.append(
+            f"<tr><td title='{viz.STREAM_TITLES.get(name, name)}'>{_swatch(name)} {name}</td><td>{_fmt(s.prob_fake)}</td>"
+            f"<td>{s.vote_prob:.1f} × {weight:g}{abstained}</td><td class='wrap'>{_KIND.get(s.input.kind, s.input.kind)}</td>"
+            f"<td>{entropy}</td><td>{cam_entropy}</td><td>{_fmt(s.stability)}</td></tr>"
         )
-    out += ["", "*vote*: each P(fake) rounded to 0.1, averaged with the weights, rounded again. Entropies are divided "
-            "by ln N (1 = spread evenly, low = focused). *stability*: cosine between the stream's feature on the "
-            "clean and on the degraded image (1 = unchanged). In the regions picture: texture orange, face green, "
-            "fusion blue, detected face white."]
-    out += ["", *_face_notes(report.face, report)]
+    table = (
+        "<div class='table-scroll'><table class='streams'><thead><tr><th>stream</th><th>P(fake)</th><th>vote<br>× weight</th>"
+        "<th>what it saw</th><th>attention<br>spread</th><th>Score-CAM<br>spread</th><th>stability</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    lines = [
+        table,
+        "<p class='note'><b>What am I looking at?</b> <i>P(fake)</i>: each stream's calibrated probability. "
+        "<i>vote × weight</i>: that probability rounded to 0.1, and its weight in the vote. "
+        "<i>spread</i>: entropy / ln N, how spread out the attention is (1 = evenly everywhere, low = focused on a few spots). "
+        "<i>stability</i>: cosine between the stream's features on the clean and on the degraded image (1 = unchanged).</p>",
+        "<ul class='notes'>",
+        *(f"<li>{md_inline(n)}</li>" for n in _face_notes(report.face, report)),
+    ]
     if report.degradation is not None:
         d = report.degradation
-        what = d.spec or f"compound:strength={d.compound:g}"
-        out.append(f"- **Degradation** `{what}` (seed {d.seed}), PSNR {_fmt(d.psnr, 2)} dB; the streams saw the degraded image.")
-    for note in report.image_notes:
-        out.append(f"- Image: {note}")
+        lines.append(f"<li><b>Degradation</b> {_md_code('`' + (d.spec or f'compound:strength={d.compound:g}') + '`')} "
+                     f"(seed {d.seed}), PSNR {_fmt(d.psnr, 2)} dB: the streams saw the degraded image.</li>")
+    for image_note in report.image_notes:
+        lines.append(f"<li>Image: {html.escape(image_note)}</li>")
     total = sum(report.timings.values())
-    out.append(f"- Took {total:.2f} s ({', '.join(f'{k} {v:.2f}' for k, v in report.timings.items())}) on {report.device}.")
-    return "\n".join(out)
+    lines.append(f"<li>Took {total:.2f} s ({', '.join(f'{k} {v:.2f}' for k, v in report.timings.items())}) on {report.device}.</li>")
+    lines.append("</ul>")
+    return "\n".join(lines)
+
+
+def _md_code(text: str) -> str:
+    """Escapes ``text`` and turns its `backticks` into <code> (for HTML built from Markdown-ish strings)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def md_inline(text: str) -> str:
+    """Escapes ``text`` and renders its `code` and **bold** marks as HTML."""
+    parts = _md_code(text).split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def _face_notes(face: FaceResult, report: Report | None) -> list[str]:
     face_stream = None if report is None else report.streams.get("face")
     if face_stream is not None and face_stream.input.kind == "face-fallback":
         # the stream's note starts with the face stage's reason and says what the stream saw instead
-        notes = [f"- ⚠ **The face stream fell back ({face.mode})**: {face_stream.input.note}"]
+        notes = [f"⚠ **The face stream fell back ({face.mode})**: {face_stream.input.note}"]
     else:
         icon = "✓" if face.mode == "crop" else "⚠"
-        notes = [f"- {icon} **Face ({face.mode})**: {face.reason}"]
+        notes = [f"{icon} **Face ({face.mode})**: {face.reason}"]
     if report is not None:
         for name in STREAMS:
             s = report.streams.get(name)
             if s is not None and s.input.note and s.input.kind != "face-fallback":
-                notes.append(f"- {viz.STREAM_TITLES.get(name, name)}: {s.input.note}")
+                notes.append(f"{viz.STREAM_TITLES.get(name, name)}: {s.input.note}")
     return notes
 
 
-def face_only_markdown(face: FaceResult, error: str) -> str:
-    """What *Analyze* shows without a detector: the face analysis and why there is no verdict."""
-    return "\n".join(
-        ["## No verdict: no detector is loaded", "", f"{error}", "", *_face_notes(face, None),
-         "", "The image shows the detected face box (white) and, if any, the face crop region (green)."]
-    )
+def overlay_caption(report: Report, name: str) -> str:
+    """The title of one stream's overlay: method (and fidelity), what the stream saw, which image."""
+    s = report.streams.get(name)
+    title = f"**{viz.STREAM_TITLES.get(name, name)}**"
+    if s is None:
+        return f"{title}: not in this model"
+    saw = {"center-crop": "its centre crop (native pixels)", "face-crop": "the face crop",
+           "whole-image": "the whole image, resized"}.get(s.input.kind, s.input.kind)
+    if s.input.kind == "face-fallback":
+        saw = "⚠ **fell back: no usable face crop**, so it saw the centre crop"
+    if s.cam is None:
+        return f"{title}: explanations are off (choose fast or exact Score-CAM above, then Analyze). Saw {saw}."
+    method = "fast Score-CAM (grouped channels: an estimate)" if s.cam.method == "fast" else "exact Score-CAM"
+    fid = fidelity(s)
+    if fid is not None:
+        method += f", estimated fidelity {fid:.2f}"
+    return f"{title} · {method} · saw {saw} · on {subject(report)}"
 
 
-def regions_image(report: Report) -> np.ndarray:
-    """The analysed image with each stream's region (its colour) and the face box (white)."""
-    box = report.face.box
-    face_box = None if box is None else (box.x0, box.y0, box.x1, box.y1)
-    regions = {n: report.streams[n].input.region for n in STREAMS if n in report.streams}
-    return viz.draw_regions(report.image, regions, face_box=face_box)
+def regions_caption(report: Report | None, *, face_only: bool = False) -> str:
+    """The title above the regions picture."""
+    if report is None:
+        return ("**Where each stream would look** (no detector: only the face detector ran). White dashed: the detected "
+                "face; green: the face stream's crop." if face_only else "**Where each stream looked**")
+    return (f"**Where each stream looked**, on {subject(report)}: each coloured box is what one stream saw "
+            "(labelled in its colour); white dashed: the detected face.")
 
 
-def relayout(fig: Figure) -> Figure:
-    """Re-runs ``tight_layout`` (``viz.similarity_figure`` lays out before its colorbar settles,
-    which clips the row labels) and returns the figure."""
-    fig.tight_layout()
-    return fig
-
-
-def stability_figure(report: Report) -> Figure:
-    """Bars: each stream's clean-vs-degraded feature cosine (or a hint when nothing was degraded)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.2, 3.4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    names = [n for n in STREAMS if n in report.streams]
-    values = [report.streams[n].stability for n in names]
-    if all(v is None for v in values):
-        ax.text(0.5, 0.5, "No degradation applied:\nmove a lab slider to measure\nclean-vs-degraded stability",
-                ha="center", va="center", fontsize=11, transform=ax.transAxes)
-        ax.set_axis_off()
-    else:
-        colors = [np.array(viz.STREAM_COLORS.get(n, (128, 128, 128))) / 255 for n in names]
-        bars = ax.bar(names, [np.nan if v is None else v for v in values], color=colors)
-        for bar, v in zip(bars, values):
-            if v is not None:
-                ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
-        # cosines sit near 1; start the axis just below the lowest so the differences show
-        low = min(v for v in values if v is not None)
-        ax.set_ylim(max(-1.0, min(0.9, low - 0.05)), 1.0 + 0.1 * (1.0 - max(-1.0, min(0.9, low - 0.05))))
-        ax.set_ylabel("cosine(clean, degraded)")
-    ax.set_title("Feature stability under the degradation")
-    fig.tight_layout()
-    return fig
+def face_only_html(face: FaceResult) -> str:
+    """What *Analyze* shows without a detector, under the vote panel: what the face detector found."""
+    notes = "".join(f"<li>{md_inline(n)}</li>" for n in _face_notes(face, None))
+    return (f"<ul class='notes'>{notes}</ul><p class='note'>The picture shows the detected face (white, dashed) and, "
+            "when the face is large enough for a face crop, the crop the face stream would see (green).</p>")

@@ -1,0 +1,335 @@
+"""Figures and pictures for students: plain-language labels, axes from 0, legends that match and do not cover.
+
+Each figure says which image it describes (a subtitle) and what its axes mean in words. The
+regions picture labels every stream's rectangle and the detected face with tags that never
+overlap each other (:func:`place_tags`), so nothing hides under Gradio's panel badge either.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from forensic import viz
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from forensic.explain.similarity import SimilarityMatrix
+    from forensic.report import Report
+
+__all__ = [
+    "ENTROPY_LABEL",
+    "Tag",
+    "place_tags",
+    "regions_picture",
+    "entropy_figure",
+    "stability_figure",
+    "similarity_figure",
+    "message_figure",
+    "colour_scale_html",
+    "drift_figure",
+    "draw_labelled_regions",
+    "sweep_figure",
+]
+
+STREAMS = ("texture", "face", "fusion")
+#: the y label of every entropy axis: the number and what it means
+ENTROPY_LABEL = "entropy / ln N\n(how spread out the attention is)"
+_KIND_SHORT = {
+    "center-crop": "centre crop",
+    "face-crop": "face crop",
+    "face-fallback": "fell back: centre crop",
+    "whole-image": "whole image",
+}
+
+
+def _rgb(name: str) -> tuple[float, float, float]:
+    r, g, b = viz.STREAM_COLORS.get(name, (128, 128, 128))
+    return (r / 255, g / 255, b / 255)
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")  # colour bars and legends get their room
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _titles(fig: Figure, ax: Axes, title: str, subject: str) -> None:
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if subject:
+        fig.supxlabel(f"Image: {subject}", fontsize=8, color="0.35")
+
+
+def message_figure(text: str, *, title: str = "", size: tuple[float, float] = (5.2, 3.4)) -> Figure:
+    """A figure holding only a sentence (e.g. why a panel is empty)."""
+    fig = _figure(*size)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=11)
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10.5, wrap=True, transform=ax.transAxes, color="0.25")
+    return fig
+
+
+# ------------------------------------------------------------------------------------ bar charts
+def entropy_figure(report: Report, *, subject: str = "") -> Figure:
+    """Each stream's attention entropy / ln N (solid) and Score-CAM entropy (hatched), axis 0..1."""
+    from matplotlib.patches import Patch
+
+    names = [n for n in STREAMS if n in report.streams]
+    fig = _figure(5.6, 3.9)
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    att = [report.streams[n].attention.normalized if report.streams[n].attention else np.nan for n in names]
+    cam = [report.streams[n].cam_entropy.normalized if report.streams[n].cam_entropy else np.nan for n in names]
+    colours = [_rgb(n) for n in names]
+    has_cam = not all(np.isnan(cam))
+    width = 0.38 if has_cam else 0.55
+    bars = ax.bar(x - (width / 2 if has_cam else 0), att, width, color=colours, edgecolor="black", linewidth=0.6)
+    groups = [bars]
+    if has_cam:
+        groups.append(ax.bar(x + width / 2, cam, width, color=[(*c, 0.35) for c in colours], edgecolor=colours,
+                             hatch="///", linewidth=1.0))
+    for group in groups:
+        for bar in group:
+            v = bar.get_height()
+            if np.isfinite(v):
+                ax.text(bar.get_x() + bar.get_width() / 2, v + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.12)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylabel(ENTROPY_LABEL, fontsize=9)
+    handles = [Patch(facecolor="0.55", edgecolor="black", label="CLS attention (solid)")]
+    handles.append(Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="Score-CAM map (hatched)")
+                   if has_cam else Patch(facecolor="white", edgecolor="0.7", label="Score-CAM: explanations off"))
+    # above the axes, outside them: it can never cover a bar
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False,
+              borderaxespad=0.2)
+    _titles(fig, ax, "How spread out is each stream's attention?\n(1 = evenly everywhere, 0 = one spot)", subject)
+    return fig
+
+
+def stability_figure(report: Report, *, subject: str = "") -> Figure:
+    """Each stream's cosine between its clean and degraded features, on an axis from 0 to 1."""
+    names = [n for n in STREAMS if n in report.streams]
+    values = [report.streams[n].stability for n in names]
+    if all(v is None for v in values):
+        return message_figure("Nothing was degraded, so there is nothing to compare:\nmove a lab slider, then Analyze,\n"
+                              "to see how far each stream's features move.", title="Feature stability under the degradation")
+    fig = _figure(5.6, 3.9)
+    ax = fig.subplots()
+    shown = [np.nan if v is None else v for v in values]
+    bars = ax.bar(names, shown, color=[_rgb(n) for n in names], edgecolor="black", linewidth=0.6, width=0.55)
+    for bar, v in zip(bars, values):
+        if v is not None:
+            ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
+    low = min(0.0, *(v for v in values if v is not None))
+    ax.set_ylim(low, 1.12)
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylabel("cosine(clean, degraded)\n1 = features unchanged", fontsize=9)
+    _titles(fig, ax, "Did the degradation move each stream's features?", subject)
+    return fig
+
+
+def similarity_figure(matrix: SimilarityMatrix | None, *, title: str, subject: str = "", empty: str = "") -> Figure:
+    """A cosine matrix between the streams, values written in, with a colour bar in words."""
+    if matrix is None:
+        return message_figure(empty or "Not available for this analysis.", title=title, size=(4.8, 3.9))
+    fig = _figure(4.8, 3.9)
+    ax = fig.subplots()
+    values = np.asarray(matrix.values, dtype=float)
+    im = ax.imshow(values, vmin=-1, vmax=1, cmap="coolwarm")
+    n = len(matrix.names)
+    ax.set_xticks(range(n), matrix.names)
+    ax.set_yticks(range(n), matrix.names)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=10)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, ticks=[-1, 0, 1])
+    bar.ax.set_yticklabels(["-1 opposite", "0 unrelated", "1 the same"], fontsize=8)
+    _titles(fig, ax, title, subject)
+    return fig
+
+
+def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, float | None], *, subject: str = "") -> Figure:
+    """Per stream: cosine between the clean and degraded Score-CAM maps, next to the feature cosine."""
+    names = [n for n in STREAMS if n in cosines]
+    fig = _figure(5.6, 3.9)
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    maps = [np.nan if cosines[n] is None else cosines[n] for n in names]
+    feats = [np.nan if stability.get(n) is None else stability[n] for n in names]
+    colours = [_rgb(n) for n in names]
+    a = ax.bar(x - 0.19, maps, 0.38, color=colours, edgecolor="black", linewidth=0.6)
+    b = ax.bar(x + 0.19, feats, 0.38, color=[(*c, 0.35) for c in colours], edgecolor=colours, hatch="///")
+    for group in (a, b):
+        for bar in group:
+            v = bar.get_height()
+            if np.isfinite(v):
+                ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="0.55", edgecolor="black", label="Score-CAM maps (solid)"),
+                       Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="features (hatched)")],
+              loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False, borderaxespad=0.2)
+    ax.set_xticks(x, names)
+    ax.set_ylim(min(0.0, *(v for v in maps + feats if np.isfinite(v))), 1.12)
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylabel("cosine(clean, degraded)\n1 = did not move", fontsize=9)
+    _titles(fig, ax, "How far did each stream's attention drift?", subject)
+    return fig
+
+
+def colour_scale_html(*, cmap: str = "jet") -> str:
+    """The overlays' colour scale as an HTML bar (the overlays are RGB pictures; they carry no scale)."""
+    from matplotlib import colormaps
+
+    stops = ", ".join(
+        "#{:02x}{:02x}{:02x} {:.0f}%".format(*(int(255 * c) for c in colormaps[cmap](t)[:3]), 100 * t)
+        for t in np.linspace(0, 1, 9)
+    )
+    return (
+        "<div class='colour-scale'><span>0 least</span>"
+        f"<span class='colour-bar' style='background:linear-gradient(to right, {stops})'></span>"
+        "<span>1 most</span></div>"
+        "<div class='note'>Colour = how much that part of the stream's input raised its P(fake) (Score-CAM, each map "
+        "scaled to its own 0-1). Outside the stream's input region the photo is dimmed and uncoloured.</div>"
+    )
+
+
+# --------------------------------------------------------------------------------- regions picture
+@dataclass(frozen=True)
+class Tag:
+    """A text label of a rectangle: where it goes (``x``, ``y``: its top-left) and its size."""
+
+    text: str
+    x: int
+    y: int
+    width: int
+    height: int
+    colour: tuple[int, int, int]
+
+    def overlaps(self, other: Tag) -> bool:
+        return not (self.x + self.width <= other.x or other.x + other.width <= self.x
+                    or self.y + self.height <= other.y or other.y + other.height <= self.y)
+
+
+def place_tags(wanted: Sequence[tuple[str, tuple[int, int], tuple[int, int], tuple[int, int, int]]],
+               image_size: tuple[int, int]) -> list[Tag]:
+    """Positions tags at their anchors, moved down (then up) until none overlaps an earlier one.
+
+    Args:
+        wanted: (text, anchor (x, y), size (w, h), colour) in the order they are placed.
+        image_size: (width, height): tags stay inside the picture.
+    """
+    w_img, h_img = image_size
+    placed: list[Tag] = []
+    for text, (ax, ay), (tw, th), colour in wanted:
+        x = int(min(max(ax, 0), max(w_img - tw, 0)))
+        candidates = [ay + k * (th + 2) for k in range(0, 40)] + [ay - k * (th + 2) for k in range(1, 40)]
+        for y in candidates:
+            y = int(min(max(y, 0), max(h_img - th, 0)))
+            tag = Tag(text, x, y, tw, th, colour)
+            if not any(tag.overlaps(p) for p in placed):
+                break
+        placed.append(tag)
+    return placed
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+    except (OSError, ValueError):  # no TrueType font at all: Pillow's bitmap font still labels
+        return ImageFont.load_default()
+
+
+def _dashed_rect(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour, width: int, dash: int) -> None:
+    x0, y0, x1, y1 = box
+    for a, b, horizontal, fixed in ((x0, x1, True, y0), (x0, x1, True, y1), (y0, y1, False, x0), (y0, y1, False, x1)):
+        for s in range(a, b, 2 * dash):
+            e = min(s + dash, b)
+            draw.line([(s, fixed), (e, fixed)] if horizontal else [(fixed, s), (fixed, e)], fill=colour, width=width)
+
+
+def regions_picture(report: Report) -> np.ndarray:
+    """The analysed image with each stream's input region (its colour) and the detected face (white,
+    dashed), every one labelled with a tag in words; tags never overlap (:func:`place_tags`)."""
+    regions = {n: (report.streams[n].input.region, f"{n}: {_KIND_SHORT.get(report.streams[n].input.kind, report.streams[n].input.kind)}")
+               for n in STREAMS if n in report.streams}
+    return draw_labelled_regions(report.image, regions, face_box=report.face.box)
+
+
+def draw_labelled_regions(image: np.ndarray, regions: Mapping[str, tuple], *, face_box=None) -> np.ndarray:
+    """``image`` with each named region (``name -> (CropRegion, label)``) in its stream's colour and the
+    face box (anything with x0, y0, x1, y1) white and dashed, all labelled; returns a new array."""
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    w, h = pil.size
+    draw = ImageDraw.Draw(pil)
+    t = max(2, round(max(w, h) / 300))
+    font = _font(max(11, round(max(w, h) / 42)))
+    wanted = []
+    for i, (name, (region, text)) in enumerate(regions.items()):
+        c = region.clipped((w, h))
+        inset = t * i  # nested rectangles stay visible when regions coincide
+        box = (int(c.x0) + inset, int(c.y0) + inset, max(int(c.x1) - 1 - inset, int(c.x0) + inset),
+               max(int(c.y1) - 1 - inset, int(c.y0) + inset))
+        colour = viz.STREAM_COLORS.get(name, (255, 255, 255))
+        draw.rectangle(box, outline=colour, width=t)
+        wanted.append((text, (box[0] + t, box[1] + t), _text_size(draw, text, font), colour))
+    if face_box is not None:
+        fb = tuple(int(round(v)) for v in (face_box.x0, face_box.y0, face_box.x1, face_box.y1))
+        _dashed_rect(draw, fb, (255, 255, 255), max(1, t // 2 + 1), dash=max(4, 3 * t))
+        text = "detected face"
+        size = _text_size(draw, text, font)
+        below = fb[3] + t if fb[3] + t + size[1] <= h else fb[1] - size[1] - t
+        wanted.append((text, (fb[0], below), size, (255, 255, 255)))
+    for tag in place_tags(wanted, (w, h)):
+        r, g, b = tag.colour
+        dark_text = 0.299 * r + 0.587 * g + 0.114 * b > 140
+        draw.rectangle((tag.x, tag.y, tag.x + tag.width - 1, tag.y + tag.height - 1), fill=tag.colour)
+        draw.text((tag.x + 4, tag.y + 2), tag.text, font=font, fill=(0, 0, 0) if dark_text else (255, 255, 255))
+    return np.asarray(pil)
+
+
+def sweep_figure(rows: Sequence[Mapping], *, title: str) -> Figure:
+    """The sweep for students: P(fake), attention spread and feature stability against strength, every
+    axis from 0 and one legend above the panels (it covers no line)."""
+    strengths = [r["strength"] for r in rows]
+    names = [n for n in STREAMS if rows and n in rows[0]["streams"]]
+    fig = _figure(12.0, 4.0)
+    ax_p, ax_e, ax_s = fig.subplots(1, 3)
+    for name in names:
+        style = {"color": _rgb(name), "marker": "o", "ms": 3, "label": name}
+        ax_p.plot(strengths, [r["streams"][name]["prob_fake"] for r in rows], **style)
+        ax_e.plot(strengths, [r["streams"][name]["attention_entropy"] for r in rows], **style)
+        ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], **style)
+    ax_p.step(strengths, [r["prob_fake"] for r in rows], where="mid", color="k", lw=2, label="vote (0.1 grid)")
+    ax_p.axhline(0.5, color="0.5", ls=":", lw=1)
+    ax_p.set(ylim=(0, 1.02), xlabel="strength", ylabel="P(fake)", title="The vote and each stream's P(fake)")
+    ax_e.set(ylim=(0, 1.02), xlabel="strength", ylabel="entropy / ln N", title="How spread out the attention is")
+    low = min([0.0] + [r["streams"][n]["stability"] for r in rows for n in names if r["streams"][n]["stability"] is not None])
+    ax_s.set(ylim=(low, 1.02), xlabel="strength", ylabel="cosine to the clean features", title="How far the features moved")
+    handles, labels = ax_p.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+    return int(x1 - x0) + 8, int(y1 + 4)

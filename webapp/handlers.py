@@ -1,0 +1,400 @@
+"""What the app's buttons and sliders do: :class:`Handlers` holds the detector and turns each request into a view.
+
+Every handler returns a view (:mod:`webapp.views`) whose field names are those of the page's
+components (:class:`webapp.layout.Page`); ``app.py`` only wires them. Two flavours:
+
+- API handlers (``/analyze``, ``/sweep``, ``/compare``, ``/report``, ``/analyze_batch``) raise a
+  ``gr.Error`` in one line for a bad request, as a client expects;
+- the page's handlers (``*_in_place``) never raise: the message goes in place, in the panel's
+  status line, and the result panels are left empty (no red "Error" pill on each).
+
+Each result says which image it describes, and :meth:`Handlers.lab_changed` marks results that no
+longer match the lab as out of date (cheap: nothing is recomputed until Analyze is pressed).
+All of it runs without a server: tests call these methods directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from forensic.degrade import SpecError, check_seed
+from forensic.images import ImageError
+
+from . import batch as batch_table
+from . import figures, render
+from .files import ScratchDir
+from .lab import LabSettings, build_spec, preview
+from .report_file import Chart, Picture, report_html
+from .runtime import decode_upload, on_gpu, on_model_thread, user_error
+from .views import (
+    NOTES,
+    AnalysisView,
+    BatchView,
+    CompareView,
+    SweepView,
+    analysis_view,
+    compare_view,
+    face_only_view,
+    results_class,
+    status_html,
+)
+
+__all__ = ["Handlers", "checked_seed"]
+
+STREAMS = render.STREAMS
+
+
+class Handlers:
+    """The app's behaviour around one detector (or none: ``error`` says why).
+
+    Args:
+        detector: a loaded :class:`forensic.pipeline.Detector`, or None.
+        error: the user-facing reason there is no detector.
+        scratch: where report and CSV files are written before Gradio copies them.
+        examples: the example images, in the gallery's order.
+    """
+
+    def __init__(self, detector: Any | None, *, error: str | None = None, scratch: ScratchDir | None = None,
+                 examples: Sequence[str] = ()) -> None:
+        self.detector = detector
+        self.examples = list(examples)
+        self.error = error if detector is None else None
+        if detector is None and self.error is None:
+            self.error = "No detector was given to build_demo()."
+        self.scratch = scratch or ScratchDir()
+        self.threshold = float(detector.config.vote.threshold) if detector is not None else 0.5
+
+        # the heavy work: one function each, run on the model thread (GPU-attached on ZeroGPU)
+        @on_gpu
+        def run_analysis(image, spec, seed, explain, progress):
+            return detector.analyze(image, degradation=spec, seed=seed, explain=explain,
+                                    progress=lambda stage, frac: progress(frac, desc=stage))
+
+        @on_gpu
+        def run_pair(image, spec, seed, explain, progress):
+            halves = []
+            for i, s in enumerate((None, spec)):
+                halves.append(detector.analyze(image, degradation=s, seed=seed, explain=explain, stability=s is not None,
+                                               progress=lambda stage, frac, _i=i: progress((_i + frac) / 2, desc=stage)))
+            return halves
+
+        @on_gpu
+        def run_sweep(pixels, family, seed, progress):
+            from forensic.sweep import robustness_sweep
+
+            return robustness_sweep(detector, pixels, family=family, seed=seed,
+                                    progress=lambda stage, frac: progress(frac, desc=stage))
+
+        @on_gpu
+        def run_batch(paths, progress):
+            rows = []
+            for i, (path, outcome) in enumerate(detector.analyze_many(paths, batch_size=8)):
+                rows.append(batch_table.batch_row(path, outcome, preset=detector.preset, untrained=detector.untrained))
+                progress((i + 1) / len(paths), desc=f"{i + 1} of {len(paths)}")
+            return rows
+
+        self._run_analysis, self._run_pair, self._run_sweep, self._run_batch = run_analysis, run_pair, run_sweep, run_batch
+
+    # -------------------------------------------------------------------------------- lab
+    @staticmethod
+    def settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength,
+                 seed) -> LabSettings:
+        """The lab's controls as :class:`LabSettings`; a seed out of range is a ``gr.Error`` in one line."""
+        seed = checked_seed(seed)
+        return LabSettings(preset=preset or "none", jpeg_quality=int(jpeg_quality), gblur_sigma=float(gblur_sigma),
+                           motion_length=int(motion_length), motion_angle=float(motion_angle), gnoise_sigma=float(gnoise_sigma),
+                           resize_scale=float(resize_scale), compound=float(compound_strength), seed=seed)
+
+    def degrade(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                compound_strength, seed):
+        """The degraded image, the spec (for `python -m forensic degrade`), a summary and the details as JSON.
+
+        A bad upload or setting is *returned* (no image, the message in the summary and as ``error`` in
+        the JSON) so that the page never keeps showing the previous image's preview.
+        """
+        if not image:
+            return None, "", "Upload an image to start.", None
+        try:
+            lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                                compound_strength, seed)
+            decoded = decode_upload(image)
+            result = preview(decoded.pixels, lab)
+        except (gr.Error, SpecError, ValueError) as exc:
+            # shown in place (no toast: Gradio's image input fires change twice for a broken file)
+            message = exc.message if isinstance(exc, gr.Error) else user_error(exc).message
+            return None, "", f"⚠ **{message}**", {"error": message}
+        info = render.jsonable({**result.to_dict(), "size": [decoded.width, decoded.height], "notes": list(decoded.notes)})
+        return result.image, result.spec or "", render.lab_markdown(result), info
+
+    def lab_changed(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                    compound_strength, seed, analysed=None, compared=None, swept=None):
+        """Marks the results that no longer describe the lab's image as out of date (nothing is recomputed).
+
+        Returns the analysis status and results class, the comparison's, and the sweep's status.
+        """
+        try:
+            lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                                compound_strength, seed)
+        except gr.Error:
+            return (gr.skip(),) * 5
+        spec = build_spec(lab)
+        now = render.describe_lab(spec, lab.seed)
+        out = []
+        for done, what in ((analysed, "Analyze"), (compared, "Compare")):
+            if not image or not done:
+                out += [gr.skip(), gr.skip()]
+            elif _same(done, spec, lab.seed):
+                out += [done["status"], results_class(False)]
+            else:
+                out += [status_html(f"⚠ **Out of date**: these results describe {done['describes']}; the lab now shows "
+                                    f"{now}. Press **{what}** to update them.", "stale"), results_class(True)]
+        out.append(self._sweep_status(swept, spec, lab.seed, bool(image)))
+        return tuple(out)
+
+    # -------------------------------------------------------------------------------- analysis
+    def analyze(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                compound_strength, seed, explain="fast", progress=gr.Progress()) -> AnalysisView:
+        """The vote, each stream's table row and region, three Score-CAM overlays, the figures and the report JSON.
+
+        Raises:
+            gr.Error: a bad upload or setting, in one line.
+        """
+        return self._analysis(image, (preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                                      resize_scale, compound_strength, seed), explain, progress, files=False)
+
+    def analyze_in_place(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                         resize_scale, compound_strength, seed, explain="fast", progress=gr.Progress()) -> AnalysisView:
+        """The page's Analyze: never raises. The explanation choice is honoured (``none`` runs no Score-CAM).
+
+        No image: a prompt, every panel empty. A bad upload or setting: its reason in the status line.
+        The report's download buttons are enabled with its files, or disabled.
+        """
+        lab = (preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
+        if not image:
+            view = AnalysisView(status=status_html("⚠ **No image**: upload one (or click an example) first, then Analyze.",
+                                                   "error"), results=results_class(False))
+        else:
+            try:
+                view = self._analysis(image, lab, explain, progress, files=self.detector is not None)
+            except gr.Error as exc:
+                view = AnalysisView(status=status_html(f"⚠ **{exc.message}**", "error"), results=results_class(False))
+        return replace(view, **{k: gr.update(value=getattr(view, k), interactive=getattr(view, k) is not None)
+                                for k in ("report_html_file", "report_json_file")})
+
+    def upload_in_place(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                        resize_scale, compound_strength, seed, explain="fast", progress=gr.Progress()) -> AnalysisView:
+        """A new upload (or example) is analysed at once, as Analyze would; a cleared input clears the results."""
+        if not image:
+            return replace(AnalysisView(status=status_html("Upload an image or click an example: it is analysed at once.", "info"),
+                                        results=results_class(False)),
+                           report_html_file=gr.update(value=None, interactive=False),
+                           report_json_file=gr.update(value=None, interactive=False))
+        return self.analyze_in_place(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                                     resize_scale, compound_strength, seed, explain, progress)
+
+    def report(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+               compound_strength, seed, explain="fast", progress=gr.Progress()) -> str:
+        """``/report``: the analysis as one self-contained HTML file (its path)."""
+        if self.detector is None:
+            raise gr.Error(self.error, title="No detector loaded", print_exception=False)
+        view = self._analysis(image, (preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                                      resize_scale, compound_strength, seed), explain, progress, files=True)
+        return view.report_html_file
+
+    def _analysis(self, image, lab_values, explain, progress, *, files: bool) -> AnalysisView:
+        lab = self.settings(*lab_values)
+        spec = build_spec(lab)
+        decoded = decode_upload(image)
+        try:
+            if self.detector is None:
+                return self._face_only(decoded, lab, spec)
+            report = on_model_thread(self._run_analysis, decoded, spec, lab.seed, explain or "fast", progress)
+        except (ImageError, SpecError, ValueError) as exc:
+            raise user_error(exc) from exc
+        view = analysis_view(report, threshold=self.threshold)
+        if files:
+            view = self._with_files(view, report, Path(image).name)
+        return view
+
+    def _with_files(self, view: AnalysisView, report, name: str) -> AnalysisView:
+        about = render.subject(report)
+        pictures = [Picture(f"The upload{' (clean)' if report.degradation else ''}", report.original if report.original is not None
+                            else report.image)]
+        if report.degradation is not None:
+            pictures.append(Picture(f"What the streams saw: {about}", report.image))
+        pictures.append(Picture(view.regions_caption, view.regions))
+        pictures += [Picture(getattr(view, f"caption_{n}"), getattr(view, f"overlay_{n}")) for n in STREAMS if n in report.streams]
+        charts = [Chart("Attention entropy", view.entropy_plot, NOTES["entropy"]),
+                  Chart("Feature stability", view.stability_plot, NOTES["stability"]),
+                  Chart("Inter-stream feature similarity", view.feat_plot, NOTES["features"]),
+                  Chart("Inter-stream Score-CAM similarity", view.cam_plot, NOTES["cams"])]
+        stem = Path(name).stem or "image"
+        text = report_html(title=f"{name}: {about}", model=self.detector.describe(), untrained=report.untrained,
+                           vote=view.vote, details=view.details, pictures=pictures, charts=charts, record=view.report_json,
+                           md=render.md_inline)
+        html_path = self.scratch.write(f"{stem}_report.html", text)
+        json_path = self.scratch.write(f"{stem}_report.json", json.dumps(view.report_json, indent=2))
+        return replace(view, report_html_file=str(html_path), report_json_file=str(json_path))
+
+    def _face_only(self, decoded, lab: LabSettings, spec: str | None) -> AnalysisView:
+        # no weights: show what the face detector finds, which needs no model weights
+        from forensic.faces import get_default_detector
+
+        pixels = preview(decoded.pixels, lab).image
+        face = on_model_thread(get_default_detector().analyze, pixels)
+        return face_only_view(pixels, face, spec=spec, seed=lab.seed, error=self.error)
+
+    # -------------------------------------------------------------------------------- clean vs degraded
+    def compare(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                compound_strength, seed, explain="fast", progress=gr.Progress()) -> CompareView:
+        """The three overlays of the clean image next to those of the degraded one, with each stream's map cosine.
+
+        Raises:
+            gr.Error: no detector, no degradation set in the lab, or a bad upload or setting.
+        """
+        if self.detector is None:
+            raise gr.Error(self.error, title="No detector loaded", print_exception=False)
+        lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                            compound_strength, seed)
+        spec = build_spec(lab)
+        if spec is None:
+            raise gr.Error("Nothing to compare: the lab applies no degradation. Move a slider or pick a preset first.",
+                           title="No degradation", print_exception=False)
+        decoded = decode_upload(image)
+        method = explain if explain in ("fast", "exact") else "fast"
+        try:
+            clean, degraded = on_model_thread(self._run_pair, decoded, spec, lab.seed, method, progress)
+        except (ImageError, SpecError, ValueError) as exc:
+            raise user_error(exc) from exc
+        return compare_view(clean, degraded, spec=spec, seed=lab.seed, method=method, asked=explain or "none")
+
+    def compare_in_place(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                         resize_scale, compound_strength, seed, explain="fast", progress=gr.Progress()) -> CompareView:
+        """The page's Compare: the message in place instead of an error."""
+        if not image:
+            return CompareView(compare_status=status_html("⚠ **No image**: upload one first.", "error"),
+                               compare_results=results_class(False))
+        try:
+            return self.compare(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
+                                resize_scale, compound_strength, seed, explain, progress)
+        except gr.Error as exc:
+            return CompareView(compare_status=status_html(f"⚠ **{exc.message}**", "error"), compare_results=results_class(False))
+
+    # -------------------------------------------------------------------------------- sweep
+    def sweep(self, image, family, seed, progress=gr.Progress()) -> SweepView:
+        """``/sweep``: one degradation family at strengths 0, 0.1, ..., 1 *from the clean upload*.
+
+        Raises:
+            gr.Error: no detector, or a bad upload or seed.
+        """
+        if self.detector is None:
+            raise gr.Error(self.error, title="No detector loaded", print_exception=False)
+        seed = checked_seed(seed)
+        decoded = decode_upload(image)
+        try:
+            result = on_model_thread(self._run_sweep, decoded.pixels, family or "compound", seed, progress)
+        except (SpecError, ValueError) as exc:
+            raise user_error(exc) from exc
+        title = (f"Robustness sweep from the clean upload: {result.family}, seed {result.seed}"
+                 + ("  [UNTRAINED weights: random numbers]" if self.detector.untrained else ""))
+        swept = {"family": result.family, "seed": result.seed}
+        data = {**result.to_dict(), "swept_from": "the clean upload (the lab's settings are not applied)"}
+        return SweepView(sweep_status=self._sweep_status(swept, None, seed, True, fresh=True),
+                         sweep_plot=figures.sweep_figure(result.rows, title=title), sweep_json=render.jsonable(data), swept=swept)
+
+    def sweep_in_place(self, image, family, seed, spec="", progress=gr.Progress()) -> SweepView:
+        """The page's sweep: the message in place instead of an error. ``spec`` is the lab's, to say it is not applied."""
+        if not image:
+            return SweepView(sweep_status=status_html("⚠ **No image**: upload one first.", "error"))
+        try:
+            view = self.sweep(image, family, seed, progress)
+        except gr.Error as exc:
+            return SweepView(sweep_status=status_html(f"⚠ **{exc.message}**", "error"))
+        return replace(view, sweep_status=self._sweep_status(view.swept, spec or None, view.swept["seed"], True, fresh=True))
+
+    def _sweep_status(self, swept: dict | None, spec: str | None, seed: int, has_image: bool, *, fresh: bool = False) -> str:
+        lab = (f" The lab's settings above (`{spec}`) are **not** applied here." if spec
+               else " The lab's settings above are not applied here.")
+        if not swept or not has_image:
+            return status_html(f"The sweep starts from the **clean upload** and applies only the family chosen here, at "
+                               f"strengths 0, 0.1, ..., 1, with the lab's seed (now {seed}).{lab}", "info")
+        if swept["seed"] != seed and not fresh:
+            return status_html(f"⚠ **Out of date**: this sweep used seed {swept['seed']}; the lab's seed is now {seed}. "
+                               f"Press **Run sweep** to update it.{lab}", "stale")
+        return status_html(f"✓ Swept from the **clean upload**: {swept['family']} at strengths 0 to 1, seed {swept['seed']}."
+                           f"{lab}")
+
+    # -------------------------------------------------------------------------------- batch
+    def analyze_batch(self, files, progress=gr.Progress()) -> str:
+        """``/analyze_batch``: a list of image files in, a CSV file out (one row per file, in order).
+
+        Raises:
+            gr.Error: no detector, no files, or more than :data:`webapp.batch.MAX_FILES`.
+        """
+        rows = self._batch_rows(files, progress)
+        return str(self.scratch.write("verdicts.csv", batch_table.to_csv(rows)))
+
+    def batch_in_place(self, files, progress=gr.Progress()) -> BatchView:
+        """The page's batch: a table, the CSV, and a status line (errors in place)."""
+        try:
+            rows = self._batch_rows(files, progress)
+        except gr.Error as exc:
+            return BatchView(batch_status=status_html(f"⚠ **{exc.message}**", "error"))
+        failed = sum(1 for r in rows if r["error"])
+        untrained = " UNTRAINED weights: the numbers are random, so no verdict is given." if self.detector.untrained else ""
+        text = (f"✓ {len(rows)} file{'s' if len(rows) != 1 else ''} analysed as uploaded (the lab is not applied)"
+                f"{f', {failed} could not be read (see error)' if failed else ''}.{untrained}")
+        path = self.scratch.write("verdicts.csv", batch_table.to_csv(rows))
+        return BatchView(batch_status=status_html(text, "fresh" if not failed else "stale"),
+                         batch_table=batch_table.table_rows(rows), batch_csv=str(path))
+
+    def _batch_rows(self, files, progress) -> list[dict]:
+        if self.detector is None:
+            raise gr.Error(self.error, title="No detector loaded", print_exception=False)
+        paths = [getattr(f, "name", f) for f in (files or [])]
+        if not paths:
+            raise gr.Error("Add one or more image files first.", title="No files", print_exception=False)
+        if len(paths) > batch_table.MAX_FILES:
+            raise gr.Error(f"{len(paths)} files: at most {batch_table.MAX_FILES} per batch; use "
+                           "`python -m forensic predict` for more.", title="Too many files", print_exception=False)
+        return on_model_thread(self._run_batch, [str(p) for p in paths], progress)
+
+    # -------------------------------------------------------------------------------- a new upload
+    def pick_example(self, evt: gr.SelectData) -> str:
+        """The example clicked in the gallery, as the image input's new value."""
+        return self.examples[evt.index]
+
+    def clear_compare(self, image) -> CompareView:
+        """A new (or cleared) upload: the comparison described the old image."""
+        return CompareView(compare_status=status_html("Set a degradation in the lab, then press **Compare** to see the "
+                                                      "clean and degraded maps side by side.", "info"),
+                           compare_results=results_class(False))
+
+    def clear_sweep(self, image, seed=0) -> SweepView:
+        """A new (or cleared) upload: the sweep described the old image."""
+        try:
+            seed = checked_seed(seed)
+        except gr.Error:
+            seed = 0
+        return SweepView(sweep_status=self._sweep_status(None, None, seed, bool(image)))
+
+
+def checked_seed(seed) -> int:
+    """The seed, checked before any work (0..2**32-1), or a ``gr.Error`` in one line.
+
+    A seed past 64 bits used to run a whole analysis, then fail in Gradio's JSON output.
+    """
+    try:
+        return check_seed(0 if seed is None else seed)
+    except ValueError as exc:
+        raise user_error(exc) from None
+
+
+def _same(done: dict, spec: str | None, seed: int) -> bool:
+    return done.get("spec") == spec and (spec is None or done.get("seed") == seed)

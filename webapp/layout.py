@@ -1,0 +1,241 @@
+"""The page's components and where they sit; no behaviour (that is :mod:`webapp.handlers`, wired in ``app.py``).
+
+:func:`build_page` must run inside a ``gr.Blocks`` context; it returns a :class:`Page` whose field
+names match the views' fields, so an event's outputs are ``page.get(names)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from forensic.degrade import MAX_SEED
+from forensic.viz import STREAM_TITLES
+
+from . import figures, render
+from .batch import MAX_FILES, TABLE_HEADERS
+from .lab import NEUTRAL, preset_choices
+from .report_file import CSS
+from .runtime import UploadImage
+from .views import FAMILY_CHOICES, NEEDS_DETECTOR, NOTES, status_html
+
+__all__ = ["Page", "build_page", "EXPLAIN_CHOICES", "LAB_NAMES", "examples"]
+
+STREAMS = render.STREAMS
+EXPLAIN_CHOICES = (("fast Score-CAM (grouped channels)", "fast"), ("exact Score-CAM (one pass per channel, slow)", "exact"),
+                   ("none", "none"))
+#: the lab's controls, in the order of the handlers' parameters
+LAB_NAMES = ("preset", "jpeg", "gblur", "motion", "angle", "gnoise", "resize", "compound", "seed")
+
+
+@dataclass
+class Page:
+    """The components, by name (the views in :mod:`webapp.views` use the same names)."""
+
+    blocks: dict[str, Any] = field(default_factory=dict)
+    example_paths: list[str] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:  # only called for names that are not fields: the components
+        try:
+            return self.__dict__["blocks"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def add(self, name: str, block: Any) -> Any:
+        self.blocks[name] = block
+        return block
+
+    def get(self, names: tuple[str, ...] | list[str]) -> list[Any]:
+        return [self.blocks[n] for n in names]
+
+    @property
+    def lab(self) -> list[Any]:
+        return self.get(LAB_NAMES)
+
+
+def examples(folder: Path, entries: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]]:
+    """(full image, thumbnail, caption) of the examples present; a missing thumbnail falls back to the image."""
+    out = []
+    for name, caption in entries:
+        full = folder / name
+        if full.exists():
+            thumb = folder / "thumbs" / (Path(name).stem + ".jpg")
+            out.append((str(full), str(thumb if thumb.exists() else full), caption))
+    return out
+
+
+def build_page(*, header: str, detector_ready: bool, start_explain: str, example_list: list[tuple[str, str, str]]) -> Page:
+    """Lays the page out. With ``detector_ready`` False the controls that need a detector are off, with the reason."""
+    page = Page()
+    gr.HTML(f"<style>{CSS}</style>", elem_id="app-style", padding=False)
+    page.add("header", gr.Markdown(header, elem_id="header"))
+    _inputs(page, example_list)
+    _lab(page)
+    with gr.Tabs():
+        with gr.Tab("Verdict and explanations", id="verdict-tab"):
+            _verdict(page, detector_ready, start_explain)
+        with gr.Tab("Clean vs degraded", id="compare-tab"):
+            _compare(page, detector_ready)
+        with gr.Tab("Robustness sweep", id="sweep-tab"):
+            _sweep(page, detector_ready)
+        with gr.Tab("Several images", id="batch-tab"):
+            _batch(page, detector_ready)
+    for name in ("analysed", "compared", "swept"):
+        page.add(name, gr.State(None))
+    return page
+
+
+def _inputs(page: Page, example_list: list[tuple[str, str, str]]) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            page.add("image", UploadImage(label="Image (upload, paste or webcam)", sources=["upload", "clipboard", "webcam"],
+                                          type="filepath", image_mode=None, format="png", height=380, elem_id="input-image"))
+            page.add("examples", gr.Gallery(
+                [(thumb, caption) for _, thumb, caption in example_list], label="Examples: click one (licences in examples/README.md)",
+                columns=len(example_list) or 1, allow_preview=False, height="auto", object_fit="cover", elem_id="examples",
+                buttons=[], interactive=False,
+            ))
+            page.example_paths = [full for full, _, _ in example_list]
+        with gr.Column():
+            page.add("degraded", gr.Image(label="Degraded preview (what the streams will see)", format="png", interactive=False,
+                                          height=380, elem_id="degraded-image"))
+            page.add("spec_box", gr.Textbox(label="Spec (paste into `python -m forensic degrade --spec ...`)", interactive=False,
+                                            buttons=["copy"], elem_id="spec"))
+            page.add("lab_info", gr.Markdown("Upload an image to start.", label="Degradation summary", elem_id="lab-info"))
+
+
+def _lab(page: Page) -> None:
+    with gr.Accordion("Degradation lab", open=True, elem_id="lab"):
+        with gr.Row():
+            page.add("preset", gr.Dropdown(preset_choices(), value="none", label="Preset (applied first)", scale=2))
+            page.add("compound", gr.Slider(0, 1, value=NEUTRAL.compound, step=0.1, label="Paper's compound engine: strength (0 = off)"))
+            page.add("seed", gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed"))
+        with gr.Row():
+            page.add("jpeg", gr.Slider(5, 100, value=NEUTRAL.jpeg_quality, step=1, label="JPEG quality (100 = off)", elem_id="jpeg-quality"))
+            page.add("gblur", gr.Slider(0, 8, value=NEUTRAL.gblur_sigma, step=0.1, label="Gaussian blur sigma, px (0 = off)"))
+            page.add("gnoise", gr.Slider(0, 100, value=NEUTRAL.gnoise_sigma, step=1, label="Gaussian noise sigma, 0-255 (0 = off)"))
+        with gr.Row():
+            page.add("motion", gr.Slider(1, 51, value=NEUTRAL.motion_length, step=2, label="Motion blur length, px (1 = off)"))
+            page.add("angle", gr.Slider(0, 180, value=NEUTRAL.motion_angle, step=5, label="Motion blur angle, degrees"))
+            page.add("resize", gr.Slider(0.1, 1, value=NEUTRAL.resize_scale, step=0.05, label="Resize factor, down and back up (1 = off)"))
+        with gr.Accordion("Applied operations as JSON", open=False):
+            page.add("lab_json", gr.JSON(label="Degradation details"))
+
+
+def _needs(ready: bool, elem_id: str) -> None:
+    if not ready:
+        gr.Markdown(f"⚠ {NEEDS_DETECTOR}", elem_id=elem_id)
+
+
+def _note(text: str) -> None:
+    gr.Markdown(f"**What am I looking at?** {text}", elem_classes=["note"])
+
+
+def _verdict(page: Page, ready: bool, start_explain: str) -> None:
+    with gr.Row():
+        info = (NEEDS_DETECTOR if not ready else None if start_explain == "fast"
+                else "On this CPU, Score-CAM of this model takes minutes per image; the verdict alone takes seconds.")
+        page.add("explain", gr.Radio(list(EXPLAIN_CHOICES), value=start_explain if ready else "none", label="Explanations",
+                                     scale=3, info=info, interactive=ready, elem_id="explain"))
+        page.add("analyze_btn", gr.Button("Analyze", variant="primary", scale=1, elem_id="analyze"))
+    page.add("status", gr.HTML(status_html("Upload an image or click an example: it is analysed at once.", "info"),
+                               elem_id="analysis-status"))
+    with gr.Column(elem_id="results", elem_classes=["results"]) as results:
+        page.add("results", results)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                page.add("vote", gr.HTML(elem_id="vote"))
+                page.add("details", gr.HTML(elem_id="verdict"))
+            with gr.Column(scale=2, min_width=300):
+                page.add("regions_caption", gr.Markdown("**Where each stream looked**", elem_id="regions-caption", elem_classes=["caption"]))
+                page.add("regions", gr.Image(label="Where each stream looked", show_label=False, format="png", interactive=False,
+                                             elem_id="regions", buttons=["download", "fullscreen"]))
+        with gr.Row(equal_height=False):
+            for n in STREAMS:
+                with gr.Column(min_width=240):
+                    page.add(f"caption_{n}", gr.Markdown(f"**{STREAM_TITLES[n]}**: Score-CAM", elem_id=f"caption-{n}",
+                                                         elem_classes=["caption"]))
+                    page.add(f"overlay_{n}", gr.Image(label=f"{STREAM_TITLES[n]}: Score-CAM", show_label=False, format="png",
+                                                      interactive=False, elem_id=f"overlay-{n}", buttons=["download", "fullscreen"]))
+        gr.HTML(figures.colour_scale_html(), elem_id="colour-scale")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=300):
+                page.add("entropy_plot", gr.Plot(label="Attention entropy", format="png", show_label=False, elem_id="entropy-plot"))
+                _note(NOTES["entropy"])
+            with gr.Column(min_width=300):
+                page.add("stability_plot", gr.Plot(label="Clean-vs-degraded stability", format="png", show_label=False,
+                                                   elem_id="stability-plot"))
+                _note(NOTES["stability"])
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=300):
+                page.add("feat_plot", gr.Plot(label="Inter-stream feature similarity", format="png", show_label=False, elem_id="feat-plot"))
+                _note(NOTES["features"])
+            with gr.Column(min_width=300):
+                page.add("cam_plot", gr.Plot(label="Inter-stream Score-CAM similarity", format="png", show_label=False, elem_id="cam-plot"))
+                _note(NOTES["cams"])
+    with gr.Row():
+        page.add("report_html_file", gr.DownloadButton("Download the report (HTML)", value=None, interactive=False,
+                                                       elem_id="report-html"))
+        page.add("report_json_file", gr.DownloadButton("Download the report (JSON)", value=None, interactive=False,
+                                                       elem_id="report-json"))
+    with gr.Accordion("Full report (JSON)", open=False):
+        page.add("report_json", gr.JSON(label="Report"))
+
+
+def _compare(page: Page, ready: bool) -> None:
+    gr.Markdown("The three Score-CAM maps of the **clean upload** (top) next to those of the **lab's degraded image** "
+                "(bottom), and how far each stream's map moved (cosine between the two maps: the paper's attention drift). "
+                "Runs Score-CAM twice.")
+    with gr.Row():
+        page.add("compare_btn", gr.Button("Compare clean and degraded", variant="primary", interactive=ready, elem_id="compare"))
+        _needs(ready, "compare-needs")
+    page.add("compare_status", gr.HTML(status_html(
+        "Set a degradation in the lab, then press **Compare** to see the clean and degraded maps side by side.", "info"),
+        elem_id="compare-status"))
+    with gr.Column(elem_id="compare-results", elem_classes=["results"]) as results:
+        page.add("compare_results", results)
+        with gr.Row(equal_height=False):
+            for n in STREAMS:
+                with gr.Column(min_width=240):
+                    page.add(f"compare_caption_{n}", gr.Markdown(f"**{STREAM_TITLES[n]}**", elem_id=f"compare-caption-{n}",
+                                                                 elem_classes=["caption"]))
+                    page.add(f"clean_{n}", gr.Image(label=f"{STREAM_TITLES[n]}: clean", format="png", interactive=False,
+                                                    elem_id=f"clean-{n}"))
+                    page.add(f"degraded_{n}", gr.Image(label=f"{STREAM_TITLES[n]}: degraded", format="png", interactive=False,
+                                                       elem_id=f"degraded-{n}"))
+        gr.HTML(figures.colour_scale_html())
+        page.add("drift_plot", gr.Plot(label="Attention drift", format="png", show_label=False, elem_id="drift-plot"))
+        _note(NOTES["drift"])
+        with gr.Accordion("Comparison (JSON)", open=False):
+            page.add("drift_json", gr.JSON(label="Comparison"))
+
+
+def _sweep(page: Page, ready: bool) -> None:
+    with gr.Row():
+        page.add("family", gr.Dropdown(list(FAMILY_CHOICES), value="compound", label="Degradation family (strength 0, 0.1, ..., 1)"))
+        page.add("sweep_btn", gr.Button("Run sweep", variant="primary", interactive=ready, elem_id="sweep"))
+        _needs(ready, "sweep-needs")
+    page.add("sweep_status", gr.HTML(elem_id="sweep-status"))
+    page.add("sweep_plot", gr.Plot(label="P(fake), attention entropy and stability against strength", format="png",
+                                   show_label=False, elem_id="sweep-plot"))
+    _note(NOTES["sweep"])
+    with gr.Accordion("Sweep rows (JSON)", open=False):
+        page.add("sweep_json", gr.JSON(label="Rows"))
+
+
+def _batch(page: Page, ready: bool) -> None:
+    gr.Markdown(f"Verdicts for up to {MAX_FILES} images at once, as uploaded (the lab is not applied); a file that cannot "
+                "be read gets its reason in the *error* column. The CSV has the columns of "
+                "`python -m forensic predict --format csv`.")
+    page.add("batch_files", gr.File(file_count="multiple", file_types=["image"], type="filepath", label="Images",
+                                    elem_id="batch-files", height=140))
+    with gr.Row():
+        page.add("batch_btn", gr.Button("Analyze all", variant="primary", interactive=ready, elem_id="batch"))
+        _needs(ready, "batch-needs")
+    page.add("batch_status", gr.HTML(elem_id="batch-status"))
+    page.add("batch_table", gr.Dataframe(headers=list(TABLE_HEADERS), interactive=False, wrap=True, elem_id="batch-table",
+                                         label="Verdicts"))
+    page.add("batch_csv", gr.File(label="The table as CSV", interactive=False, elem_id="batch-csv"))
