@@ -181,6 +181,18 @@ def test_figures_start_at_zero_and_the_legend_covers_no_bar(jpeg_view):
     assert stab.get_ylim()[0] == 0 and "cosine" in stab.get_ylabel()
 
 
+def test_the_sweep_figure_starts_at_zero_with_its_legend_outside_the_panels():
+    rows = [{"strength": s / 10, "prob_fake": 0.6, "streams": {n: {"prob_fake": 0.5 + s / 40, "attention_entropy": 0.9,
+                                                                   "stability": 1 - s / 50} for n in ("texture", "face", "fusion")}}
+            for s in range(11)]
+    fig = figures.sweep_figure(rows, title="t")
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert [ax.get_ylim()[0] for ax in fig.axes] == [0, 0, 0]
+    assert not any(ax.get_window_extent().overlaps(legend) for ax in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["texture", "face", "fusion", "vote (0.1 grid)"]
+
+
 def test_overlays_say_fast_or_exact_and_the_fidelity_when_the_library_gives_it(jpeg_view):
     from webapp import render
 
@@ -289,6 +301,19 @@ def test_without_a_detector_analyze_shows_the_face_and_the_reason(offline):
     assert view.report_json["face"]["mode"] == "crop" and view.regions.shape == (256, 256, 3)
     assert view.report_html_file["interactive"] is False
     assert "Weights unavailable: test." in offline.batch_in_place([FACE_CROP]).batch_status
+
+
+def test_a_big_upload_is_analysed_on_the_labs_bounded_copy(handlers):
+    """The preview is what the streams see: past the lab's bound both work on the same scaled-down copy
+    (here a bound of 128 x 128 pixels for the 256 px crop; the app's is 2048 x 2048)."""
+    bounded = Handlers(handlers.detector, scratch=handlers.scratch, max_pixels=128 * 128)
+    view = bounded.analyze(FACE_CROP, *NEUTRAL, explain="none")
+    assert view.regions.shape == (128, 128, 3)
+    assert any("copy of the 256x256 image" in n for n in view.report_json["image"]["notes"])
+    assert "copy of the 256x256 image" in view.details
+    rows = list(csv.DictReader(open(bounded.analyze_batch([FACE_CROP]))))
+    assert float(rows[0]["prob_fake"]) == view.report_json["prob_fake"]
+    assert float(rows[0]["texture"]) == pytest.approx(view.report_json["streams"]["texture"]["prob_fake"], abs=1e-4)
 
 
 def test_the_scratch_folder_forgets_old_files(tmp_path):

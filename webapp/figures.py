@@ -308,7 +308,7 @@ def draw_labelled_regions(image: np.ndarray, regions: Mapping[str, tuple], *, fa
 
 def sweep_figure(rows: Sequence[Mapping], *, title: str) -> Figure:
     """The sweep for students: P(fake), attention spread and feature stability against strength, every
-    axis from 0 and one legend above the panels (it covers no line)."""
+    axis from 0 and one legend under the panels (it covers no line)."""
     strengths = [r["strength"] for r in rows]
     names = [n for n in STREAMS if rows and n in rows[0]["streams"]]
     fig = _figure(12.0, 4.0)
@@ -325,7 +325,7 @@ def sweep_figure(rows: Sequence[Mapping], *, title: str) -> Figure:
     low = min([0.0] + [r["streams"][n]["stability"] for r in rows for n in names if r["streams"][n]["stability"] is not None])
     ax_s.set(ylim=(low, 1.02), xlabel="strength", ylabel="cosine to the clean features", title="How far the features moved")
     handles, labels = ax_p.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=11)
     return fig
 

@@ -29,7 +29,7 @@ from forensic.images import ImageError
 from . import batch as batch_table
 from . import figures, render
 from .files import ScratchDir
-from .lab import LabSettings, build_spec, preview
+from .lab import LAB_MAX_PIXELS, LabSettings, build_spec, preview, working_copy
 from .report_file import Chart, Picture, report_html
 from .runtime import decode_upload, on_gpu, on_model_thread, user_error
 from .views import (
@@ -58,11 +58,14 @@ class Handlers:
         error: the user-facing reason there is no detector.
         scratch: where report and CSV files are written before Gradio copies them.
         examples: the example images, in the gallery's order.
+        max_pixels: larger uploads are analysed on a copy scaled down to this many pixels (the lab's
+            bound, so the preview is what the streams see; the report's notes say so).
     """
 
     def __init__(self, detector: Any | None, *, error: str | None = None, scratch: ScratchDir | None = None,
-                 examples: Sequence[str] = ()) -> None:
+                 examples: Sequence[str] = (), max_pixels: int = LAB_MAX_PIXELS) -> None:
         self.detector = detector
+        self.max_pixels = max_pixels
         self.examples = list(examples)
         self.error = error if detector is None else None
         if detector is None and self.error is None:
@@ -71,9 +74,11 @@ class Handlers:
         self.threshold = float(detector.config.vote.threshold) if detector is not None else 0.5
 
         # the heavy work: one function each, run on the model thread (GPU-attached on ZeroGPU)
+        bound = max_pixels
+
         @on_gpu
         def run_analysis(image, spec, seed, explain, progress):
-            return detector.analyze(image, degradation=spec, seed=seed, explain=explain,
+            return detector.analyze(image, degradation=spec, seed=seed, explain=explain, max_pixels=bound,
                                     progress=lambda stage, frac: progress(frac, desc=stage))
 
         @on_gpu
@@ -81,6 +86,7 @@ class Handlers:
             halves = []
             for i, s in enumerate((None, spec)):
                 halves.append(detector.analyze(image, degradation=s, seed=seed, explain=explain, stability=s is not None,
+                                               max_pixels=bound,
                                                progress=lambda stage, frac, _i=i: progress((_i + frac) / 2, desc=stage)))
             return halves
 
@@ -94,7 +100,7 @@ class Handlers:
         @on_gpu
         def run_batch(paths, progress):
             rows = []
-            for i, (path, outcome) in enumerate(detector.analyze_many(paths, batch_size=8)):
+            for i, (path, outcome) in enumerate(detector.analyze_many(paths, batch_size=8, max_pixels=bound)):
                 rows.append(batch_table.batch_row(path, outcome, preset=detector.preset, untrained=detector.untrained))
                 progress((i + 1) / len(paths), desc=f"{i + 1} of {len(paths)}")
             return rows
@@ -298,7 +304,9 @@ class Handlers:
         seed = checked_seed(seed)
         decoded = decode_upload(image)
         try:
-            result = on_model_thread(self._run_sweep, decoded.pixels, family or "compound", seed, progress)
+            # the sweep holds 12 copies of the image: on the lab's bounded copy, like every other analysis here
+            result = on_model_thread(self._run_sweep, working_copy(decoded.pixels, self.max_pixels), family or "compound",
+                                     seed, progress)
         except (SpecError, ValueError) as exc:
             raise user_error(exc) from exc
         title = (f"Robustness sweep from the clean upload: {result.family}, seed {result.seed}"
