@@ -30,7 +30,9 @@ __all__ = [
     "LossSection",
     "EvalSection",
     "ExportSection",
+    "DistillSection",
     "TrainConfig",
+    "DistillConfig",
     "load_config",
     "parse_overrides",
     "valid_keys",
@@ -234,8 +236,8 @@ class TrainConfig:
         pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
         raw = self.to_dict()
         for key, value in pairs.items():
-            _set_dotted(raw, key, value)
-        return from_dict(raw)
+            _set_dotted(raw, key, value, type(self))
+        return from_dict(raw, type(self))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (tuples as lists), as written to ``OUT/train_config.yaml``."""
@@ -245,9 +247,90 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+@dataclass(frozen=True)
+class DistillSection:
+    """Knowledge distillation (``python -m train distill``): where the teacher is and how it teaches.
+
+    Attributes:
+        teacher: the teacher's weights folder or ``hf-hub:owner/repo[@revision]`` (usually given
+            with ``--teacher``).
+        teacher_preset: instead of ``teacher``, a preset with published weights (``paper``; usually
+            given with ``--teacher-preset``).
+        targets: which image the teacher's soft targets come from: ``degraded`` (the very image the
+            student sees) or ``clean`` (its undegraded original); see :mod:`train.distill`.
+        temperature: the distillation temperature of the KL loss (Hinton et al.: ``T^2 KL(p_t^T || p_s^T)``).
+        views: degradation draws per training image; the teacher is run once per (image, view) and
+            epoch ``e`` shows the student view ``(e + offset) mod views`` of each image.
+        streams: the streams to distill (default: every stream the teacher has).
+        protocol: families of the robustness protocol (:mod:`forensic.degrade.protocol`: ``jpeg``,
+            ``gnoise``, ``gblur``, ``motion-blur``, ``resize``, ``compound``) whose every level is a
+            held-out set, besides clean and ``eval.degradations``, reported each epoch and in the card.
+        cache: folder of the teacher's cached outputs (default ``OUT/teacher_cache``); keyed by
+            teacher, file and view, so several runs may share one.
+        teacher_batch_size: images per teacher forward pass.
+        teacher_device: the teacher's device (``auto``: the training device).
+        teacher_dtype: ``auto`` (bf16 on CUDA, float32 on CPU), ``float32`` or ``bfloat16``.
+    """
+
+    teacher: str | None = None
+    teacher_preset: str | None = None
+    # "degraded": the student then follows the teacher more closely at every degradation level we measured
+    # (bench/RESULTS.md, 2026-11-27); "clean" traded that for robustness. See train/distill.py.
+    targets: Literal["degraded", "clean"] = "degraded"
+    temperature: float = 2.0
+    views: int = 4
+    streams: tuple[Literal["texture", "face", "fusion"], ...] = ()
+    protocol: tuple[str, ...] = ()
+    cache: str | None = None
+    teacher_batch_size: int = 32
+    teacher_device: str = "auto"
+    teacher_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+
+
+@dataclass(frozen=True)
+class DistillConfig(TrainConfig):
+    """A distillation run: the student's training settings (:class:`TrainConfig`) plus the teacher.
+
+    ``model.preset`` is the student's architecture; ``model.stream`` is unused (the student learns
+    the teacher's streams, see ``distill.streams``); ``loss.*`` is unused (the loss is the KL to
+    the teacher's soft targets).
+    """
+
+    distill: DistillSection = field(default_factory=DistillSection)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        checks = [
+            ("distill.temperature", self.distill.temperature > 0, "must be > 0"),
+            ("distill.views", 1 <= self.distill.views <= 64, "must be in 1..64"),
+            ("distill.teacher_batch_size", self.distill.teacher_batch_size >= 1, "must be >= 1"),
+            ("distill.streams", len(set(self.distill.streams)) == len(self.distill.streams), "must be distinct"),
+        ]
+        for key, ok, what in checks:
+            if not ok:
+                raise ConfigError(f"{key} {what}")
+        if self.distill.teacher and self.distill.teacher_preset:
+            raise ConfigError("give the teacher once: distill.teacher (--teacher) or distill.teacher_preset (--teacher-preset)")
+        if self.data.pseudo_fakes:
+            raise ConfigError("data.pseudo_fakes is for labelled training; in distillation the teacher labels every image")
+        from forensic.degrade import FAMILIES
+        from forensic.presets import PRESETS
+
+        unknown = [f for f in self.distill.protocol if f not in FAMILIES]
+        if unknown or len(set(self.distill.protocol)) != len(self.distill.protocol):
+            raise ConfigError(f"distill.protocol must list distinct families among {', '.join(FAMILIES)}; got {list(self.distill.protocol)}")
+        if self.distill.teacher_preset is not None and self.distill.teacher_preset not in PRESETS:
+            raise ConfigError(f"distill.teacher_preset {self.distill.teacher_preset!r} is not one of {', '.join(PRESETS)}")
+
+
 # --------------------------------------------------------------------------------- loading
-def load_config(path: str | Path | None = None, overrides: Sequence[str] | Mapping[str, Any] = ()) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str] | Mapping[str, Any] = (), *, kind: type[TrainConfig] | None = None
+) -> TrainConfig:
     """Reads a YAML config (a path, or the name of a file in ``train/configs``) and applies overrides.
+
+    ``kind`` is :class:`TrainConfig` (the default) or :class:`DistillConfig`; a file with a
+    ``distill:`` section is refused as a training config, with the command that runs it.
 
     Raises:
         ConfigError: unknown keys, wrong types or values out of range (the message lists valid keys).
@@ -267,10 +350,13 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] | Mappi
         if not isinstance(loaded, dict):
             raise ConfigError(f"{file}: the top level must be a mapping of keys to values")
         raw = loaded
+    kind = kind or TrainConfig
+    if "distill" in raw and not issubclass(kind, DistillConfig):
+        raise ConfigError(f"{path} is a distillation config (it has a distill: section): run it with `python -m train distill --config {path} ...`")
     pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
     for key, value in pairs.items():
-        _set_dotted(raw, key, value)
-    return from_dict(raw)
+        _set_dotted(raw, key, value, kind)
+    return from_dict(raw, kind)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -302,16 +388,18 @@ def valid_keys(cls: type | None = None, prefix: str = "") -> list[str]:
     return keys
 
 
-def from_dict(raw: Mapping[str, Any]) -> TrainConfig:
-    """Builds a :class:`TrainConfig` from nested plain data, checking every key and type."""
-    return _build(TrainConfig, raw, "")
+def from_dict(raw: Mapping[str, Any], kind: type[TrainConfig] | None = None) -> TrainConfig:
+    """Builds a :class:`TrainConfig` (or ``kind``) from nested plain data, checking every key and type."""
+    kind = kind or TrainConfig
+    return _build(kind, raw, "", kind)
 
 
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    if key not in valid_keys():
-        close = difflib.get_close_matches(key, valid_keys(), n=3)
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, kind: type[TrainConfig] | None = None) -> None:
+    keys = valid_keys(kind)
+    if key not in keys:
+        close = difflib.get_close_matches(key, keys, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid_keys())}")
+        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(keys)}")
     node = raw
     *sections, leaf = key.split(".")
     for name in sections:
@@ -324,7 +412,7 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
+def _build(cls: type, raw: Mapping[str, Any], prefix: str, root: type) -> Any:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or 'the config'} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
@@ -332,14 +420,15 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
     unknown = [k for k in raw if k not in names]
     if unknown:
         key = f"{prefix}{unknown[0]}"
-        close = difflib.get_close_matches(key, valid_keys(), n=3)
+        keys = valid_keys(root)
+        close = difflib.get_close_matches(key, keys, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid_keys())}")
+        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(keys)}")
     kwargs = {}
     for name, value in raw.items():
         tp = hints[name]
         key = f"{prefix}{name}"
-        kwargs[name] = _build(tp, value or {}, f"{key}.") if dataclasses.is_dataclass(tp) else _coerce(value, tp, key)
+        kwargs[name] = _build(tp, value or {}, f"{key}.", root) if dataclasses.is_dataclass(tp) else _coerce(value, tp, key)
     try:
         return cls(**kwargs)
     except ConfigError:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -71,6 +71,8 @@ _SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", 
 # purposes of the per-sample generators (keep their streams independent)
 _BLEND, _DEGRADE = 1, 2
 _SCAN = "|scan"
+# images per face-detection call (bounds the decoded images held at once)
+_FACE_BATCH = 8
 
 
 class DataError(ValueError):
@@ -80,10 +82,14 @@ class DataError(ValueError):
 # --------------------------------------------------------------------------------- samples
 @dataclass(frozen=True)
 class Sample:
-    """One image file with its label (0 = real, 1 = fake) and, from a manifest, its split."""
+    """One image file with its label (0 = real, 1 = fake, None = unknown) and, from a manifest, its split.
+
+    Unlabelled samples come only from ``read_samples(..., labels="optional")`` (distillation,
+    where the teacher labels the images and true labels serve only for reporting).
+    """
 
     path: Path
-    label: int
+    label: int | None
     split: str | None = None
 
 
@@ -112,29 +118,53 @@ class DataSplit:
     split_by: str
 
     def counts(self) -> dict[str, dict[str, int]]:
+        """``{"train": {"real": n, "fake": n}, "val": ...}``, plus ``"unlabelled"`` where some are."""
         def count(samples: Sequence[Sample]) -> dict[str, int]:
-            fake = sum(s.label for s in samples)
-            return {"real": len(samples) - fake, "fake": fake}
+            fake = sum(s.label == 1 for s in samples)
+            real = sum(s.label == 0 for s in samples)
+            unknown = len(samples) - fake - real
+            return {"real": real, "fake": fake, **({"unlabelled": unknown} if unknown else {})}
 
         return {"train": count(self.train), "val": count(self.val)}
 
 
-def read_samples(source: str | os.PathLike) -> list[Sample]:
+def read_samples(source: str | os.PathLike, *, labels: Literal["required", "optional"] = "required") -> list[Sample]:
     """Reads a folder with ``real/`` and ``fake/`` subfolders (recursively) or a CSV manifest.
 
     A manifest has columns ``path,label[,split]`` (a header row is optional); labels are
     ``real``/``fake`` or ``0``/``1``; splits ``train``/``val`` (``test`` rows are skipped);
     relative paths are relative to the CSV file.
 
+    With ``labels="optional"`` (distillation) a folder without ``real/`` and ``fake/`` is read
+    whole (every image at any depth, unlabelled), a manifest may be a single ``path`` column
+    (or have a header naming its columns, e.g. ``path,split``), and an empty label cell means
+    unlabelled.
+
     Raises:
-        DataError: no such folder or file, no images, bad labels or splits.
+        DataError: no such folder or file, a file that is not a text CSV, no images, bad labels or splits.
     """
     path = Path(source).expanduser()
+    if labels not in ("required", "optional"):
+        raise ValueError(f"labels must be 'required' or 'optional', got {labels!r}")
+    optional = labels == "optional"
     if path.is_dir():
+        if optional and not (path / "real").is_dir() and not (path / "fake").is_dir():
+            return _read_unlabelled_folder(path)
         return _read_folder(path)
     if path.is_file():
-        return _read_manifest(path)
+        return _read_manifest(path, labels_optional=optional)
     raise DataError(f"no such data folder or manifest: {path}")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _read_unlabelled_folder(folder: Path) -> list[Sample]:
+    samples = [Sample(p, None) for p in _image_files(folder)]
+    if not samples:
+        raise DataError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {folder}")
+    return samples
 
 
 def _read_folder(folder: Path) -> list[Sample]:
@@ -142,8 +172,7 @@ def _read_folder(folder: Path) -> list[Sample]:
     for name, label in (("real", 0), ("fake", 1)):
         sub = folder / name
         if sub.is_dir():
-            files = sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            samples.extend(Sample(p, label) for p in files)
+            samples.extend(Sample(p, label) for p in _image_files(sub))
     if not (folder / "real").is_dir() and not (folder / "fake").is_dir():
         raise DataError(
             f"{folder} has neither a real/ nor a fake/ subfolder: put the images in DATA/real/ and DATA/fake/ "
@@ -154,25 +183,45 @@ def _read_folder(folder: Path) -> list[Sample]:
     return samples
 
 
-def _read_manifest(path: Path) -> list[Sample]:
-    with path.open(newline="") as f:
-        rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        header = [c.strip().lower() for c in rows[0]]
+def _manifest_rows(path: Path) -> list[list[str]]:
+    """The non-empty rows of a CSV manifest; a file that is not CSV text is one :class:`DataError`."""
+    not_text = f"{path} is not a CSV manifest"
+    fix = "pass a folder of images, or a UTF-8 CSV file with path,label[,split] rows"
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # stops at the first bad byte
+            rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{not_text}: byte {exc.start} is not UTF-8 text (an image or binary file?); {fix}") from None
+    except csv.Error as exc:
+        raise DataError(f"{not_text} ({exc}); {fix}") from None
+    if any("\x00" in cell for row in rows for cell in row):
+        raise DataError(f"{not_text}: it holds NUL bytes (a binary file?); {fix}")
+    return rows
+
+
+def _read_manifest(path: Path, *, labels_optional: bool = False) -> list[Sample]:
+    rows = _manifest_rows(path)
+    first = [c.strip().lower() for c in rows[0]] if rows else []
+    if first[:2] == ["path", "label"] or (labels_optional and first[:1] == ["path"]):
+        header = first
         rows = rows[1:]
     else:
-        header = ["path", "label", "split"][: len(rows[0])] if rows else []
+        header = ["path", "label", "split"][: max(len(row) for row in rows)] if rows else []
     unknown = set(header) - {"path", "label", "split"}
     if unknown:
         raise DataError(f"{path}: unknown manifest column(s) {sorted(unknown)}; use path,label[,split]")
     samples = []
-    for line, row in enumerate(rows, start=2 if "path" in header else 1):
+    for line, row in enumerate(rows, start=2 if header is first else 1):
         record = dict(zip(header, (c.strip() for c in row)))
-        if len(row) < 2 or not record.get("path"):
+        if (len(row) < 2 and not labels_optional) or not record.get("path"):
             raise DataError(f"{path}, row {line}: expected path,label[,split], got {row}")
-        label = _LABELS.get(record["label"].lower())
-        if label is None:
-            raise DataError(f"{path}, row {line}: label {record['label']!r} is not real, fake, 0 or 1")
+        text = record.get("label", "")
+        if labels_optional and not text:
+            label = None  # unlabelled: the teacher labels it
+        else:
+            label = _LABELS.get(text.lower())
+            if label is None:
+                raise DataError(f"{path}, row {line}: label {text!r} is not real, fake, 0 or 1")
         split = record.get("split") or None
         if split is not None:
             if split.lower() not in _SPLITS:
@@ -206,10 +255,11 @@ def split_samples(samples: Sequence[Sample], *, val_fraction: float, seed: int) 
         if not train:
             raise DataError("the manifest's split has no train rows")
         return DataSplit(train, val, "manifest")
-    ordered = sorted(samples, key=lambda s: (s.label, str(s.path)))  # independent of listing order
+    # independent of listing order; unlabelled samples (distillation) form a third group, drawn last
+    ordered = sorted(samples, key=lambda s: (2 if s.label is None else s.label, str(s.path)))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5B117]))
     train, val = [], []
-    for label in (0, 1):
+    for label in (0, 1, None):
         group = [s for s in ordered if s.label == label]
         n_val = int(round(len(group) * val_fraction))
         if val_fraction > 0 and n_val == 0 and len(group) >= 2:
@@ -553,20 +603,22 @@ def _worker_init(worker_id: int) -> None:
 
 
 def make_loader(
-    dataset: StreamDataset,
+    dataset: Dataset,
     *,
     batch_size: int,
     shuffle: bool,
     seed: int,
     info: DistInfo,
     num_workers: int = 0,
+    collate: Callable[[Sequence[Any]], Any] | None = None,
 ) -> DataLoader:
     """A DataLoader over this process's shard.
 
     The sampler is a ``DistributedSampler`` also for one process, so the order is the same function
     of (seed, epoch) everywhere; call ``loader.sampler.set_epoch(epoch)``. Workers are spawned, not
     forked (a fork after OpenCV or OpenMP threads ran in the parent can deadlock the child), and
-    persist across epochs so the start-up is paid once.
+    persist across epochs so the start-up is paid once. ``collate`` defaults to
+    :class:`Collate` of a :class:`StreamDataset`'s stream.
     """
     sampler = EpochSampler(
         DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed, drop_last=False)
@@ -578,7 +630,7 @@ def make_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=Collate(dataset.stream),
+        collate_fn=collate or Collate(dataset.stream),
         worker_init_fn=_worker_init if num_workers else None,
         multiprocessing_context="spawn" if num_workers else None,
         persistent_workers=num_workers > 0,
@@ -618,13 +670,22 @@ def ensure_faces(
         results: dict[str, dict] = {}
         if keys:
             detector = detector or detector_factory()
-            iterator: Iterable[str] = keys
+            bar = None
             if progress and info.is_main:
                 from tqdm import tqdm
 
-                iterator = tqdm(keys, desc=f"faces ({phase})", unit="img", leave=False)
-            for key in iterator:
-                results[key] = detector.analyze(todo[key]()).to_dict()
+                bar = tqdm(total=len(keys), desc=f"faces ({phase})", unit="img", leave=False)
+            # FaceDetector.analyze_batch runs MTCNN on several images at once, as inference does
+            batched = getattr(detector, "analyze_batch", None)
+            for start in range(0, len(keys), _FACE_BATCH):
+                chunk = keys[start : start + _FACE_BATCH]
+                images = [todo[key]() for key in chunk]
+                found = batched(images) if batched is not None else [detector.analyze(image) for image in images]
+                results.update((key, face.to_dict()) for key, face in zip(chunk, found))
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
         gathered = all_gather_objects(info, results)
         for part in gathered:
             for key, data in part.items():

@@ -1,7 +1,9 @@
 """The training loop: one stream, one process or many (torchrun), checkpoints, validation, export.
 
 :func:`fit` is the whole run; the pieces (:func:`train_one_epoch`, :func:`evaluate`,
-:func:`make_optimizer`, :class:`WarmupCosine`) are usable on their own.
+:func:`make_optimizer`, :class:`WarmupCosine`) are usable on their own. :func:`drive` runs any
+:class:`Job` (one stream against labels here; several streams against a teacher in
+:mod:`train.distill`) with the same folder, resume, checkpoint and log guarantees.
 
 Reproducibility: data order is ``DistributedSampler(seed).set_epoch(e)``; image randomness is per
 sample (see :mod:`train.data`); dropout draws from torch's global generator, which is reseeded at
@@ -23,10 +25,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -73,8 +75,9 @@ from .losses import FocalLoss
 from .modeling import build_training_model, training_model_config
 
 __all__ = [
-    "EvalResult", "FitResult", "RunData", "SplitData", "WarmupCosine",
-    "fit", "prepare_data", "prepare_split", "build_datasets", "train_one_epoch", "evaluate", "make_optimizer",
+    "EvalResult", "FitResult", "RunData", "SplitData", "WarmupCosine", "Job", "StepLoss",
+    "fit", "drive", "prepare_data", "prepare_split", "scan_split", "build_datasets", "train_one_epoch", "optimise_epoch",
+    "evaluate", "make_optimizer", "make_scheduler", "face_detector_factory",
 ]
 
 log = logging.getLogger(__name__)
@@ -118,8 +121,9 @@ class FitResult:
         best_epoch: the epoch of the best validation AUC (the last epoch without validation).
         history: one record per epoch (as in ``log.jsonl``).
         export_dir: the exported weights folder, if written.
-        temperature: the fitted calibration temperature, if any.
+        temperature: the fitted calibration temperature, if any (one stream).
         final_metrics: per validation set, metrics of the best checkpoint (calibrated).
+        temperatures: per stream, the fitted temperatures (distillation: several streams).
     """
 
     out: Path
@@ -127,7 +131,8 @@ class FitResult:
     history: list[dict[str, Any]]
     export_dir: Path | None = None
     temperature: float | None = None
-    final_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    final_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    temperatures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,9 +179,11 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: ForensicModel, stream: str, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW over the trainable parameters; the head may have its own learning rate."""
-    head = [p for p in model.heads[stream].parameters() if p.requires_grad]
+def make_optimizer(model: ForensicModel, stream: str | Sequence[str], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over the trainable parameters; the heads (of ``stream``, or of each of
+    several streams) may have their own learning rate."""
+    streams = (stream,) if isinstance(stream, str) else tuple(stream)
+    head = [p for name in streams for p in model.heads[name].parameters() if p.requires_grad]
     head_ids = {id(p) for p in head}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     groups = []
@@ -188,6 +195,14 @@ def make_optimizer(model: ForensicModel, stream: str, cfg: TrainConfig) -> torch
     return kind(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, batches_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warm-up then cosine over the run's optimizer steps (:class:`WarmupCosine`)."""
+    total = math.ceil(batches_per_epoch / cfg.optim.grad_accum) * cfg.epochs
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(total, round(cfg.optim.warmup_fraction * total), cfg.optim.min_lr_ratio)
+    )
+
+
 def _autocast(device: torch.device, precision: str):
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     if not use_bf16:
@@ -197,6 +212,82 @@ def _autocast(device: torch.device, precision: str):
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, rank, 0xD50]).generate_state(1)[0])
+
+
+@dataclass
+class StepLoss:
+    """What one batch contributes: the loss to back-propagate, its sample count, and named parts
+    (per-sample means, e.g. each stream's share) to report."""
+
+    loss: torch.Tensor
+    count: int
+    parts: Mapping[str, float] = field(default_factory=dict)
+
+
+#: computes a batch's loss: ``loss_fn(net, batch) -> StepLoss`` (forward under autocast inside)
+LossFn = Callable[[torch.nn.Module, Mapping[str, Any]], StepLoss]
+
+
+def optimise_epoch(
+    net: torch.nn.Module,
+    model: ForensicModel,
+    loader: DataLoader,
+    *,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: TrainConfig,
+    info: DistInfo,
+    desc: str = "train",
+) -> dict[str, Any]:
+    """One pass over this process's shard with gradient accumulation, clipping and DDP's
+    ``no_sync`` between accumulated micro-batches; returns the loss (and its parts) and sample
+    counts summed over the ranks.
+
+    ``net`` is what runs the forward pass (the DDP wrapper, or ``model`` itself); ``loss_fn``
+    says what a batch's loss is (training: focal loss to the labels; distillation: KL to the
+    teacher's targets).
+    """
+    model.train()
+    # the frozen bases have no dropout or batch statistics, but eval() keeps it that way for any base
+    model.dinov2.eval()
+    if model.clip is not None:
+        model.clip.eval()
+    accum = cfg.optim.grad_accum
+    n_batches = len(loader)
+    total_loss, seen, steps = 0.0, 0, 0
+    part_sums: dict[str, float] = {}
+    indices: list[int] = []
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer.zero_grad(set_to_none=True)
+    for i, batch in enumerate(_progress(loader, cfg, info, desc)):
+        group_start = (i // accum) * accum
+        group_size = min(accum, n_batches - group_start)
+        last_in_group = i == group_start + group_size - 1
+        sync = contextlib.nullcontext() if last_in_group or not isinstance(net, DistributedDataParallel) else net.no_sync()
+        with sync:
+            step = loss_fn(net, batch)
+            (step.loss / group_size).backward()
+        if last_in_group:
+            if cfg.optim.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            steps += 1
+        total_loss += float(step.loss.detach()) * step.count
+        for name, value in step.parts.items():
+            part_sums[name] = part_sums.get(name, 0.0) + float(value) * step.count
+        seen += step.count
+        indices.extend(batch["index"].tolist())
+    names = sorted(part_sums)
+    sums = all_reduce_sum(info, [total_loss, float(seen), *(part_sums[n] for n in names)])
+    loss_sum, seen_sum = sums[0], max(1.0, sums[1])
+    unique = set().union(*map(set, all_gather_objects(info, indices)))
+    stats: dict[str, Any] = {"train_loss": loss_sum / seen_sum}
+    if names:
+        stats["train_loss_parts"] = {n: v / seen_sum for n, v in zip(names, sums[2:])}
+    return {**stats, "samples_seen": int(sums[1]), "unique_samples": len(unique), "steps": steps}
 
 
 def train_one_epoch(
@@ -212,46 +303,16 @@ def train_one_epoch(
     info: DistInfo,
     desc: str = "train",
 ) -> dict[str, Any]:
-    """One pass over this process's shard; returns loss and sample counts summed over the ranks.
+    """One pass of one stream against the labels (:func:`optimise_epoch` with ``criterion``)."""
 
-    ``net`` is what runs the forward pass (the DDP wrapper, or ``model`` itself).
-    """
-    model.train()
-    # the frozen bases have no dropout or batch statistics, but eval() keeps it that way for any base
-    model.dinov2.eval()
-    if model.clip is not None:
-        model.clip.eval()
-    accum = cfg.optim.grad_accum
-    n_batches = len(loader)
-    total_loss, seen, steps = 0.0, 0, 0
-    indices: list[int] = []
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer.zero_grad(set_to_none=True)
-    for i, batch in enumerate(_progress(loader, cfg, info, desc)):
+    def loss_fn(net: torch.nn.Module, batch: Mapping[str, Any]) -> StepLoss:
         x = batch["x"].to(info.device, non_blocking=True)
         y = batch["label"].to(info.device, non_blocking=True)
-        group_start = (i // accum) * accum
-        group_size = min(accum, n_batches - group_start)
-        last_in_group = i == group_start + group_size - 1
-        sync = contextlib.nullcontext() if last_in_group or not isinstance(net, DistributedDataParallel) else net.no_sync()
-        with sync:
-            with _autocast(info.device, cfg.precision):
-                logits = net(x, stream)
-            loss = criterion(logits, y)
-            (loss / group_size).backward()
-        if last_in_group:
-            if cfg.optim.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            steps += 1
-        total_loss += float(loss.detach()) * len(y)
-        seen += len(y)
-        indices.extend(batch["index"].tolist())
-    loss_sum, seen_sum = all_reduce_sum(info, [total_loss, float(seen)])
-    unique = set().union(*map(set, all_gather_objects(info, indices)))
-    return {"train_loss": loss_sum / max(1.0, seen_sum), "samples_seen": int(seen_sum), "unique_samples": len(unique), "steps": steps}
+        with _autocast(info.device, cfg.precision):
+            logits = net(x, stream)
+        return StepLoss(criterion(logits, y), len(y))
+
+    return optimise_epoch(net, model, loader, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler, cfg=cfg, info=info, desc=desc)
 
 
 @torch.no_grad()
@@ -308,16 +369,18 @@ def _progress(loader: DataLoader, cfg: TrainConfig, info: DistInfo, desc: str) -
 
 
 # --------------------------------------------------------------------------------- data
-def prepare_split(cfg: TrainConfig, *, out: Path, info: DistInfo) -> SplitData:
+def scan_split(cfg: TrainConfig, *, out: Path, info: DistInfo, labels: str = "required") -> SplitData:
     """Reads the data, scans every file once (cached), leaves out (or refuses) unreadable ones, splits.
 
+    ``labels="optional"`` (distillation) also reads unlabelled folders and manifests.
+
     Raises:
-        DataError: no data, unreadable files with ``data.strict``, or a class missing.
+        DataError: no data, or unreadable files with ``data.strict``.
     """
     if not cfg.data.path:
         raise DataError("no training data: pass --data DIR_OR_CSV (or set data.path)")
     cache = FaceCache(Path(cfg.data.face_cache) if cfg.data.face_cache else out / "face_cache.json")
-    samples = read_samples(cfg.data.path)
+    samples = read_samples(cfg.data.path, labels=labels)
     scan = scan_samples(samples, cache, info=info, threads=cfg.data.num_workers, progress=cfg.progress)
     if scan.decoded:
         log.info("scanned %d image(s) (cached in %s)", scan.decoded, cache.path)
@@ -332,6 +395,17 @@ def prepare_split(cfg: TrainConfig, *, out: Path, info: DistInfo) -> SplitData:
         more = f"; and {len(scan.bad) - 3} more (all in log.jsonl)" if len(scan.bad) > 3 else ""
         log.warning("skipping %d of %d image(s) that cannot be read: %s%s", len(scan.bad), len(samples), shown, more)
     split = split_samples(scan.readable, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+    return SplitData(split=split, skipped=scan.bad, cache=cache)
+
+
+def prepare_split(cfg: TrainConfig, *, out: Path, info: DistInfo) -> SplitData:
+    """:func:`scan_split` of labelled data, checking that the training split has both classes.
+
+    Raises:
+        DataError: no data, unreadable files with ``data.strict``, or a class missing.
+    """
+    data = scan_split(cfg, out=out, info=info)
+    split = data.split
     if cfg.data.pseudo_fakes and not any(s.label == 0 for s in split.train):
         raise DataError("data.pseudo_fakes needs real images in the training split")
     counts = split.counts()
@@ -340,7 +414,19 @@ def prepare_split(cfg: TrainConfig, *, out: Path, info: DistInfo) -> SplitData:
             f"the training split has {counts['train']['real']} real and {counts['train']['fake']} fake images: "
             "both classes are needed (or set data.pseudo_fakes=true to make fakes from real photos)"
         )
-    return SplitData(split=split, skipped=scan.bad, cache=cache)
+    return data
+
+
+def face_detector_factory(cfg: TrainConfig, info: DistInfo) -> Callable[[], Any]:
+    """Makes the MTCNN face detector on ``data.face_device`` (``auto``: the training device), when first needed."""
+
+    def detector():
+        from forensic.faces import FaceDetector
+
+        device = str(info.device) if cfg.data.face_device == "auto" else cfg.data.face_device
+        return FaceDetector(device=device)
+
+    return detector
 
 
 def build_datasets(
@@ -357,13 +443,9 @@ def build_datasets(
         for spec in cfg.eval.degradations:
             val[spec] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed, degradation=spec)
     if detect_faces:
-        def detector():
-            from forensic.faces import FaceDetector
-
-            device = str(info.device) if cfg.data.face_device == "auto" else cfg.data.face_device
-            return FaceDetector(device=device)
-
-        ran = ensure_faces([train, *val.values()], data.cache, info=info, detector_factory=detector, progress=cfg.progress)
+        ran = ensure_faces(
+            [train, *val.values()], data.cache, info=info, detector_factory=face_detector_factory(cfg, info), progress=cfg.progress
+        )
         if ran:
             log.info("detected faces on %d images (cached in %s)", ran, data.cache.path)
     return RunData(split=split, train=train, val=val, skipped=data.skipped)
@@ -385,6 +467,7 @@ def _metrics_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
 
 
 def _better(auc: float, best: float) -> bool:
+    """Whether a validation score (higher is better; NaN: undefined) beats the best so far."""
     if math.isnan(auc):
         return math.isnan(best)  # without a usable AUC, the latest epoch is kept
     return math.isnan(best) or auc >= best
@@ -423,29 +506,71 @@ def fit(cfg: TrainConfig, *, out: str | Path, info: DistInfo | None = None, over
         train.checkpoint.CheckpointError: the checkpoint cannot be read.
         forensic.weights.WeightsUnavailable: the preset's base weights cannot be had.
     """
+    return drive(cfg, out=out, info=info, overwrite=overwrite, prepare=_prepare_stream_run, build=_StreamJob.build)
+
+
+# --------------------------------------------------------------------------------- the driver
+class Job(Protocol):
+    """One kind of run, as :func:`drive` sees it: training one stream (:class:`_StreamJob`) or
+    distilling several (:class:`train.distill.DistillJob`).
+
+    Attributes:
+        label: the checkpoint's ``stream`` field (a resume refuses a checkpoint of another label).
+        model, optimizer, scheduler: what a checkpoint saves (with :meth:`stream_state`).
+        has_validation: whether epochs are validated at all (without, every epoch is the best).
+    """
+
+    label: str
+    model: ForensicModel
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    has_validation: bool
+
+    def stream_state(self) -> dict[str, torch.Tensor]:
+        """The trained tensors a checkpoint holds."""
+
+    def load_stream_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Loads :meth:`stream_state` back (resume)."""
+
+    def run_epoch(self, cfg: TrainConfig, info: DistInfo, epoch: int) -> tuple[dict[str, Any], float | None]:
+        """Trains (and maybe validates) epoch ``epoch`` (0-based): the record's fields (with
+        ``steps``: optimizer steps taken) and the validation score (higher is better; None: not
+        validated this epoch)."""
+
+    def start_fields(self, cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
+        """What the ``start`` record of ``log.jsonl`` says about this run (data, model, ...)."""
+
+    def metrics_line(self, epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
+        """One log line for an epoch record."""
+
+    def export(self, cfg: TrainConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
+        """Rank 0 after the last epoch: the weights folder (sets ``result.export_dir``)."""
+
+
+#: reads and scans the data, and says whose run it is: ``prepare(cfg, out=, info=) -> (split, fingerprint)``
+Prepare = Callable[..., tuple[SplitData, rundir.RunFingerprint]]
+#: builds the job (data sets, model, optimizer, ...): ``build(cfg, split, info) -> Job``
+Build = Callable[[TrainConfig, SplitData, DistInfo], Job]
+
+
+def drive(
+    cfg: TrainConfig, *, out: str | Path, info: DistInfo | None = None, overwrite: bool = False, prepare: Prepare, build: Build
+) -> FitResult:
+    """Runs a job with this package's guarantees, whatever it trains.
+
+    One output folder per run (refused when it holds another, unless ``overwrite``), a resume
+    only from a checkpoint of the same config and data, checkpoints and the log written by rank 0
+    only, atomically and checkpoint first, ``log.jsonl`` rebuilt from the checkpoint on resume,
+    ``best.pt`` by the job's validation score, then the job's export.
+    """
     out = Path(out)
     own_group = info is None
     info = info or setup_distributed(cfg.device)
     try:
-        return _fit(cfg, out, info, overwrite=overwrite)
+        return _drive(cfg, out, info, overwrite=overwrite, prepare=prepare, build=build)
     finally:
         if own_group:
             teardown_distributed(info)
-
-
-@dataclass
-class _Parts:
-    """Everything a run builds before its first epoch."""
-
-    stream: str
-    data: RunData
-    model: ForensicModel
-    net: torch.nn.Module
-    criterion: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    train_loader: DataLoader
-    val_loaders: dict[str, DataLoader]
 
 
 @dataclass
@@ -455,81 +580,42 @@ class _Progress:
     epoch: int = 0
     step: int = 0
     best_epoch: int = 0
-    best_auc: float = math.nan
+    best_auc: float = math.nan  # the best validation score (AUC when training, agreement when distilling)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _setup(cfg: TrainConfig, split: SplitData, info: DistInfo) -> _Parts:
-    stream = cfg.model.stream
-    model_config = training_model_config(cfg)
-    data = build_datasets(cfg, split, model_config.stream(stream), info=info)
-    model = build_training_model(cfg, model_config, device=info.device)
-    loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers}
-    train_loader = make_loader(data.train, batch_size=cfg.data.batch_size, shuffle=True, **loader_kw)
-    eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
-    val_loaders = {name: make_loader(ds, batch_size=eval_bs, shuffle=False, **loader_kw) for name, ds in data.val.items()}
-    optimizer = make_optimizer(model, stream, cfg)
-    total = math.ceil(len(train_loader) / cfg.optim.grad_accum) * cfg.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(total, round(cfg.optim.warmup_fraction * total), cfg.optim.min_lr_ratio)
-    )
-    net: torch.nn.Module = model
-    if info.distributed:  # only the stream's adapter and head require grad, so only they are all-reduced
-        net = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-    return _Parts(
-        stream=stream, data=data, model=model, net=net, criterion=FocalLoss(gamma=cfg.loss.gamma, alpha=cfg.loss.alpha),
-        optimizer=optimizer, scheduler=scheduler, train_loader=train_loader, val_loaders=val_loaders,
-    )
-
-
-def _restore(parts: _Parts, path: Path, ckpt: CheckpointState) -> _Progress:
-    if ckpt.stream != parts.stream:
-        raise CheckpointError(f"{path} is a checkpoint of the {ckpt.stream} stream; this run trains {parts.stream}")
-    parts.model.load_stream_state_dict(parts.stream, ckpt.stream_state)
-    parts.optimizer.load_state_dict(ckpt.optimizer)
-    parts.scheduler.load_state_dict(ckpt.scheduler)
+def _restore(job: Job, path: Path, ckpt: CheckpointState) -> _Progress:
+    if ckpt.stream != job.label:
+        raise CheckpointError(f"{path} is a checkpoint of the {ckpt.stream} stream; this run trains {job.label}")
+    job.load_stream_state(ckpt.stream_state)
+    job.optimizer.load_state_dict(ckpt.optimizer)
+    job.scheduler.load_state_dict(ckpt.scheduler)
     restore_rng(ckpt.rng)
     log.info("resumed from %s after epoch %d", path, ckpt.epoch)
     return _Progress(epoch=ckpt.epoch, step=ckpt.step, best_epoch=ckpt.best_epoch, best_auc=ckpt.best_auc, history=list(ckpt.history))
 
 
-def _run_epoch(parts: _Parts, cfg: TrainConfig, info: DistInfo, epoch: int, progress: _Progress) -> bool:
-    """Trains and validates epoch ``epoch`` (0-based); updates ``progress``; returns whether it is the best."""
+def _run_epoch(job: Job, cfg: TrainConfig, info: DistInfo, epoch: int, progress: _Progress) -> bool:
+    """Runs epoch ``epoch`` (0-based) of the job; updates ``progress``; returns whether it is the best."""
     t0 = time.perf_counter()
     torch.manual_seed(_epoch_seed(cfg.seed, epoch, info.rank))  # dropout: the only draw from torch's generator
-    parts.data.train.set_epoch(epoch)
-    parts.train_loader.sampler.set_epoch(epoch)
-    stats = train_one_epoch(
-        parts.net, parts.model, parts.train_loader, stream=parts.stream, criterion=parts.criterion,
-        optimizer=parts.optimizer, scheduler=parts.scheduler, cfg=cfg, info=info, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-    )
-    progress.step += stats.pop("steps")
-    record: dict[str, Any] = {
-        "event": "epoch", "epoch": epoch + 1, "step": progress.step, **stats, "lr": [g["lr"] for g in parts.optimizer.param_groups],
-    }
-    validate = bool(parts.val_loaders) and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs)
-    if validate:
-        record["val"] = {
-            name: evaluate(
-                parts.model, loader, stream=parts.stream, criterion=parts.criterion, info=info,
-                precision=cfg.precision, name=name, progress=cfg.progress,
-            ).metrics()
-            for name, loader in parts.val_loaders.items()
-        }
+    fields, score = job.run_epoch(cfg, info, epoch)
+    progress.step += fields.pop("steps")
+    record: dict[str, Any] = {"event": "epoch", "epoch": epoch + 1, "step": progress.step, **fields}
     record["time_s"] = time.perf_counter() - t0
-    is_best = _better(record["val"][CLEAN]["auc"], progress.best_auc) if validate else not parts.val_loaders
+    is_best = _better(score, progress.best_auc) if score is not None else not job.has_validation
     if is_best:
-        progress.best_epoch, progress.best_auc = epoch + 1, record["val"][CLEAN]["auc"] if validate else math.nan
+        progress.best_epoch, progress.best_auc = epoch + 1, score if score is not None else math.nan
     record["best_epoch"] = progress.best_epoch
     progress.epoch = epoch + 1
     progress.history.append(record)
     return is_best
 
 
-def _save_epoch(parts: _Parts, cfg: TrainConfig, out: Path, progress: _Progress, fingerprint: rundir.RunFingerprint, *, is_best: bool) -> None:
+def _save_epoch(job: Job, cfg: TrainConfig, out: Path, progress: _Progress, fingerprint: rundir.RunFingerprint, *, is_best: bool) -> None:
     state = CheckpointState(
-        epoch=progress.epoch, step=progress.step, stream=parts.stream, stream_state=parts.model.stream_state_dict(parts.stream),
-        optimizer=parts.optimizer.state_dict(), scheduler=parts.scheduler.state_dict(), best_epoch=progress.best_epoch,
+        epoch=progress.epoch, step=progress.step, stream=job.label, stream_state=job.stream_state(),
+        optimizer=job.optimizer.state_dict(), scheduler=job.scheduler.state_dict(), best_epoch=progress.best_epoch,
         best_auc=progress.best_auc, history=progress.history, config=cfg.to_dict(), rng=rng_states(),
         config_hash=fingerprint.config_hash, data_hash=fingerprint.data_hash,
     )
@@ -566,29 +652,14 @@ def _checked_resume(cfg: TrainConfig, out: Path, fingerprint: rundir.RunFingerpr
     return path, state
 
 
-def _start_record(cfg: TrainConfig, parts: _Parts, info: DistInfo, resume: Path | None, progress: _Progress,
-                  fingerprint: rundir.RunFingerprint) -> dict[str, Any]:
-    data = parts.data
-    return {
-        "event": "start", "stream": parts.stream, "preset": cfg.model.preset, "world_size": info.world_size,
-        "device": str(info.device), "resume": str(resume) if resume else None, "start_epoch": progress.epoch,
-        "run": fingerprint.to_dict(),
-        "data": {**data.split.counts(), "split_by": data.split.split_by, "train_items": len(data.train),
-                 "val_items": len(data.val.get(CLEAN, ())), "skipped": len(data.skipped),
-                 "skipped_files": [{"path": str(b.path), "reason": b.reason} for b in data.skipped]},
-        "trainable_parameters": sum(p.numel() for p in parts.model.parameters() if p.requires_grad),
-    }
-
-
-def _fit(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool = False) -> FitResult:
+def _drive(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool, prepare: Prepare, build: Build) -> FitResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _open_folder(cfg, out, info, overwrite=overwrite)
-    split = prepare_split(cfg, out=out, info=info)
-    fingerprint = rundir.run_fingerprint(cfg, split.split)
+    split, fingerprint = prepare(cfg, out=out, info=info)
     resume = _checked_resume(cfg, out, fingerprint)  # before the faces and the model: fail fast
-    parts = _setup(cfg, split, info)
-    progress = _restore(parts, *resume) if resume is not None else _Progress()
+    job = build(cfg, split, info)
+    progress = _restore(job, *resume) if resume is not None else _Progress()
     log_path = out / rundir.LOG_NAME
     if info.is_main:
         atomic_write_text(out / "train_config.yaml", cfg.to_yaml())
@@ -597,22 +668,117 @@ def _fit(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool = False
                 log.info("removed %s (after the resumed epoch %d)", stale, progress.epoch)
             sync_best(out, progress.best_epoch)
         rundir.rebuild_log(log_path, progress.history)
-        _write_json_line(log_path, _start_record(cfg, parts, info, resume[0] if resume else None, progress, fingerprint))
+        start = {
+            "event": "start", **job.start_fields(cfg, info), "world_size": info.world_size, "device": str(info.device),
+            "resume": str(resume[0]) if resume else None, "start_epoch": progress.epoch, "run": fingerprint.to_dict(),
+        }
+        _write_json_line(log_path, start)
     barrier(info)
     for epoch in range(progress.epoch, cfg.epochs):
-        is_best = _run_epoch(parts, cfg, info, epoch, progress)
+        is_best = _run_epoch(job, cfg, info, epoch, progress)
         if info.is_main:
             # checkpoint first: a kill before the log line is repaired on resume from the checkpoint's history
-            _save_epoch(parts, cfg, out, progress, fingerprint, is_best=is_best)
+            _save_epoch(job, cfg, out, progress, fingerprint, is_best=is_best)
             _write_json_line(log_path, progress.history[-1])
-            log.info(_metrics_line(epoch + 1, cfg.epochs, progress.history[-1]))
+            log.info(job.metrics_line(epoch + 1, cfg.epochs, progress.history[-1]))
         barrier(info)
 
     result = FitResult(out=out, best_epoch=progress.best_epoch, history=progress.history)
     if cfg.export.enabled and info.is_main:
-        from .export import export_run
-
-        export_run(cfg, parts.model, data=parts.data, out=out, info=info, criterion=parts.criterion, result=result,
-                   fingerprint=fingerprint)
+        job.export(cfg, out=out, info=info, result=result, fingerprint=fingerprint)
     barrier(info)
     return result
+
+
+# --------------------------------------------------------------------------------- one stream
+def _prepare_stream_run(cfg: TrainConfig, *, out: Path, info: DistInfo) -> tuple[SplitData, rundir.RunFingerprint]:
+    split = prepare_split(cfg, out=out, info=info)
+    return split, rundir.run_fingerprint(cfg, split.split)
+
+
+@dataclass
+class _StreamJob:
+    """Training one stream against the labels (``python -m train``)."""
+
+    label: str
+    data: RunData
+    model: ForensicModel
+    net: torch.nn.Module
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    train_loader: DataLoader
+    val_loaders: dict[str, DataLoader]
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, split: SplitData, info: DistInfo) -> _StreamJob:
+        stream = cfg.model.stream
+        model_config = training_model_config(cfg)
+        data = build_datasets(cfg, split, model_config.stream(stream), info=info)
+        model = build_training_model(cfg, model_config, device=info.device)
+        loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers}
+        train_loader = make_loader(data.train, batch_size=cfg.data.batch_size, shuffle=True, **loader_kw)
+        eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
+        val_loaders = {name: make_loader(ds, batch_size=eval_bs, shuffle=False, **loader_kw) for name, ds in data.val.items()}
+        optimizer = make_optimizer(model, stream, cfg)
+        net: torch.nn.Module = model
+        if info.distributed:  # only the stream's adapter and head require grad, so only they are all-reduced
+            net = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+        return cls(
+            label=stream, data=data, model=model, net=net, criterion=FocalLoss(gamma=cfg.loss.gamma, alpha=cfg.loss.alpha),
+            optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg, len(train_loader)), train_loader=train_loader,
+            val_loaders=val_loaders,
+        )
+
+    @property
+    def has_validation(self) -> bool:
+        return bool(self.val_loaders)
+
+    def stream_state(self) -> dict[str, torch.Tensor]:
+        return self.model.stream_state_dict(self.label)
+
+    def load_stream_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.model.load_stream_state_dict(self.label, state)
+
+    def run_epoch(self, cfg: TrainConfig, info: DistInfo, epoch: int) -> tuple[dict[str, Any], float | None]:
+        self.data.train.set_epoch(epoch)
+        self.train_loader.sampler.set_epoch(epoch)
+        stats = train_one_epoch(
+            self.net, self.model, self.train_loader, stream=self.label, criterion=self.criterion,
+            optimizer=self.optimizer, scheduler=self.scheduler, cfg=cfg, info=info, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        )
+        record: dict[str, Any] = {**stats, "lr": [g["lr"] for g in self.optimizer.param_groups]}
+        if not (self.val_loaders and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs)):
+            return record, None
+        record["val"] = {
+            name: evaluate(
+                self.model, loader, stream=self.label, criterion=self.criterion, info=info,
+                precision=cfg.precision, name=name, progress=cfg.progress,
+            ).metrics()
+            for name, loader in self.val_loaders.items()
+        }
+        return record, record["val"][CLEAN]["auc"]
+
+    def start_fields(self, cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
+        data = self.data
+        return {
+            "stream": self.label, "preset": cfg.model.preset,
+            "data": {**data.split.counts(), "split_by": data.split.split_by, "train_items": len(data.train),
+                     "val_items": len(data.val.get(CLEAN, ())), "skipped": len(data.skipped),
+                     "skipped_files": skipped_files(data.skipped)},
+            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+        }
+
+    def metrics_line(self, epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
+        return _metrics_line(epoch, epochs, record)
+
+    def export(self, cfg: TrainConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
+        from .export import export_run
+
+        export_run(cfg, self.model, data=self.data, out=out, info=info, criterion=self.criterion, result=result,
+                   fingerprint=fingerprint)
+
+
+def skipped_files(bad: Sequence[BadFile]) -> list[dict[str, str]]:
+    """The unreadable files left out, as the ``start`` record lists them."""
+    return [{"path": str(b.path), "reason": b.reason} for b in bad]

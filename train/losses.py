@@ -1,4 +1,5 @@
-"""Focal loss (Lin et al., ICCV 2017), the authors' training loss; ``gamma = 0`` is cross-entropy."""
+"""Focal loss (Lin et al., ICCV 2017), the authors' training loss (``gamma = 0`` is cross-entropy),
+and the distillation loss (Hinton et al., 2015)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FocalLoss", "focal_loss"]
+__all__ = ["FocalLoss", "focal_loss", "distillation_loss"]
 
 
 def focal_loss(
@@ -51,3 +52,22 @@ class FocalLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, alpha={self.alpha}"
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, *, temperature: float = 2.0) -> torch.Tensor:
+    """``T^2 KL(softmax(t / T) || softmax(s / T))``, averaged over the batch (Hinton et al., 2015).
+
+    The ``T^2`` keeps the gradient's scale independent of ``T``. With two classes the KL depends
+    only on each model's logit margin, so the student learns the teacher's P(fake), not just its
+    verdict. Computed in float32 (under bf16 autocast a confident target's log-probability underflows).
+
+    Args:
+        student_logits: (B, 2) the student's logits.
+        teacher_logits: (B, 2) the teacher's (calibrated) logits, the soft targets.
+        temperature: the distillation temperature ``T > 0``.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    log_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    log_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    return F.kl_div(log_s, log_t, log_target=True, reduction="batchmean") * temperature**2

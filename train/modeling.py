@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -42,12 +43,16 @@ def _random_base(spec: BackboneSpec, default_seed: int) -> BackboneSpec:
     return dataclasses.replace(spec, hub_id=None, filename=None, revision=None, weights_file=None, init_seed=seed)
 
 
-def training_model_config(cfg: TrainConfig) -> ModelConfig:
-    """The preset's config reduced to the stream being trained (``model.random_bases`` applied)."""
+def training_model_config(cfg: TrainConfig, streams: Sequence[str] | None = None) -> ModelConfig:
+    """The preset's config reduced to the streams being trained (``model.random_bases`` applied).
+
+    ``streams`` defaults to ``(cfg.model.stream,)``: one stream per ``python -m train`` run; a
+    distillation run trains several.
+    """
     preset = get_preset(cfg.model.preset).config
-    stream = preset.stream(cfg.model.stream)
-    # a stream without CLIP carries no CLIP spec: its export then says nothing about a CLIP base
-    config = preset.replace(streams=(stream,), clip=preset.clip if stream.uses_clip else None)
+    chosen = tuple(preset.stream(name) for name in (streams or (cfg.model.stream,)))
+    # streams without CLIP carry no CLIP spec: their export then says nothing about a CLIP base
+    config = preset.replace(streams=chosen, clip=preset.clip if any(s.uses_clip for s in chosen) else None)
     if cfg.model.random_bases:
         config = config.replace(
             dinov2=_random_base(config.dinov2, 0),
@@ -73,25 +78,29 @@ def init_stream_(model: ForensicModel, stream: str, *, seed: int) -> None:
 
 
 def build_training_model(cfg: TrainConfig, config: ModelConfig, *, device: torch.device | str = "cpu") -> ForensicModel:
-    """The model to train: bases loaded, the stream initialised (fresh or ``init.from_dir``), trainable set.
+    """The model to train: bases loaded, every stream of ``config`` initialised (fresh or
+    ``init.from_dir``), trainable set.
 
-    Built on the ``meta`` device first so a giant base is never randomly initialised in vain.
+    Built on the ``meta`` device first so a giant base is never randomly initialised in vain. The
+    ``k``-th stream is initialised from seed ``cfg.seed + k`` (one stream: ``cfg.seed``).
 
     Raises:
         forensic.weights.WeightsUnavailable: the bases cannot be had (offline and not cached).
     """
-    stream = cfg.model.stream
+    streams = config.stream_names
     model = ForensicModel(config, device="meta")
     model.adapters.to_empty(device="cpu")
     model.heads.to_empty(device="cpu")
-    init_stream_(model, stream, seed=cfg.seed)
+    for k, stream in enumerate(streams):
+        init_stream_(model, stream, seed=cfg.seed + k)
     # the same loader as inference, so training and inference read the bases identically
     state = bases_state_dict(config, None, with_clip=model.clip is not None)
     state.update({k: v for k, v in model.state_dict().items() if k.startswith(("adapters.", "heads."))})
     load_state_strict(model, state)
     if cfg.init.from_dir:
-        load_stream_init_(model, stream, cfg.init, config=config)
-    set_trainable_(model, stream, cfg.model.trainable)
+        for stream in streams:
+            load_stream_init_(model, stream, cfg.init, config=config)
+    set_trainable_(model, streams, cfg.model.trainable)
     return model.to(device)
 
 
@@ -125,15 +134,17 @@ def load_stream_init_(model: ForensicModel, stream: str, init: InitSection, *, c
     log.info("initialised the %s stream's %s from %s (%s stream)", stream, " and ".join(init.parts), init.from_dir, source)
 
 
-def set_trainable_(model: ForensicModel, stream: str, trainable: str) -> None:
-    """Freezes everything, then unfreezes the stream's adapter and/or head (bases stay frozen)."""
+def set_trainable_(model: ForensicModel, stream: str | Sequence[str], trainable: str) -> None:
+    """Freezes everything, then unfreezes the streams' adapters and/or heads (bases stay frozen)."""
+    streams = (stream,) if isinstance(stream, str) else tuple(stream)
     model.requires_grad_(False)
-    if trainable in ("all", "adapter") and stream in model.adapters:
-        model.adapters[stream].requires_grad_(True)
-    if trainable in ("all", "head"):
-        model.heads[stream].requires_grad_(True)
+    for name in streams:
+        if trainable in ("all", "adapter") and name in model.adapters:
+            model.adapters[name].requires_grad_(True)
+        if trainable in ("all", "head"):
+            model.heads[name].requires_grad_(True)
     if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"nothing to train: trainable={trainable!r} on stream {stream!r}")
+        raise ValueError(f"nothing to train: trainable={trainable!r} on stream(s) {', '.join(streams)}")
 
 
 def base_mismatch(a: BackboneSpec, folder_a: Path | None, b: BackboneSpec, folder_b: Path | None) -> str | None:

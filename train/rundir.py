@@ -35,6 +35,8 @@ __all__ = [
     "RunFingerprint",
     "RUNTIME_KEYS",
     "run_fingerprint",
+    "data_root",
+    "relative_name",
     "config_identity",
     "run_outputs",
     "check_new_run",
@@ -55,6 +57,9 @@ LOG_NAME = "log.jsonl"
 RUNTIME_KEYS = frozenset({
     "resume", "progress", "threads", "device", "keep_checkpoints",
     "data.path", "data.num_workers", "data.face_cache", "data.face_device", "data.eval_batch_size", "data.strict",
+    # distillation: where the teacher is found and how fast it runs (its identity is in the data hash)
+    "distill.teacher", "distill.teacher_preset", "distill.cache", "distill.teacher_batch_size",
+    "distill.teacher_device", "distill.teacher_dtype",
 })
 _RUNTIME_SECTIONS = ("export.",)
 # what a run writes into OUT (the face cache is keyed by file content and survives --overwrite)
@@ -100,10 +105,10 @@ def config_identity(config: TrainConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 def _normalised(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A stored config dict with today's defaults filled in (an older checkpoint may lack new keys)."""
-    from .config import ConfigError, from_dict
+    from .config import ConfigError, DistillConfig, TrainConfig, from_dict
 
     try:
-        return from_dict(raw).to_dict()
+        return from_dict(raw, DistillConfig if "distill" in raw else TrainConfig).to_dict()
     except ConfigError:
         return dict(raw)
 
@@ -111,6 +116,17 @@ def _normalised(raw: Mapping[str, Any]) -> dict[str, Any]:
 def _digest(data: Any) -> str:
     text = json.dumps(jsonable(data), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_root(cfg: TrainConfig) -> Path:
+    """The folder data paths are relative to: the data folder, or the manifest's folder."""
+    source = Path(cfg.data.path or ".").expanduser()
+    return source if source.is_dir() else source.parent
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form (absolute when on another drive)."""
+    return _relative(path, root)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -127,19 +143,21 @@ def _manifest_rows(samples: Sequence[Sample], part: str, root: Path) -> list[lis
             size = s.path.stat().st_size
         except OSError:
             size = -1
-        rows.append([part, _relative(s.path, root), int(s.label), size])
+        rows.append([part, _relative(s.path, root), -1 if s.label is None else int(s.label), size])
     return rows
 
 
-def run_fingerprint(cfg: TrainConfig, split: DataSplit) -> RunFingerprint:
+def run_fingerprint(cfg: TrainConfig, split: DataSplit, *, labeller: Mapping[str, Any] | None = None) -> RunFingerprint:
     """The fingerprint of a run on ``split`` (the samples left after the readability scan).
 
     Paths are relative to the data folder (or the manifest's folder), so moving the data keeps it.
+    ``labeller`` identifies where the targets come from when not from the labels (a distillation
+    teacher's hash): it is part of the data, so a resume refuses another teacher.
     """
-    source = Path(cfg.data.path or ".").expanduser()
-    root = source if source.is_dir() else source.parent
+    root = data_root(cfg)
     rows = sorted(_manifest_rows(split.train, "train", root) + _manifest_rows(split.val, "val", root))
-    return RunFingerprint(config_hash=_digest(config_identity(cfg)), data_hash=_digest(rows))
+    data = rows if labeller is None else {"files": rows, "labeller": dict(labeller)}
+    return RunFingerprint(config_hash=_digest(config_identity(cfg)), data_hash=_digest(data))
 
 
 def _config_changes(old: Mapping[str, Any], new: TrainConfig, limit: int = 4) -> str:
@@ -215,7 +233,7 @@ def check_checkpoint(path: Path, state: CheckpointState, fingerprint: RunFingerp
         log.warning("%s predates run fingerprints: its config matches, but its data cannot be checked", path)
     elif state.data_hash != fingerprint.data_hash:
         raise RunFolderError(
-            f"cannot resume from {path}: it was trained on other data (the files, labels or split differ); "
+            f"cannot resume from {path}: it was trained on other data (the files, labels, split or teacher differ); "
             f"resume with the same data, or {_WHAT_TO_DO}"
         )
 
@@ -237,7 +255,7 @@ def check_log(out: Path, fingerprint: RunFingerprint, cfg: TrainConfig) -> None:
         if changes:
             what += f": {changes}"
     elif recorded.get("data_hash") != fingerprint.data_hash:
-        what = "other data"
+        what = "other data (files, labels, split or teacher)"
     else:
         return
     raise RunFolderError(f"{out} holds another run ({LOG_NAME} records {what}); {_WHAT_TO_DO}")
