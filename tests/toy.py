@@ -79,3 +79,22 @@ def train_stream(model, stream: str, images, labels, *, steps: int = 80, lr: flo
         losses.append(float(loss.detach()))
     model.eval()
     return losses
+
+
+def write_unlabelled_folder(folder, n: int = 32, *, seed: int = 0, amplitude: float = 40.0,
+                            box: tuple[int, int, int, int] = ARTIFACT_BOX):
+    """:func:`toy_set` as PNGs in one flat folder (no real/ or fake/): ``(folder, {file name: label})``.
+
+    For distillation, whose data needs no labels; the returned labels are the truth for reporting.
+    """
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = toy_set(n, seed=seed, amplitude=amplitude, box=box)
+    truth = {}
+    for i, (img, label) in enumerate(zip(images, labels)):
+        name = f"photo_{i:03d}.png"
+        cv2.imwrite(str(folder / name), np.ascontiguousarray(img[..., ::-1]))
+        truth[name] = int(label)
+    return folder, truth

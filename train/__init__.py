@@ -1,6 +1,8 @@
 """Training for the forensic detector: one stream per run, LoRA on the frozen base, exported in our format.
 
-``python -m train --config train/configs/tiny.yaml --data DIR --out runs/x`` (see ``python -m train -h``).
+``python -m train --config train/configs/tiny.yaml --data DIR --out runs/x`` (see ``python -m train -h``);
+``python -m train distill --teacher REF --config distill_small --data DIR --out runs/y`` distils a
+teacher's streams into a student of another preset from unlabelled images (see :mod:`train.distill`).
 The package sits on top of :mod:`forensic` and uses its image decoding, face crops, stream inputs,
 degradation engine, metrics, calibration and weights format, so training and inference
 preprocessing are the same code.
@@ -17,6 +19,7 @@ from typing import Any
 _EXPORTS = {
     "ConfigError": "train.config",
     "TrainConfig": "train.config",
+    "DistillConfig": "train.config",
     "load_config": "train.config",
     "FitResult": "train.engine",
     "fit": "train.engine",

@@ -2,7 +2,9 @@
 
 The same command runs on one process or, under ``torchrun --nproc_per_node N``, on N (GPUs or CPU
 slots); only rank 0 writes. ``python -m train merge OUT EXPORT...`` (or ``--merge``) combines
-single-stream exports into one folder.
+single-stream exports into one folder. ``python -m train distill --teacher REF --config FILE
+--data DIR_OR_CSV --out DIR`` distils a teacher (e.g. the ``paper`` weights) into a student of
+another preset (e.g. ``small``), from unlabelled images.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import os
 import sys
 
-__all__ = ["main", "build_parser", "build_merge_parser"]
+__all__ = ["main", "build_parser", "build_merge_parser", "build_distill_parser"]
 
 EPILOG = """\
 overrides: dotted config keys with YAML values, e.g. optim.lr=1e-4 epochs=3 augment.global_p=0
@@ -27,15 +29,21 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m train",
-        description="Train one stream of the detector (LoRA + head on the frozen base) and export it in our weights format.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+DISTILL_EPILOG = """\
+overrides: as for python -m train, plus distill.* (distill.targets=clean, distill.views=8, distill.temperature=4,
+           distill.protocol=[jpeg,compound], distill.cache=DIR to share the teacher's outputs between runs)
+the teacher runs once per (image, view) before the first epoch; its outputs are cached in OUT/teacher_cache
+           (safetensors), so later epochs, --resume auto and --overwrite runs do not run it again.
+examples:
+  python -m train distill --teacher-preset paper --config distill_small --data photos/ --out runs/small_from_paper
+  torchrun --nproc_per_node 8 -m train distill --teacher hf-hub:owner/paper-detector --config distill_small --data photos.csv --out runs/d
+  python -m train distill --teacher runs/paper_all --config distill_tiny --data photos/ --out runs/try epochs=1
+"""
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, *, data_help: str) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="YAML config (a path, or a name in train/configs, e.g. tiny)")
-    parser.add_argument("--data", metavar="DIR_OR_CSV", help="folder with real/ and fake/, or a CSV manifest path,label[,split]")
+    parser.add_argument("--data", metavar="DIR_OR_CSV", help=data_help)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder: log.jsonl, checkpoints/, export/")
     parser.add_argument(
         "--resume", metavar="CKPT",
@@ -51,6 +59,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train one stream of the detector (LoRA + head on the frozen base) and export it in our weights format.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_arguments(parser, data_help="folder with real/ and fake/, or a CSV manifest path,label[,split]")
+    return parser
+
+
+def build_distill_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m train distill",
+        description=(
+            "Distil a teacher (any weights folder, or the paper preset) into a student of the config's preset: every stream the "
+            "teacher has, from unlabelled images, exported as one weights folder with temperatures fitted against the teacher."
+        ),
+        epilog=DISTILL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    teacher = parser.add_mutually_exclusive_group()
+    teacher.add_argument("--teacher", metavar="REF", help="the teacher: a weights folder or hf-hub:owner/repo[@revision]")
+    teacher.add_argument("--teacher-preset", metavar="PRESET", help="the teacher: a preset's published weights (paper)")
+    _add_run_arguments(
+        parser, data_help="images: a folder (any depth; real/ and fake/ give labels for reporting), or a CSV manifest path[,label][,split]"
+    )
     return parser
 
 
@@ -101,17 +138,26 @@ def main(argv: list[str] | None = None) -> int:
     if "--merge" in argv:
         argv.remove("--merge")
         return _merge(argv)
+    if argv[:1] == ["distill"]:
+        return _run(argv[1:], distill=True)
+    return _run(argv, distill=False)
 
+
+def _run(argv: list[str], *, distill: bool) -> int:
     from forensic.weights import WeightsUnavailable
 
     from .checkpoint import CheckpointError
-    from .config import ConfigError, load_config
+    from .config import ConfigError, DistillConfig, TrainConfig, load_config
     from .data import DataError
     from .rundir import RunFolderError
 
-    args = build_parser().parse_intermixed_args(argv)
+    args = (build_distill_parser() if distill else build_parser()).parse_intermixed_args(argv)
     _setup_logging(args.verbose)
     extra: dict[str, object] = {}
+    if distill and args.teacher:
+        extra["distill.teacher"] = args.teacher
+    if distill and args.teacher_preset:
+        extra["distill.teacher_preset"] = args.teacher_preset
     if args.data:
         extra["data.path"] = args.data
     if args.resume:
@@ -125,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .config import parse_overrides
 
-        cfg = load_config(args.config, {**parse_overrides(args.overrides), **extra})
+        cfg = load_config(args.config, {**parse_overrides(args.overrides), **extra}, kind=DistillConfig if distill else TrainConfig)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -133,14 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         print(cfg.to_yaml(), end="")
         return 0
 
-    from .engine import fit
+    if distill:
+        from .distill import distill as run
+    else:
+        from .engine import fit as run
 
     try:
-        result = fit(cfg, out=args.out, overwrite=args.overwrite)
+        result = run(cfg, out=args.out, overwrite=args.overwrite)
     except WeightsUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print("For training: the preset's base backbones must be in the Hugging Face cache (download once with "
-              "network access); model.random_bases=true runs the same code on random bases (a smoke test).", file=sys.stderr)
+        if distill:
+            print("For distillation: the teacher's weights and the student preset's base backbones must be local or in the "
+                  "Hugging Face cache (download once with network access); model.random_bases=true gives the student random "
+                  "bases (a smoke test).", file=sys.stderr)
+        else:
+            print("For training: the preset's base backbones must be in the Hugging Face cache (download once with "
+                  "network access); model.random_bases=true runs the same code on random bases (a smoke test).", file=sys.stderr)
         return 2
     except (ConfigError, DataError, RunFolderError, CheckpointError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,424 @@
+"""Knowledge distillation: a student of any preset learns a teacher's answers, from unlabelled images.
+
+``python -m train distill --teacher REF --config FILE --data DIR_OR_CSV --out DIR`` (see
+``python -m train distill -h``). A GPU-sized teacher (the ``paper`` preset) labels any pile of
+photos under the compound degradations it was trained for, and a CPU-sized student (``small``)
+learns to give the same answers; no labelled data is needed (labels, where the data has them,
+serve only for reporting).
+
+- The student has every stream the teacher has (or ``distill.streams``), with inference's
+  preprocessing (:mod:`train.distill_data`), and learns each stream's soft targets with the
+  temperature-scaled KL of :func:`train.losses.distillation_loss`, on training views degraded
+  by the paper's compound engine.
+- The teacher runs once per (image, view), before the first epoch, and its outputs are cached on
+  disk (:mod:`train.teacher_cache`); epochs, resumed runs and runs sharing the cache read them.
+- The run goes through :func:`train.engine.drive`, like ``python -m train``: one run per folder,
+  ``--resume auto`` refusing another config, data or teacher, atomic checkpoints and log, DDP
+  under ``torchrun``.
+- Every epoch reports the student's agreement with the teacher on held-out images
+  (:mod:`train.agreement`), clean and under ``eval.degradations`` and the protocol levels of
+  ``distill.protocol``; the export (:mod:`train.distill_export`) is one weights folder with all
+  streams, temperatures fitted against the teacher's probabilities and a model card.
+
+Targets from the degraded or the clean image (``distill.targets``): with ``degraded`` the teacher
+sees the very view the student sees; with ``clean`` it sees the undegraded original, so the
+student must answer on a degraded image what the teacher answers on the clean one. We measured
+both on the planted-artifact set (3 student seeds, 64 labelled test images; bench/RESULTS.md,
+2026-11-27). ``degraded`` follows the teacher more closely at every level: Pearson of P(fake)
+0.986 vs 0.964 clean, 0.959 vs 0.782 at JPEG quality 20, 0.945 vs 0.765 under the full compound
+engine, identical 0.1-grid verdicts for 49-67% vs 7-24% of the images, and about the same AUC
+clean and at JPEG 40 (0.99-1.00 both). ``clean`` scored a higher AUC under heavy degradation (1.00 vs 0.87 at JPEG 20, above
+the teacher's own 0.89): a student more robust than its teacher, but no longer a copy of it. The
+default is ``degraded`` because distillation is here to make a CPU model that says what the
+teacher says. Consistent targets (Beyer et al., "Knowledge distillation: a good teacher is
+patient and consistent", CVPR 2022) are a function of the student's input, which it can learn;
+a clean-image target asks for the teacher's answer on an image the student does not see, so the
+student's probabilities stop tracking the teacher's exactly where the degradation is strongest.
+(``clean`` costs the teacher one pass per image instead of one per view.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from forensic.config import ModelConfig
+from forensic.model import ForensicModel
+from forensic.pipeline import resolve_dtype
+
+from . import rundir
+from .agreement import agreement, stream_probs
+from .config import ConfigError, DistillConfig
+from .data import DataError, ensure_faces, file_key, make_loader
+from .distill_data import (
+    CLEAN,
+    DistillCollate,
+    DistillDataset,
+    View,
+    eval_sets,
+    eval_views,
+    sample_id,
+    training_views,
+)
+from .distributed import DistInfo, all_gather_objects
+from .engine import (
+    FitResult,
+    SplitData,
+    StepLoss,
+    _autocast,
+    drive,
+    face_detector_factory,
+    make_optimizer,
+    make_scheduler,
+    optimise_epoch,
+    scan_split,
+    skipped_files,
+)
+from .losses import distillation_loss
+from .modeling import build_training_model, training_model_config
+from .teacher import TeacherSource, load_teacher, resolve_teacher, teacher_device
+from .teacher_cache import TeacherCache, TeacherPass, entry_key, fill_cache
+
+__all__ = ["distill", "DistillJob", "AllStreams", "predict_streams", "distilled_streams"]
+
+log = logging.getLogger(__name__)
+
+
+def distill(cfg: DistillConfig, *, out: str | Path, info: DistInfo | None = None, overwrite: bool = False) -> FitResult:
+    """Distils the teacher of ``cfg.distill`` into a student of ``cfg.model.preset``; (rank 0) writes
+    checkpoints, ``log.jsonl``, the teacher cache and the export.
+
+    Works unchanged as one process or under ``torchrun``.
+
+    Raises:
+        train.config.ConfigError: no teacher, or streams the teacher lacks.
+        train.data.DataError: unusable data.
+        train.rundir.RunFolderError: ``out`` or the checkpoint belongs to another run (or teacher).
+        train.checkpoint.CheckpointError: the checkpoint cannot be read.
+        forensic.weights.WeightsUnavailable: the teacher's or the student's base weights cannot be had.
+    """
+    if not isinstance(cfg, DistillConfig):
+        raise TypeError("distill() takes a DistillConfig: load_config(..., kind=DistillConfig)")
+    run = _DistillRun()
+    return drive(cfg, out=out, info=info, overwrite=overwrite, prepare=run.prepare, build=run.build)
+
+
+def distilled_streams(cfg: DistillConfig, teacher: ModelConfig) -> tuple[str, ...]:
+    """``distill.streams``, or every stream of the teacher, in the teacher's order.
+
+    Raises:
+        ConfigError: a stream the teacher does not have.
+    """
+    wanted = cfg.distill.streams or teacher.stream_names
+    lacking = [s for s in wanted if s not in teacher.stream_names]
+    if lacking:
+        raise ConfigError(f"distill.streams: the teacher has no {', '.join(lacking)} stream (it has {', '.join(teacher.stream_names)})")
+    return tuple(s for s in teacher.stream_names if s in wanted)
+
+
+class _DistillRun:
+    """The two steps :func:`train.engine.drive` asks for; the teacher found in the first is used in the second."""
+
+    def __init__(self) -> None:
+        self.teacher: TeacherSource | None = None
+        self.out: Path | None = None
+
+    def prepare(self, cfg: DistillConfig, *, out: Path, info: DistInfo) -> tuple[SplitData, rundir.RunFingerprint]:
+        self.out = out
+        self.teacher = resolve_teacher(cfg.distill, info=info)
+        distilled_streams(cfg, self.teacher.config)
+        split = scan_split(cfg, out=out, info=info, labels="optional")
+        if not split.split.train:
+            raise DataError("no training images after the split: give more images or a smaller data.val_fraction")
+        # the teacher is the run's labeller: another teacher is other data to a resume
+        fingerprint = rundir.run_fingerprint(cfg, split.split, labeller={"teacher": self.teacher.fingerprint})
+        return split, fingerprint
+
+    def build(self, cfg: DistillConfig, split: SplitData, info: DistInfo) -> DistillJob:
+        assert self.teacher is not None and self.out is not None
+        cache = Path(cfg.distill.cache) if cfg.distill.cache else self.out / "teacher_cache"
+        return DistillJob.build(cfg, split, info, teacher=self.teacher, cache=cache)
+
+
+class AllStreams(nn.Module):
+    """The student's streams in one forward call, ``{stream: x} -> {stream: logits}``, so DDP
+    sees one forward (and all-reduces every stream's gradients once) per backward."""
+
+    def __init__(self, model: ForensicModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: out.logits for name, out in self.model.forward_streams(inputs).items()}
+
+
+@torch.no_grad()
+def predict_streams(
+    model: ForensicModel, loader: DataLoader, *, info: DistInfo, precision: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every image's logits (N, S, 2) in dataset order (shards gathered and de-duplicated), and their indices."""
+    model.eval()
+    streams = model.config.stream_names
+    idx, logits = [], []
+    for batch in loader:
+        x = {s: batch["x"][s].to(info.device, non_blocking=True) for s in streams}
+        with _autocast(info.device, precision):
+            out = model.forward_streams(x)
+        logits.append(torch.stack([out[s].logits.float() for s in streams], dim=1).cpu())
+        idx.append(batch["index"])
+    local = (
+        torch.cat(idx).numpy() if idx else np.zeros(0, np.int64),
+        torch.cat(logits).numpy() if logits else np.zeros((0, len(streams), 2), np.float32),
+    )
+    by_index: dict[int, np.ndarray] = {}
+    for part_idx, part_logits in all_gather_objects(info, local):  # DistributedSampler pads: one per index
+        for i, row in zip(part_idx.tolist(), part_logits):
+            by_index.setdefault(i, row)
+    order = sorted(by_index)
+    stacked = np.stack([by_index[i] for i in order]).astype(np.float64) if order else np.zeros((0, len(streams), 2))
+    return np.array(order, dtype=np.int64), stacked
+
+
+@dataclass
+class HeldOut:
+    """One held-out set: the student's inputs, the teacher's (calibrated) logits, labels and face fallbacks."""
+
+    name: str
+    dataset: DistillDataset
+    loader: DataLoader
+    teacher: np.ndarray  # (N, S, 2) teacher logits divided by its temperatures
+    labels: np.ndarray
+    face_fallback: np.ndarray
+
+
+@dataclass
+class DistillJob:
+    """Distilling a teacher's streams into a student (a :class:`train.engine.Job`)."""
+
+    label: str
+    streams: tuple[str, ...]
+    teacher: TeacherSource
+    split: SplitData
+    model: ForensicModel
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    train_set: DistillDataset
+    train_loader: DataLoader
+    train_targets: torch.Tensor  # (N, views or 1, S, 2) calibrated teacher logits
+    held_out: dict[str, HeldOut]
+    teacher_pass: TeacherPass
+    cache: TeacherCache
+    temperature: float
+    clean_targets: bool = False
+
+    # ------------------------------------------------------------------------------- building
+    @classmethod
+    def build(cls, cfg: DistillConfig, split: SplitData, info: DistInfo, *, teacher: TeacherSource, cache: Path) -> DistillJob:
+        """Data sets (faces detected), the teacher's targets (computed where the cache lacks them),
+        the student, its optimizer and loaders."""
+        streams = distilled_streams(cfg, teacher.config)
+        student_config = training_model_config(cfg, streams)
+        train_set, val_sets = _datasets(cfg, split, student_config, teacher.config, info)
+        targets = _TeacherTargets(cfg, teacher, streams, TeacherCache(cache), info)
+        teacher_pass = targets.fill(train_set, val_sets)
+
+        loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers, "collate": DistillCollate(student_config)}
+        eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
+        held_out = {
+            name: HeldOut(
+                name=name, dataset=ds, loader=make_loader(ds, batch_size=eval_bs, shuffle=False, **loader_kw),
+                teacher=targets.held_out(ds).numpy().astype(np.float64),
+                labels=np.array([-1 if s.label is None else s.label for s in ds.samples]), face_fallback=ds.face_fallbacks(),
+            )
+            for name, ds in val_sets.items()
+        }
+        train_loader = make_loader(train_set, batch_size=cfg.data.batch_size, shuffle=True, **loader_kw)
+
+        model = build_training_model(cfg, student_config, device=info.device)
+        optimizer = make_optimizer(model, streams, cfg)
+        net: nn.Module = AllStreams(model)
+        if info.distributed:  # only the streams' adapters and heads require grad, so only they are all-reduced
+            net = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+        return cls(
+            label="distill:" + "+".join(streams), streams=streams, teacher=teacher, split=split, model=model, net=net,
+            optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg, len(train_loader)), train_set=train_set,
+            train_loader=train_loader, train_targets=targets.training(train_set), held_out=held_out, teacher_pass=teacher_pass,
+            cache=targets.cache, temperature=cfg.distill.temperature, clean_targets=targets.clean,
+        )
+
+    # ------------------------------------------------------------------------------- the Job protocol
+    @property
+    def has_validation(self) -> bool:
+        return bool(self.held_out)
+
+    def stream_state(self) -> dict[str, torch.Tensor]:
+        return {f"{s}/{k}": v for s in self.streams for k, v in self.model.stream_state_dict(s).items()}
+
+    def load_stream_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        for s in self.streams:
+            prefix = f"{s}/"
+            self.model.load_stream_state_dict(s, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+
+    def _loss(self, net: nn.Module, batch: Mapping[str, Any], device: torch.device, precision: str) -> StepLoss:
+        x = {s: batch["x"][s].to(device, non_blocking=True) for s in self.streams}
+        views = torch.zeros_like(batch["view"]) if self.clean_targets else batch["view"]
+        targets = self.train_targets[batch["index"], views].to(device, non_blocking=True)  # (B, S, 2)
+        with _autocast(device, precision):
+            logits = net(x)
+        parts = {s: distillation_loss(logits[s], targets[:, j], temperature=self.temperature) for j, s in enumerate(self.streams)}
+        loss = torch.stack(list(parts.values())).mean()
+        return StepLoss(loss, len(views), {s: float(v.detach()) for s, v in parts.items()})
+
+    def run_epoch(self, cfg: DistillConfig, info: DistInfo, epoch: int) -> tuple[dict[str, Any], float | None]:
+        self.train_set.set_epoch(epoch)
+        self.train_loader.sampler.set_epoch(epoch)
+        stats = optimise_epoch(
+            self.net, self.model, self.train_loader, optimizer=self.optimizer, scheduler=self.scheduler, cfg=cfg, info=info,
+            loss_fn=lambda net, batch: self._loss(net, batch, info.device, cfg.precision), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        )
+        record: dict[str, Any] = {**stats, "lr": [g["lr"] for g in self.optimizer.param_groups]}
+        if not (self.held_out and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs)):
+            return record, None
+        record["val"] = self.evaluate(info=info, precision=cfg.precision)
+        return record, record["val"][CLEAN]["pearson"]
+
+    def evaluate(self, *, info: DistInfo, precision: str, temperatures: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
+        """Agreement with the teacher on every held-out set (the student at ``temperatures``, default 1)."""
+        return {name: self.agreement(h, self.student_logits(h, info=info, precision=precision), temperatures or {})
+                for name, h in self.held_out.items()}
+
+    def student_logits(self, held: HeldOut, *, info: DistInfo, precision: str, loader: DataLoader | None = None) -> np.ndarray:
+        """The student's logits (N, S, 2) on a held-out set (``loader``: another than the run's sharded one)."""
+        return predict_streams(self.model, loader or held.loader, info=info, precision=precision)[1]
+
+    def solo_loader(self, held: HeldOut, cfg: DistillConfig, info: DistInfo) -> DataLoader:
+        """A loader over the whole held-out set for one process (rank 0's export, without collectives)."""
+        return make_loader(held.dataset, batch_size=cfg.data.eval_batch_size or cfg.data.batch_size, shuffle=False, seed=cfg.seed,
+                           info=info, num_workers=cfg.data.num_workers, collate=DistillCollate(held.dataset.config))
+
+    def agreement(self, held: HeldOut, logits: np.ndarray, temperatures: Mapping[str, float]) -> dict[str, Any]:
+        figures = agreement(
+            stream_probs(logits, self.streams, temperatures), stream_probs(held.teacher, self.streams, {}),
+            config=self.model.config.vote, face_fallback=held.face_fallback, labels=held.labels,
+        )
+        scaled = torch.from_numpy(logits / np.array([temperatures.get(s, 1.0) for s in self.streams])[:, None])
+        figures["kd_loss"] = float(np.mean([
+            float(distillation_loss(scaled[:, j], torch.from_numpy(held.teacher[:, j]), temperature=self.temperature))
+            for j in range(len(self.streams))
+        ])) if len(logits) else math.nan
+        return figures
+
+    def start_fields(self, cfg: DistillConfig, info: DistInfo) -> dict[str, Any]:
+        split = self.split
+        return {
+            "kind": "distill", "streams": list(self.streams), "preset": cfg.model.preset,
+            "teacher": {"ref": self.teacher.ref, "preset": self.teacher.config.preset, "fingerprint": self.teacher.fingerprint,
+                        "streams": list(self.teacher.config.stream_names),
+                        "temperatures": {s: self.teacher.config.stream(s).temperature for s in self.streams}},
+            "targets": cfg.distill.targets,
+            "data": {**split.split.counts(), "split_by": split.split.split_by, "train_items": len(self.train_set),
+                     "views": cfg.distill.views, "held_out_sets": list(self.held_out),
+                     "val_items": len(next(iter(self.held_out.values())).dataset) if self.held_out else 0,
+                     "skipped": len(split.skipped), "skipped_files": skipped_files(split.skipped)},
+            "teacher_pass": {**self.teacher_pass.to_dict(), "cache": str(self.cache.folder), "cache_bytes": self.cache.disk_bytes()},
+            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+        }
+
+    def metrics_line(self, epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
+        parts = [f"epoch {epoch}/{epochs}", f"kd loss {record['train_loss']:.4f}"]
+        for name, m in (record.get("val") or {}).items():
+            text = f"{'val' if name == CLEAN else name} r {_fmt(m['pearson'])} vote {m['vote_agreement']:.3f}"
+            if not math.isnan(m["auc"]):
+                text += f" auc {m['auc']:.3f} (teacher {_fmt(m['teacher_auc'])})"
+            parts.append(text)
+        parts.append(f"{record['time_s']:.1f}s")
+        return " | ".join(parts)
+
+    def export(self, cfg: DistillConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
+        from .distill_export import export_distilled
+
+        export_distilled(self, cfg, out=out, info=info, result=result, fingerprint=fingerprint)
+
+
+def _datasets(
+    cfg: DistillConfig, split: SplitData, student: ModelConfig, teacher: ModelConfig, info: DistInfo
+) -> tuple[DistillDataset, dict[str, DistillDataset]]:
+    """The training views and the held-out sets, with the faces they need detected (and cached)."""
+    # the teacher runs all its streams (one batched pass), so its face stream needs faces too
+    needs_faces = any(s.input == "face-crop" for s in (*student.streams, *teacher.streams))
+    root = rundir.data_root(cfg)
+    train_ids = [sample_id(s, root) for s in split.split.train]
+    train_set = DistillDataset(
+        split.split.train, student, training_views(train_ids, cfg), needs_faces=needs_faces, faces_on_view=False, ids=train_ids
+    )
+    val_ids = [sample_id(s, root) for s in split.split.val]
+    val_sets = {
+        name: DistillDataset(split.split.val, student, eval_views(val_ids, spec, cfg.eval.seed), needs_faces=needs_faces, faces_on_view=True)
+        for name, spec in (eval_sets(cfg).items() if split.split.val else ())
+    }
+    if needs_faces:
+        ran = ensure_faces([train_set, *val_sets.values()], split.cache, info=info,
+                           detector_factory=face_detector_factory(cfg, info), progress=cfg.progress)
+        if ran:
+            log.info("detected faces on %d images (cached in %s)", ran, split.cache.path)
+    return train_set, val_sets
+
+
+class _TeacherTargets:
+    """The teacher's outputs a run needs, by (image, view): computed once into the cache, then read as tables."""
+
+    def __init__(self, cfg: DistillConfig, teacher: TeacherSource, streams: tuple[str, ...], cache: TeacherCache, info: DistInfo) -> None:
+        self.cfg, self.teacher, self.streams, self.cache, self.info = cfg, teacher, streams, cache, info
+        self.device = teacher_device(cfg.distill, info)
+        self.dtype = str(resolve_dtype(None if cfg.distill.teacher_dtype == "auto" else cfg.distill.teacher_dtype, self.device))
+        self.clean = cfg.distill.targets == "clean"
+        # targets are the teacher's calibrated logits: what its users see as P(fake)
+        self.temperatures = torch.tensor([teacher.config.stream(s).temperature for s in streams])[:, None]
+
+    def key(self, dataset: DistillDataset, index: int, view: View) -> bytes:
+        return entry_key(teacher=self.teacher.fingerprint, dtype=self.dtype, file=file_key(dataset.samples[index].path),
+                         view=dataset.view_key(view))
+
+    def _training_views(self, dataset: DistillDataset) -> list[tuple[View, ...]]:
+        return [(View(),) if self.clean else views for views in dataset.views]
+
+    def fill(self, train_set: DistillDataset, val_sets: Mapping[str, DistillDataset]) -> TeacherPass:
+        """Runs the teacher where the cache lacks an output this run needs (before the first epoch)."""
+        entries = [(self.key(train_set, i, v), train_set, i, v) for i, views in enumerate(self._training_views(train_set)) for v in views]
+        entries += [(self.key(ds, i, ds.views[i][0]), ds, i, ds.views[i][0]) for ds in val_sets.values() for i in range(len(ds))]
+        done = fill_cache(
+            self.cache, entries, config=self.teacher.config, info=self.info, batch_size=self.cfg.distill.teacher_batch_size,
+            num_workers=self.cfg.data.num_workers, progress=self.cfg.progress,
+            load=lambda: load_teacher(self.teacher, device=self.device, dtype=self.cfg.distill.teacher_dtype).model,
+        )
+        log.info("teacher outputs: %d needed, %d computed now (%d batches, %.1f s), cache %s",
+                 done.needed, done.computed, done.forward_calls, done.seconds, self.cache.folder)
+        return done
+
+    def training(self, dataset: DistillDataset) -> torch.Tensor:
+        """(N, views, S, 2) targets of the training views ((N, 1, S, 2) with clean targets)."""
+        views = self._training_views(dataset)
+        table = torch.zeros((len(dataset), max(len(v) for v in views), len(self.streams), 2))
+        for i, row in enumerate(views):
+            table[i, : len(row)] = self.cache.table([self.key(dataset, i, v) for v in row], self.streams) / self.temperatures
+        return table
+
+    def held_out(self, dataset: DistillDataset) -> torch.Tensor:
+        """(N, S, 2) targets of a held-out set."""
+        return self.cache.table([self.key(dataset, i, dataset.views[i][0]) for i in range(len(dataset))], self.streams) / self.temperatures
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+

@@ -1,0 +1,253 @@
+"""The teacher's outputs, computed once per (teacher, image, view) and kept on disk as safetensors.
+
+A distillation run needs the teacher's per-stream logits for every training image under each of
+its degradation views, and for every held-out image under each evaluation degradation. The
+teacher (for ``paper``, 2.3 TFLOP per image) runs once per entry, before the first epoch; epochs,
+resumed runs and later runs sharing the cache read it instead.
+
+Layout: ``CACHE/shard-*.safetensors``, each holding ``keys`` (N, 16) uint8 and ``logits``
+(N, S, 2) float32 (the teacher's raw logits, streams listed in the shard's metadata). A key is a
+16-byte BLAKE2 digest of the teacher's fingerprint and dtype, the file's identity (path, size,
+modification time) and the view (clean, or degradation spec and seed), so entries of other
+teachers, changed files or other views are never confused. Shards are written atomically and
+never modified; a new batch of entries is a new shard. An entry costs 16 + 8 S bytes on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from forensic import stages
+from forensic.config import ModelConfig
+from forensic.model import ForensicModel
+from forensic.streams import StreamInput
+
+from ._io import atomic_write
+from .distill_data import DistillDataset, TeacherInputs, View, collate_list
+from .distributed import DistInfo, all_gather_objects
+
+__all__ = ["TeacherCache", "TeacherPass", "entry_key", "fill_cache", "FORMAT", "FLUSH_EVERY"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "forensic-teacher-cache"
+VERSION = "1"
+KEY_BYTES = 16
+
+
+def entry_key(*, teacher: str, dtype: str, file: str, view: str) -> bytes:
+    """The cache key of one teacher output (see the module docstring)."""
+    text = "\x1f".join((FORMAT, VERSION, teacher, dtype, file, view))
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=KEY_BYTES).digest()
+
+
+class TeacherCache:
+    """Teacher logits by key, loaded from (and added to) a folder of safetensors shards.
+
+    Args:
+        folder: the cache folder (created on the first :meth:`flush`); None keeps it in memory.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self._rows: dict[bytes, tuple[tuple[str, ...], np.ndarray]] = {}
+        self._pending: list[tuple[tuple[str, ...], list[bytes], np.ndarray]] = []
+        if self.folder is not None and self.folder.is_dir():
+            for path in sorted(self.folder.glob("shard-*.safetensors")):
+                self._load(path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+                    log.warning("%s is not a teacher-cache shard of this version: ignored", path)
+                    return
+                keys, logits = f.get_tensor("keys").numpy(), f.get_tensor("logits").numpy()
+        except (SafetensorError, OSError, KeyError) as exc:
+            log.warning("teacher cache shard %s cannot be read (%s): ignored, its entries are computed again", path, exc)
+            return
+        streams = tuple(meta.get("streams", "").split(","))
+        if keys.ndim != 2 or keys.shape[1] != KEY_BYTES or logits.shape != (len(keys), len(streams), 2):
+            log.warning("teacher cache shard %s has unexpected shapes: ignored", path)
+            return
+        for key, row in zip(keys, logits):
+            self._rows[key.tobytes()] = (streams, row)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._rows
+
+    def missing(self, keys: Iterable[bytes]) -> list[bytes]:
+        """The keys without an entry, each once, in first-seen order."""
+        return list(dict.fromkeys(k for k in keys if k not in self._rows))
+
+    def get(self, key: bytes, streams: Sequence[str]) -> np.ndarray:
+        """The (S, 2) float32 logits of ``streams`` for ``key``.
+
+        Raises:
+            KeyError: no entry for ``key``, or it lacks one of ``streams``.
+        """
+        have, row = self._rows[key]
+        return np.stack([row[have.index(s)] for s in streams])
+
+    def table(self, keys: Sequence[bytes], streams: Sequence[str]) -> torch.Tensor:
+        """(len(keys), S, 2) float32 logits, in the order of ``keys``."""
+        if not keys:
+            return torch.zeros((0, len(streams), 2))
+        return torch.from_numpy(np.stack([self.get(k, streams) for k in keys]).astype(np.float32))
+
+    def put(self, keys: Sequence[bytes], streams: Sequence[str], logits: np.ndarray) -> None:
+        """Adds entries (``logits``: (N, S, 2)); they reach the disk with :meth:`flush`."""
+        streams = tuple(streams)
+        logits = np.asarray(logits, dtype=np.float32).reshape(len(keys), len(streams), 2)
+        for key, row in zip(keys, logits):
+            self._rows[key] = (streams, row)
+        if keys:
+            self._pending.append((streams, list(keys), logits))
+
+    def flush(self) -> Path | None:
+        """Writes the entries added since the last flush as new shard(s), atomically; returns the last."""
+        written = None
+        if self.folder is None:
+            self._pending.clear()
+            return None
+        for streams, keys, logits in self._pending:
+            tensors = {
+                "keys": torch.from_numpy(np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), KEY_BYTES).copy()),
+                "logits": torch.from_numpy(np.ascontiguousarray(logits)),
+            }
+            data = safetensors_bytes(tensors, metadata={"format": FORMAT, "version": VERSION, "streams": ",".join(streams)})
+            name = f"shard-{time.time_ns():020d}-{os.getpid()}.safetensors"
+            written = atomic_write(self.folder / name, lambda f, data=data: f.write(data))
+        self._pending.clear()
+        return written
+
+    def drop_pending(self) -> None:
+        """Forgets which entries are not on disk yet (they stay in memory): another process writes them."""
+        self._pending.clear()
+
+    def disk_bytes(self) -> int:
+        """The size of the shards on disk."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.folder.glob("shard-*.safetensors"))
+
+
+# --------------------------------------------------------------------------------- the teacher pass
+@dataclass
+class TeacherPass:
+    """What :func:`fill_cache` did (the ``teacher_pass`` of the ``start`` record).
+
+    Attributes:
+        needed: distinct entries the run needs.
+        computed: entries the teacher computed now (over all ranks).
+        forward_calls: batched teacher forward passes (this rank).
+        seconds: wall time of the pass.
+    """
+
+    needed: int = 0
+    computed: int = 0
+    forward_calls: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"needed": self.needed, "computed": self.computed, "cached": self.needed - self.computed,
+                "forward_calls": self.forward_calls, "seconds": round(self.seconds, 3)}
+
+
+#: entries computed between two shard writes: a killed teacher pass loses at most this many
+FLUSH_EVERY = 2048
+
+
+def _teacher_forward(model: ForensicModel, inputs: Sequence[Mapping[str, StreamInput]]) -> dict[str, torch.Tensor]:
+    """One batched teacher pass (:func:`forensic.stages.forward`): each stream's raw logits on the host."""
+    forwarded = stages.forward(model, inputs)
+    return {name: out.logits.float().cpu() for name, out in forwarded.outputs.items()}
+
+
+def fill_cache(
+    cache: TeacherCache,
+    entries: Sequence[tuple[bytes, DistillDataset, int, View]],
+    *,
+    load: Callable[[], ForensicModel],
+    config: ModelConfig,
+    info: DistInfo,
+    batch_size: int,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> TeacherPass:
+    """Runs the teacher on the entries ``(key, dataset, index, view)`` the cache lacks, and stores them.
+
+    The missing entries are shared out over the ranks in rounds of :data:`FLUSH_EVERY`; each
+    round's outputs are gathered on every rank and rank 0 writes them as one shard, so a killed
+    pass resumes from the last round. The teacher (``load()``) is loaded only if something is missing.
+    """
+    start = time.perf_counter()
+    todo: dict[bytes, tuple[DistillDataset, int, View]] = {}
+    for key, dataset, index, view in entries:
+        todo.setdefault(key, (dataset, index, view))
+    missing = cache.missing(todo)
+    result = TeacherPass(needed=len(todo))
+    model: ForensicModel | None = None
+    bar = None
+    if missing and progress and info.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(missing), desc="teacher", unit="img", leave=False)
+    for begin in range(0, len(missing), FLUSH_EVERY):
+        mine = missing[begin : begin + FLUSH_EVERY][info.rank :: info.world_size]
+        logits = np.zeros((0, len(config.streams), 2), dtype=np.float32)
+        if mine:
+            model = model or load()
+            logits = _run(model, [todo[k] for k in mine], config, batch_size, num_workers, result)
+        for keys, part in all_gather_objects(info, (mine, logits)):
+            cache.put(keys, config.stream_names, part)
+            result.computed += len(keys)
+        if info.is_main:
+            cache.flush()
+        else:
+            cache.drop_pending()  # rank 0 writes; the others keep the entries in memory only
+        if bar is not None:
+            bar.update(min(FLUSH_EVERY, len(missing) - begin))
+    if bar is not None:
+        bar.close()
+    if model is not None:
+        del model
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the student trains without the teacher's memory
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run(model: ForensicModel, entries: list[tuple[DistillDataset, int, View]], config: ModelConfig,
+         batch_size: int, num_workers: int, result: TeacherPass) -> np.ndarray:
+    from torch.utils.data import DataLoader
+
+    from .data import _worker_init
+
+    loader = DataLoader(
+        TeacherInputs(entries, config), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_list,
+        worker_init_fn=_worker_init if num_workers else None, multiprocessing_context="spawn" if num_workers else None,
+    )
+    out = np.zeros((len(entries), len(config.streams), 2), dtype=np.float32)
+    for batch in loader:
+        positions = [p for p, _ in batch]
+        logits = _teacher_forward(model, [inputs for _, inputs in batch])
+        result.forward_calls += 1
+        out[positions] = torch.stack([logits[s] for s in config.stream_names], dim=1).numpy()
+    return out
