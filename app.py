@@ -1,4 +1,4 @@
-"""The Gradio forensics app: degradation lab, verdict, Score-CAM explanations and robustness sweep.
+"""The Gradio forensics app: degradation lab, verdict, Score-CAM explanations, comparison, sweep, batch and report.
 
     python app.py [--preset paper|small|tiny-random] [--weights REF] [--device D] [--host H] [--port N] [--share]
 
@@ -46,7 +46,7 @@ MAX_THREADS = 6
 CACHE_CLEANUP = (1800, 3 * 3600)
 
 
-#: what each event returns, by component name (the views in webapp/handlers.py have these fields)
+#: what each event returns, by component name (the views in webapp/views.py have these fields)
 ANALYSIS_API = ("vote", "details", "regions", "overlay_texture", "overlay_face", "overlay_fusion",
                 "entropy_plot", "feat_plot", "cam_plot", "stability_plot", "report_json")
 ANALYSIS_PAGE = (*ANALYSIS_API, "status", "regions_caption", "caption_texture", "caption_face", "caption_fusion",

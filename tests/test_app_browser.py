@@ -94,6 +94,7 @@ def _full_screenshot(page, path: Path) -> None:
     page.screenshot(path=str(path), full_page=True)
 
 
+@pytest.mark.slow  # ~15 s on 2 busy cores: two analyses, one with Score-CAM, and the report
 def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, tmp_path):
     page, errors = _open(browser, app_url, 1280)
     assert "UNTRAINED WEIGHTS" in page.inner_text("#header")
@@ -154,6 +155,7 @@ def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, 
     page.close()
 
 
+@pytest.mark.slow  # ~10 s: one analysis with Score-CAM
 def test_on_a_phone_errors_show_in_place_and_examples_are_thumbnails(browser, app_url, tmp_path):
     page, errors = _open(browser, app_url, 390)
 
