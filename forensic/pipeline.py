@@ -25,7 +25,7 @@ from .config import ModelConfig
 from .explain.attention import map_entropy
 from .explain.cam import stream_cam
 from .explain.similarity import map_similarity
-from .faces import FaceDetector, get_default_detector
+from .faces import FaceDetector, get_default_detector, not_searched
 from .model import ForensicModel, MergedStreamCopy
 from .presets import get_preset
 from .report import Report
@@ -249,7 +249,10 @@ class Detector:
             if stability and loaded.clean is not None:
                 images.append(loaded.clean)
         start = time.perf_counter()
-        faces = iter(self.face_detector.analyze_batch(images))
+        if any(s.input == "face-crop" for s in self.config.streams):
+            faces = iter(self.face_detector.analyze_batch(images))
+        else:  # no stream looks at faces: nothing to search for
+            faces = iter([not_searched((im.shape[1], im.shape[0])) for im in images])
         share = (time.perf_counter() - start) / len(batch)
         located = []
         for loaded in batch:

@@ -176,18 +176,21 @@ def forward(
     inputs: Sequence[Mapping[str, StreamInput]],
     *,
     return_norm1: bool = False,
+    return_attention: bool = True,
     run: Callable[..., dict[str, StreamOutput]] | None = None,
 ) -> Forwarded:
     """One batched pass of every stream over several images' inputs (no host synchronisation).
 
-    ``run`` replaces ``model.forward_streams`` (e.g. its compiled form, :mod:`forensic.compiled`).
+    ``return_attention=False`` skips the CLS attention (and so the reports' attention entropy),
+    for callers that only want probabilities (a distillation teacher). ``run`` replaces
+    ``model.forward_streams`` (e.g. its compiled form, :mod:`forensic.compiled`).
     """
     device, dtype = _device_dtype(model)
     tensors = {
         s.name: to_tensor([inp[s.name].pixels for inp in inputs], s, device=device, dtype=dtype) for s in model.config.streams
     }
     with torch.inference_mode():
-        outputs = (run or model.forward_streams)(tensors, return_attention=True, return_norm1=return_norm1)
+        outputs = (run or model.forward_streams)(tensors, return_attention=return_attention, return_norm1=return_norm1)
     return Forwarded(tensors=tensors, outputs=outputs)
 
 

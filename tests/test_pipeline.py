@@ -190,3 +190,26 @@ print(added, r.image_size, r.image_notes[-1])
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout.split(maxsplit=1)
     assert int(out[0]) < 1e9
     assert "(2048, 2048)" in out[1] and "copy of the 8000x8000 image" in out[1]
+
+
+def test_a_model_without_a_face_stream_searches_no_faces(astronaut, monkeypatch):
+    from forensic.config import ModelConfig
+    from forensic.model import ForensicModel
+    from forensic.presets import get_preset
+
+    config = get_preset("tiny-random").config
+    config = config.replace(streams=tuple(s for s in config.streams if s.name != "face"))
+    assert isinstance(config, ModelConfig)
+    detector = Detector(ForensicModel.random(config, seed=0))
+    monkeypatch.setattr(detector.face_detector, "analyze_batch", lambda images: pytest.fail("searched for faces"))
+    report = detector.analyze(astronaut)
+    assert set(report.streams) == {"texture", "fusion"}
+    assert report.face.mode == "no-face" and "no face stream" in report.face.reason
+
+
+def test_forward_without_attention(detector, astronaut):
+    from forensic import stages
+
+    inputs = {n: s.input for n, s in detector.analyze(astronaut).streams.items()}
+    host = stages.forward(detector.model, [inputs], return_attention=False).host()[0]
+    assert all(h.cls_attention is None for h in host.values())

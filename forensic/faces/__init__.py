@@ -11,7 +11,7 @@ heatmaps computed on the crop can be pasted back onto the image.
 from .detector import FaceDetector, get_default_detector
 from .enhance import RETRY_CHAIN
 from .geometry import CropRegion, FaceBox, as_rgb, square_region
-from .policy import FaceMode, FacePolicy, FaceResult, decide, select_face
+from .policy import FaceMode, FacePolicy, FaceResult, decide, not_searched, select_face
 
 __all__ = [
     "RETRY_CHAIN",
@@ -24,6 +24,7 @@ __all__ = [
     "as_rgb",
     "decide",
     "get_default_detector",
+    "not_searched",
     "select_face",
     "square_region",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from .enhance import RETRY_CHAIN, RETRY_WORDS
 from .geometry import CropRegion, FaceBox, square_region
 
-__all__ = ["FaceMode", "FacePolicy", "FaceResult", "decide", "select_face"]
+__all__ = ["FaceMode", "FacePolicy", "FaceResult", "decide", "not_searched", "select_face"]
 
 FaceMode = Literal["crop", "small-face", "no-face"]
 
@@ -215,5 +215,19 @@ def decide(
             f"Face found (score {chosen.score:.2f}, covers {_percent(fraction)} of the image)"
             f"{notes}: the face stream sees a {policy.crop_scale:g}x square crop around it."
         ),
+        image_size=(w, h),
+    )
+
+
+def not_searched(image_size: tuple[int, int]) -> FaceResult:
+    """The face result of a model without a face stream: nothing searched, the whole image."""
+    w, h = image_size
+    return FaceResult(
+        mode="no-face",
+        box=None,
+        region=CropRegion(0.0, 0.0, float(w), float(h)),
+        faces=(),
+        found_by=None,
+        reason="This model has no face stream, so faces were not searched.",
         image_size=(w, h),
     )
