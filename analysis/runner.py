@@ -9,8 +9,9 @@ clean level is evaluated once and shared:
   stability, entropy and complementarity all read these.
 - **CAM rows** (:func:`run_cams`, one :meth:`Detector.analyze` with ``explain`` per image and
   condition, keyed also by the CAM method): per stream Score-CAM entropy, mass inside a reference
-  box, centroid and its shift from the clean map, correlation with the clean map; the inter-stream
-  cosine of the maps. The clean maps (and all maps of a few figure images) are kept, reduced, in
+  box, centroid and its shift from the clean map, correlation with the clean map, deletion and
+  insertion AUC of the map and of a random map, and a fast map's fidelity estimate; the
+  inter-stream cosine of the maps. The clean maps (and all maps of a few figure images) are kept, reduced, in
   ``.npz`` files, so a resumed run can still compare with them.
 
 Each image is degraded with its own seed (:func:`analysis.data.image_seed`), the same at every
@@ -307,6 +308,7 @@ def _cam_row(
     report,
     maps: dict[str, np.ndarray],
     clean: _CleanReference,
+    faithful: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     w, h = report.image_size
     streams = {}
@@ -314,7 +316,11 @@ def _cam_row(
         m = maps[name]
         c = centroid(m)
         mask = None if clean.box is None else box_mask(m.shape, clean.box, (w, h))
+        fidelity = s.cam.fidelity if s.cam is not None else None
         streams[name] = {
+            **(faithful or {}).get(name, {}),
+            "cam_fidelity": None if fidelity is None else fidelity.expected_pearson,
+            "cam_fidelity_low": None if fidelity is None else fidelity.low_pearson,
             "prob_fake": float(s.prob_fake),
             "cam_nats": s.cam_entropy.nats if s.cam_entropy else None,
             "cam_max": s.cam_entropy.max_nats if s.cam_entropy else None,
@@ -340,10 +346,30 @@ def _cam_row(
     return row
 
 
-def _explain(detector, image: np.ndarray, method: str, cam_groups: int | None):
+def _explain(detector, image: np.ndarray, method: str, cam_groups: int | None, faithfulness_steps: int = 0):
+    """One image's explanation, its reduced maps, and (``faithfulness_steps`` > 0) each stream's
+    deletion/insertion areas and those of a random map (:mod:`forensic.explain.faithfulness`)."""
     report = detector.analyze(image, explain=method, stability=False, cam_groups=cam_groups)
     maps = {name: reduce_map(s.cam_image) for name, s in report.streams.items()}
-    return report, maps
+    faithful = _faithfulness(detector, report, faithfulness_steps) if faithfulness_steps > 0 else {}
+    return report, maps, faithful
+
+
+def _faithfulness(detector, report, steps: int) -> dict[str, dict[str, Any]]:
+    """Per stream: deletion and insertion AUC of its Score-CAM over its input, and of a random map (seeded)."""
+    from forensic.explain.faithfulness import map_faithfulness, stream_score_fn
+    from forensic.streams import to_tensor
+
+    out = {}
+    for name, s in report.streams.items():
+        if s.cam is None:
+            continue
+        x = to_tensor(s.input.pixels, detector.config.stream(name))
+        result = map_faithfulness(
+            stream_score_fn(detector.model, name), x, s.cam.input_map, grid=s.cam.grid_map.shape, steps=steps, random_maps=1, seed=0,
+        )
+        out[name] = {k: v for k, v in result.to_dict().items() if k != "steps"}
+    return out
 
 
 def run_cams(
@@ -359,6 +385,7 @@ def run_cams(
     keep_maps_for: Iterable[str] = (),
     cam_groups: int | None = None,
     progress: ProgressFactory | None = None,
+    faithfulness_steps: int = 8,
 ) -> RunStats:
     """Score-CAM of every (sample, condition) not yet in ``store``, one image at a time.
 
@@ -375,9 +402,12 @@ def run_cams(
         keep_maps_for: sample keys whose maps are kept at every condition (for figures).
         cam_groups: channel groups of the fast Score-CAM (default: channels / 16).
         progress: progress-bar factory.
+        faithfulness_steps: steps of the deletion and insertion curves recorded per stream
+            (0: none; each step costs 4 forward passes per stream: map and random map, both curves).
     """
-    if method not in ("fast", "exact"):
-        raise ValueError(f"Score-CAM method must be 'fast' or 'exact', not {method!r}")
+    from forensic.explain import check_method
+
+    check_method(method)
     keep = set(keep_maps_for)
     specs = _specs(conditions)
 
@@ -400,7 +430,10 @@ def run_cams(
                 continue
             try:
                 image = load_image(s.path)
-                clean = _clean_reference(detector, s, image, store, key=key_of(s, CLEAN), maps_dir=maps_dir, box=box, method=method, cam_groups=cam_groups)
+                clean = _clean_reference(
+                    detector, s, image, store, key=key_of(s, CLEAN), maps_dir=maps_dir, box=box, method=method, cam_groups=cam_groups,
+                    faithfulness_steps=faithfulness_steps,
+                )
             except Exception as exc:  # one unreadable file (or failed analysis) must not stop the study
                 log.warning("cannot analyse %s: %s", s.path, exc)
                 failed += store.append(_error_row(s, key_of(s, sp), CAM_KEY, exc) for sp in todo[s.key])
@@ -415,8 +448,8 @@ def run_cams(
                 key = key_of(s, spec)
                 start = time.perf_counter()
                 try:
-                    report, maps = _explain(detector, degraded_copy(image, s, spec, seed), method, cam_groups)
-                    row = _cam_row(s, key, report, maps, clean)
+                    report, maps, faithful = _explain(detector, degraded_copy(image, s, spec, seed), method, cam_groups, faithfulness_steps)
+                    row = _cam_row(s, key, report, maps, clean, faithful)
                     if s.key in keep:
                         _save_maps(_maps_file(maps_dir, key), maps, report.image_size)
                     computed += 1
@@ -434,7 +467,8 @@ def run_cams(
 
 
 def _clean_reference(
-    detector, sample: AnalysisSample, image: np.ndarray, store: RowStore, *, key: tuple, maps_dir: Path, box, method: str, cam_groups
+    detector, sample: AnalysisSample, image: np.ndarray, store: RowStore, *, key: tuple, maps_dir: Path, box, method: str, cam_groups,
+    faithfulness_steps: int = 0,
 ) -> _CleanReference:
     """The clean image's maps, centroids and reference box: from the store and maps file, or computed (and stored)."""
     row = store.get(key)
@@ -443,7 +477,7 @@ def _clean_reference(
         maps = stored[0]
         ref_box = tuple(row["box"]) if row.get("box") else None
         return _CleanReference(maps, {n: centroid(m) for n, m in maps.items()}, ref_box, row.get("box_source"))
-    report, maps = _explain(detector, image, method, cam_groups)
+    report, maps, faithful = _explain(detector, image, method, cam_groups, faithfulness_steps)
     if box is not None:
         ref_box, source = tuple(float(v) for v in box), "fixed"
     elif report.face.box is not None:
@@ -453,5 +487,5 @@ def _clean_reference(
         ref_box, source = None, None
     clean = _CleanReference(maps, {n: centroid(m) for n, m in maps.items()}, ref_box, source)
     _save_maps(_maps_file(maps_dir, key), maps, report.image_size)
-    store.append([_cam_row(sample, key, report, maps, clean)])
+    store.append([_cam_row(sample, key, report, maps, clean, faithful)])
     return clean

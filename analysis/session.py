@@ -113,8 +113,9 @@ class AnalysisOptions:
     fresh: bool = False
 
     def __post_init__(self) -> None:
-        if self.cam not in ("fast", "exact", "none"):
-            raise ValueError(f"cam must be 'fast', 'exact' or 'none', not {self.cam!r}")
+        from forensic.explain import check_method
+
+        check_method(self.cam, allow_none=True)
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if any(not 0.0 <= float(s) <= 1.0 for s in self.strengths) or not self.strengths:
@@ -335,6 +336,10 @@ class Analysis:
         o = self.options
         rows = cam_drift_mod.cam_drift_table(self.cams, self.cam_samples, conditions, seed=o.seed, method=self.cam_label, box=o.box, streams=self.streams)
         csv = write_csv(self.out / "cam_drift.csv", rows, cam_drift_mod.COLUMNS)
+        faithful = cam_drift_mod.cam_faithfulness_table(
+            self.cams, self.cam_samples, conditions, seed=o.seed, method=self.cam_label, box=o.box, streams=self.streams
+        )
+        faithful_csv = write_csv(self.out / "cam_faithfulness.csv", faithful, cam_drift_mod.FAITHFULNESS_COLUMNS)
         figs = [("Score-CAM drift against strength", self._figure(figures.cam_drift_figure(rows, streams=self.streams), "cam_drift"))]
         for family in o.sweep_families:
             grid = self._overlay_figure([c for c in conditions if c.family == family])
@@ -346,9 +351,16 @@ class Analysis:
         else:
             with_box = sum(1 for r in rows if r["n_box"]) 
             notes.append("Box metrics use the face box found on each clean image" + ("." if with_box else "; no face was found, so they are empty (use --box)."))
+        notes.append(
+            f"Faithfulness ({faithful_csv.name}): deletion AUC (lower is better) and insertion AUC (higher is better) of each map over "
+            "its stream's input, next to a random map's; deletion_gain and insertion_gain > 0 where the map beats chance"
+            + ("; fidelity_mean: the fast maps' expected Pearson with exact Score-CAM." if any(r["n_fidelity"] for r in faithful) else ".")
+        )
         views = [
             pivot(rows, index=("family", "strength"), column="stream", value="clean_corr_mean", caption="correlation with the clean map (mean)"),
             pivot(rows, index=("family", "strength"), column="stream", value="mass_in_box_mean", caption="Score-CAM mass inside the box (mean)"),
+            pivot(faithful, index=("family", "strength"), column="stream", value="deletion_gain_mean", caption="deletion AUC gain over a random map (mean)"),
+            pivot(faithful, index=("family", "strength"), column="stream", value="insertion_gain_mean", caption="insertion AUC gain over a random map (mean)"),
         ]
         return StudyResult(
             name="cam-drift",

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -22,11 +22,9 @@ from . import stages
 from .batching import staged_map
 from .compiled import StreamsForward, compile_requested
 from .config import ModelConfig
-from .explain.attention import map_entropy
-from .explain.cam import stream_cam
-from .explain.similarity import map_similarity
+from .explain import explain_report
 from .faces import FaceDetector, get_default_detector, not_searched
-from .model import ForensicModel, MergedStreamCopy
+from .model import ForensicModel
 from .presets import get_preset
 from .report import Report
 from .weights import WeightsUnavailable, build_model, load_model
@@ -285,40 +283,10 @@ class Detector:
         return reports, forwarded
 
     def _explain(self, report: Report, forwarded: stages.Forwarded, *, method: str, progress: Progress, n_groups: int | None) -> Report:
-        """The report with each stream's Score-CAM (the first image of ``forwarded``) and their similarity."""
-        names = list(report.streams)
-        timings = dict(report.timings)
-        autocast = _cam_autocast(self.device, self.dtype)
-        streams = dict(report.streams)
-        with stages.timed(timings, f"explain_{method}"), self._explain_lock:  # one at a time: bounded memory, hooks on shared modules
-            merged = None
-            if self.device.type == "cpu":
-                # the masked passes run on a copy (bf16 where the CPU has bf16 instructions) with
-                # each stream's adapter merged in turn: no per-pass weight casts, no adapter hooks.
-                # Built per call (~0.1 s for `small`); in the weights' own dtype it shares all but
-                # the adapted weights.
-                merged, autocast = MergedStreamCopy(self.model, autocast or self.dtype), None
-            for i, name in enumerate(names):
-                def on_batch(done: int, total: int, _i=i, _name=name) -> None:
-                    progress(f"Score-CAM ({method}) {_name}", 0.2 + 0.7 * (_i + done / total) / len(names))
-
-                model = merged.select(name) if merged is not None else self.model
-                # made under inference_mode; CAM may need autograd
-                x = forwarded.tensors[name][:1].to(next(model.parameters()).dtype, copy=True)
-                norm1 = forwarded.outputs[name].last_norm1
-                cam = stream_cam(
-                    model, name, x, method=method, progress=on_batch, autocast_dtype=autocast, n_groups=n_groups,
-                    activations=None if norm1 is None else norm1[:1],
-                )
-                stream = streams[name]
-                streams[name] = replace(
-                    stream,
-                    cam=cam,
-                    cam_entropy=map_entropy(cam.grid_map),
-                    cam_image=stream.input.region.paste_map(cam.input_map, report.image.shape),
-                )
-        similarity = map_similarity({n: streams[n].cam_image for n in names})
-        return replace(report, streams=streams, cam_similarity=similarity, explain=method, timings=timings)
+        """The explanation stage (:func:`forensic.explain.explain_report`): a new report with each stream's Score-CAM."""
+        # until the constructor takes a RuntimeConfig, the plan reads the process's (read once)
+        runtime = getattr(self, "runtime", None)
+        return explain_report(self.model, report, forwarded, method=method, progress=progress, runtime=runtime, n_groups=n_groups)
 
 
 @dataclass(frozen=True)
@@ -327,32 +295,6 @@ class _Located:
 
     prepared: stages.Prepared
     clean: stages.Prepared | None = None
-
-
-def fast_cpu_bf16() -> bool:
-    """Whether this CPU has bf16 matrix instructions (AMX or AVX512-BF16): bf16 matmuls ~6x fp32 there."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
-
-
-def _cam_autocast(device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
-    """The low precision Score-CAM's masked passes run in: bf16 on GPUs and on CPUs with bf16 instructions.
-
-    The verdict keeps the weights' own precision. On a GPU the passes run under bf16 autocast; on
-    a CPU, :meth:`Detector._explain` runs them on a bf16 copy of the model instead (no per-pass
-    weight casts). Maps move by far less than the difference between fast and exact Score-CAM
-    (Pearson >= 0.99 with the float32 maps for `small`, bench/RESULTS.md) and come 2.5-3x
-    faster on such CPUs. ``FORENSIC_CAM_BF16=0`` keeps float32.
-    """
-    if os.environ.get("FORENSIC_CAM_BF16", "1") == "0" or dtype != torch.float32:
-        return None
-    if device.type == "cuda" or (device.type == "cpu" and fast_cpu_bf16()):
-        return torch.bfloat16
-    return None
 
 
 def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device) -> torch.dtype:

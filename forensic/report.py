@@ -40,7 +40,8 @@ class StreamReport:
         logits: the raw head logits (real, fake).
         input: what the stream saw and where in the image that is.
         attention: entropy of the last block's CLS attention (head-averaged).
-        cam: its Score-CAM, if explanations were asked for.
+        cam: its Score-CAM, if explanations were asked for (a fast map carries ``cam.fidelity``,
+            its expected agreement with the exact map).
         cam_image: the Score-CAM in image coordinates (H, W) in [0, 1] (zero outside the region).
         cam_entropy: entropy of the Score-CAM over the token grid.
         stability: cosine between the clean and the degraded image's pooled feature, if degraded.
@@ -70,9 +71,8 @@ class StreamReport:
             "logits": [_num(v) for v in self.logits],
             "input": self.input.to_dict(),
             "attention_entropy": self.attention.to_dict() if self.attention else None,
-            "cam": None
-            if self.cam is None
-            else {"method": self.cam.method, "forward_passes": self.cam.forward_passes, "seconds": _num(self.cam.seconds, 3)},
+            # method, passes, seconds and, for a fast map, its fidelity estimate (CamFidelity.to_dict)
+            "cam": None if self.cam is None else self.cam.to_dict(),
             "cam_entropy": self.cam_entropy.to_dict() if self.cam_entropy else None,
             "stability": _num(self.stability),
         }

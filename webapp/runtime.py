@@ -20,21 +20,17 @@ from forensic.images import DecodedImage, ImageError, decode_image
 
 __all__ = ["on_gpu", "on_model_thread", "release_free_memory", "UploadImage", "decode_upload", "user_error", "default_explain"]
 
-#: DINOv2 parameters above which a CPU explains too slowly to do it by default (small: 22 M, giant: 1.1 G)
-CPU_EXPLAIN_PARAMS = 100_000_000
-
-
 def default_explain(detector: Any) -> str:
     """The explanation mode the app starts with: ``fast``, or ``none`` for a large model on a CPU.
 
-    Measured on 2 CPU cores (bench/RESULTS.md): `small` explains an image in ~9 s. `paper` runs
-    ~29x the FLOPs per pass (2.3 TFLOP vs 80 GFLOP), i.e. minutes per image, more on CPUs
-    without bf16 instructions; there the verdict comes alone and the user opts in to Score-CAM.
+    The rule is the library's (:func:`forensic.explain.default_method`); no model: ``fast``.
     """
-    if detector is None or detector.device.type != "cpu":
+    if detector is None:
         return "fast"
-    params = sum(p.numel() for p in detector.model.dinov2.parameters())
-    return "fast" if params <= CPU_EXPLAIN_PARAMS else "none"
+    from forensic.explain import default_method
+
+    return default_method(detector.model, device=detector.device)
+
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,33 @@
+"""The registry of explanation methods: a name -> a :class:`~forensic.explain.cam.ScoreCAM` subclass.
+
+Registration is explicit (one entry per method below, no import-time discovery). Every caller
+(pipeline, CLI, app, analysis) validates a method name here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from .cam import ExactScoreCAM, ScoreCAM
+from .fast import FastScoreCAM
+
+__all__ = ["METHODS", "get_method", "check_method", "method_names"]
+
+#: name -> class; ``fast`` is the default of every interface
+METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, ExactScoreCAM)}
+
+
+def method_names(*, allow_none: bool = False) -> tuple[str, ...]:
+    """The valid names, ``fast`` first; with ``none`` (no explanation) when allowed."""
+    return (*METHODS, *(("none",) if allow_none else ()))
+
+
+def check_method(name: object, *, allow_none: bool = False) -> str:
+    """``name`` if it names a method (or ``none`` when allowed), else a one-line ValueError listing the valid names."""
+    valid = method_names(allow_none=allow_none)
+    if not isinstance(name, str) or name not in valid:
+        raise ValueError(f"unknown explanation method {name!r}; use one of: {', '.join(valid)}")
+    return name
+
+
+def get_method(name: str) -> type[ScoreCAM]:
+    """The class registered as ``name`` (see :func:`check_method` for the error)."""
+    return METHODS[check_method(name)]
