@@ -45,6 +45,7 @@ __all__ = [
     "ImageError",
     "ImageSource",
     "bounded",
+    "fit_pixels",
     "decode_image",
     "default_max_pixels",
     "ensure_rgb_uint8",
@@ -717,22 +718,33 @@ def _short_reason(exc: BaseException) -> str:
     return reason[:120]
 
 
+def fit_pixels(pixels: np.ndarray, max_pixels: int) -> np.ndarray:
+    """``pixels`` itself if it has at most ``max_pixels`` pixels, else a copy scaled down to fit
+    (area interpolation, aspect kept)."""
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    h, w = pixels.shape[:2]
+    if h * w <= max_pixels:
+        return pixels
+    import cv2
+
+    scale = math.sqrt(max_pixels / (h * w))
+    return cv2.resize(pixels, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 def bounded(decoded: DecodedImage, max_pixels: int) -> DecodedImage:
     """``decoded`` itself if it has at most ``max_pixels`` pixels, else a copy scaled down to fit
-    (area interpolation, aspect kept), with a note saying so.
+    (see :func:`fit_pixels`), with a note saying so.
 
     A server bounds its memory this way: degradations work in float32 at the image's size
     (a 64 MP upload needs ~2.5 GB), the streams only ever see a 252-px crop and 224-px resize.
     """
-    h, w = decoded.pixels.shape[:2]
-    if max_pixels < 1:
-        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
-    if h * w <= max_pixels:
+    pixels = fit_pixels(decoded.pixels, max_pixels)
+    if pixels is decoded.pixels:
         return decoded
-    scale = math.sqrt(max_pixels / (h * w))
-    size = (max(1, int(w * scale)), max(1, int(h * scale)))
-    import cv2
-
-    pixels = cv2.resize(decoded.pixels, size, interpolation=cv2.INTER_AREA)
-    note = f"Analysed a {size[0]}x{size[1]} copy of the {w}x{h} image (scaled down to at most {max_pixels / 1e6:.1f} MP)."
+    h, w = decoded.pixels.shape[:2]
+    note = (
+        f"Analysed a {pixels.shape[1]}x{pixels.shape[0]} copy of the {w}x{h} image "
+        f"(scaled down to at most {max_pixels / 1e6:.1f} MP)."
+    )
     return dataclasses.replace(decoded, pixels=pixels, notes=decoded.notes + (note,))

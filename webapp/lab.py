@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from forensic.degrade import PRESETS, degrade_result, psnr
+from forensic.images import fit_pixels
 
 __all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "build_spec", "preview", "ssim", "working_copy"]
 
@@ -126,12 +127,7 @@ def build_spec(s: LabSettings) -> str | None:
 
 def working_copy(image: np.ndarray, max_pixels: int = LAB_MAX_PIXELS) -> np.ndarray:
     """``image`` itself if it has at most ``max_pixels`` pixels, else a copy scaled down to that (area)."""
-    h, w = image.shape[:2]
-    if h * w <= max_pixels:
-        return image
-    scale = math.sqrt(max_pixels / (h * w))
-    size = (max(1, int(w * scale)), max(1, int(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return fit_pixels(image, max_pixels)
 
 
 def preview(image: np.ndarray, settings: LabSettings) -> LabPreview:
