@@ -119,13 +119,10 @@ def test_small_preset_without_weights_says_how_to_get_them():
         Detector.from_preset("small", device="cpu")
 
 
-def test_tiny_random_loads_fast_and_is_deterministic():
-    start = time.perf_counter()
-    a = build_model(TINY)
-    assert time.perf_counter() - start < 3
-    b = build_model(TINY)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert ka == kb and torch.equal(va, vb)
+def test_tiny_random_is_deterministic():
+    a, b = build_model(TINY).state_dict(), build_model(TINY).state_dict()
+    assert list(a) == list(b) and len(a) > 10
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_base_from_hub_file_is_read_without_the_clip_projection(tmp_path):
