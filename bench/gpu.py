@@ -1,11 +1,16 @@
 """GPU benchmark of the ``paper`` architecture in bf16 (random weights). Finishes in a few minutes.
 
-    python bench/gpu.py [--batches 1,8,32,64,128] [--no-exact]
+    python bench/gpu.py [--batches 1,8,32,64,128] [--no-exact] [--cam-plans auto,merged,shared]
 
 Reports: the three-stream verdict's images/s at batch 1 and at the best batch size, achieved
 TFLOP/s against the device's dense bf16 peak (FLOPs counted by torch's FlopCounterMode on the
-real forward pass), peak GPU memory, and the time of fast and exact Score-CAM for all three
-streams of one image.
+real forward pass), peak GPU memory, and Score-CAM of all three streams of one image the way
+the pipeline runs it (:func:`forensic.explain.explain_streams`: the verdict's activations, the
+explanation plan's precision, merged copy or shared batches, memory-sized batches, streams in
+lockstep) for each plan asked for: seconds (after a warm-up run), passes, peak memory, the
+host synchronisations CUDA reported during the run (``torch.cuda.set_sync_debug_mode``: the
+fast method's k-means and one per refinement round are expected, none per batch), and the
+plan. The issue's targets: fast <= 1.0 s and exact <= 6 s per image (three streams).
 """
 
 from __future__ import annotations
@@ -33,13 +38,13 @@ def main() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from _common import machine, random_config
-    from forensic.explain.cam import stream_cam
     from forensic.model import ForensicModel
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", default="1,8,32,64,128")
     parser.add_argument("--no-exact", action="store_true")
     parser.add_argument("--preset", default="paper")
+    parser.add_argument("--cam-plans", default="auto,shared", help="explanation plans to time: auto, merged, shared (default auto,shared)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench/gpu.py needs a CUDA GPU")
@@ -97,16 +102,42 @@ def main() -> None:
         best = max(best, (ips, b))
     print(f"best: {best[0]:.1f} images/s at batch {best[1]}")
 
-    x1 = inputs(1)
-    for method in ["fast"] + ([] if args.no_exact else ["exact"]):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        passes = {}
-        for stream, x in x1.items():
-            cam = stream_cam(model, stream, x, method=method, batch_size=64, autocast_dtype=torch.bfloat16)
-            passes[stream] = cam.forward_passes
-        torch.cuda.synchronize()
-        print(f"Score-CAM {method}, three streams of one image: {time.perf_counter() - start:.2f} s ({passes} forward passes)")
+    explain_benchmark(model, inputs(1), plans=args.cam_plans.split(","), exact=not args.no_exact)
+
+
+def explain_benchmark(model, x1: dict, *, plans: list[str], exact: bool) -> None:
+    """Times fast (and exact) Score-CAM of three streams under each plan; prints one table."""
+    import warnings
+
+    import torch
+
+    from forensic.explain import StreamInputs, explain_streams, plan_for
+
+    with torch.no_grad():
+        norm1 = {n: model.forward_stream(n, x, return_norm1=True).last_norm1 for n, x in x1.items()}
+    inputs = {n: StreamInputs(x, norm1[n]) for n, x in x1.items()}
+    print("| plan | method | seconds (3 streams) | passes per stream (fwd / of which bwd) | host syncs | peak mem GB | fidelity (expected Pearson) | plan details |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in plans:
+        plan = plan_for(model, prefer=None if name == "auto" else name)
+        for method in ["fast"] + (["exact"] if exact else []):
+            explain_streams(model, inputs, method=method, plan=plan)  # warm-up: kernels, allocator, k-means import
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    start = time.perf_counter()
+                    cams = explain_streams(model, inputs, method=method, plan=plan)
+                    torch.cuda.synchronize()
+                    seconds = time.perf_counter() - start
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+            syncs = sum(1 for w in caught if "synchroniz" in str(w.message))
+            passes = ", ".join(f"{n} {c.forward_passes}/{c.backward_passes}" for n, c in cams.items())
+            fidelity = ", ".join(f"{c.fidelity.expected_pearson:.2f}" for c in cams.values() if c.fidelity is not None) or "-"
+            print(f"| {name} | {method} | {seconds:.2f} | {passes} | {syncs} | {torch.cuda.max_memory_allocated() / 1024**3:.1f} | {fidelity} | {plan.describe()} |", flush=True)
 
 
 if __name__ == "__main__":

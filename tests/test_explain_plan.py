@@ -149,11 +149,11 @@ def test_gpu_code_paths_give_the_cpu_path_maps(tiny, astronaut):
         "merged": ExplainPlan(merged=True, keep_merged=True, batch_streams=False, **base),
         "shared": ExplainPlan(merged=False, keep_merged=False, batch_streams=True, **base),
     }
-    cams = {k: explain_streams(tiny, inputs, method="fast", plan=p) for k, p in plans.items()}
+    cams = {k: explain_streams(tiny, inputs, method="fast", plan=p, n_groups=6, max_passes=12) for k, p in plans.items()}
     for name in tiny.stream_names:
         ref = cams["cpu"][name]
         for k in ("merged", "shared"):
             got = cams[k][name]
-            assert got.forward_passes == ref.forward_passes and got.backward_passes == ref.backward_passes == 12
+            assert got.forward_passes == ref.forward_passes <= 12 and got.backward_passes == ref.backward_passes == 6
             assert np.abs(got.input_map - ref.input_map).max() < 1e-3, (k, name)
             assert got.fidelity.checked == ref.fidelity.checked

@@ -55,6 +55,7 @@ def test_the_stage_returns_a_new_report_with_fidelity(detector, astronaut):
     assert np.abs(alone.input_map - report.streams["texture"].cam.input_map).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_exact_maps_carry_no_fidelity_estimate(detector):
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     report = detector.analyze(image, stability=False)

@@ -170,6 +170,11 @@ class CamFidelity:
     rounds: int
 
     @property
+    def estimate(self) -> float:
+        """The headline number: :attr:`expected_pearson`."""
+        return self.expected_pearson
+
+    @property
     def level(self) -> str:
         """``high`` (expected Pearson >= 0.95), ``fair`` (>= 0.85) or ``low``."""
         if not math.isfinite(self.expected_pearson):
@@ -275,6 +280,8 @@ class ScoreCAM(BaseCAM):
 
     #: the method's name in the registry (:mod:`forensic.explain.methods`)
     name: ClassVar[str] = ""
+    #: the keyword options of the method's own (callers may pass options of other methods: they are dropped)
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,

@@ -59,6 +59,7 @@ class FastScoreCAM(ScoreCAM):
     """
 
     name = "fast"
+    options = ("n_groups", "max_passes", "round_size", "stop", "seed", "draws")
 
     def __init__(
         self,

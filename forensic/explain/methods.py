@@ -9,7 +9,7 @@ from __future__ import annotations
 from .cam import ExactScoreCAM, ScoreCAM
 from .fast import FastScoreCAM
 
-__all__ = ["METHODS", "get_method", "check_method", "method_names"]
+__all__ = ["METHODS", "get_method", "check_method", "method_names", "method_options"]
 
 #: name -> class; ``fast`` is the default of every interface
 METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, ExactScoreCAM)}
@@ -31,3 +31,8 @@ def check_method(name: object, *, allow_none: bool = False) -> str:
 def get_method(name: str) -> type[ScoreCAM]:
     """The class registered as ``name`` (see :func:`check_method` for the error)."""
     return METHODS[check_method(name)]
+
+
+def method_options(cls: type[ScoreCAM], options: dict) -> dict:
+    """The ``options`` that ``cls`` takes, None values dropped (``n_groups`` means nothing to exact Score-CAM)."""
+    return {k: v for k, v in options.items() if k in cls.options and v is not None}

@@ -21,7 +21,7 @@ from ..runtime import RuntimeConfig
 from .attention import map_entropy
 from .cam import FAKE_TARGET, CamResult, GridMasks, ScoreCAM, ScoreGenerator, assemble_cam, vit_reshape
 from .engine import JointScorer, MaskScorer, StreamTask, drive_all
-from .methods import get_method
+from .methods import get_method, method_options
 from .plan import ExplainPlan, explanation_lock, grad_batch_size_for, plan_for
 from .similarity import map_similarity
 
@@ -79,7 +79,7 @@ def explain_streams(
         plan: how to run (default: :func:`plan_for` the model with ``runtime``).
         runtime: settings for the default plan.
         progress: called with (stream, passes done, passes planned).
-        options: the method's own options (e.g. ``n_groups`` for ``fast``).
+        options: method options (e.g. ``n_groups`` for ``fast``); those the method does not take are dropped.
     """
     from ..model import MergedStreamCopy
 
@@ -98,7 +98,7 @@ def explain_streams(
             grid = _reshape(model)(acts[:1].detach().to(plan.device, torch.float32, copy=True))[0]
             masks = GridMasks(grid, tuple(x.shape[-2:]))
             logits = _StreamLogits(model, name, merged)
-            cam = cls(logits, [model.dinov2.target_layer], _reshape(model), batch_size=plan.batch_size, **options)
+            cam = cls(logits, [model.dinov2.target_layer], _reshape(model), batch_size=plan.batch_size, **method_options(cls, options))
             planned = cam.planned_passes(masks.channels)
             scorer = MaskScorer(
                 logits, x[0], masks, target=FAKE_TARGET, batch_size=plan.batch_size,
@@ -146,7 +146,7 @@ def explain_report(
         method: a registered method name.
         progress: called with (stage, fraction in [0.2, 0.9]).
         runtime, plan: see :func:`explain_streams`.
-        options: the method's options (``n_groups`` ...); None values are dropped.
+        options: method options (``n_groups`` ...); None values and other methods' options are dropped.
     """
     names = list(report.streams)
     inputs = {
@@ -162,10 +162,7 @@ def explain_report(
 
     timings = dict(report.timings)
     start = time.perf_counter()
-    cams = explain_streams(
-        model, inputs, method=method, plan=plan, runtime=runtime, progress=on_pass,
-        **{k: v for k, v in options.items() if v is not None},
-    )
+    cams = explain_streams(model, inputs, method=method, plan=plan, runtime=runtime, progress=on_pass, **options)
     streams = dict(report.streams)
     for name, cam in cams.items():
         stream = streams[name]
@@ -208,7 +205,7 @@ def stream_cam(
             model, stream, x, cap=batch_size if x.device.type == "cuda" else min(batch_size, 8),
             element_size=2 if autocast_dtype is not None else x.element_size(),
         ),
-        progress=progress, autocast_dtype=autocast_dtype, **options,
+        progress=progress, autocast_dtype=autocast_dtype, **method_options(cls, options),
     )
     maps = cam.forward(x, targets=[FAKE_TARGET] * x.shape[0], activations=activations)
     return CamResult(
