@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -202,12 +202,6 @@ def decide(
         device, dtype, merged=merged, keep_merged=merged, autocast=None if merged or dtype == weights else dtype,
         lockstep=True, batch_streams=not merged, batch_size=batch, grad_budget_bytes=GPU_GRAD_SHARE * left, reason=why,
     )
-
-
-def with_batch_size(plan: ExplainPlan, batch_size: int | None = None, grad_budget_bytes: float | None = None) -> ExplainPlan:
-    """``plan`` with another batch size and/or gradient budget (tests, benchmarks)."""
-    changes = {k: v for k, v in (("batch_size", batch_size), ("grad_budget_bytes", grad_budget_bytes)) if v is not None}
-    return replace(plan, **changes)
 
 
 def _element_size(dtype: torch.dtype) -> int:
