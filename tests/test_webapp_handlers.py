@@ -196,7 +196,8 @@ def test_the_sweep_figure_starts_at_zero_with_its_legend_outside_the_panels():
 def test_overlays_say_fast_or_exact_and_the_fidelity_when_the_library_gives_it(jpeg_view):
     from webapp import render
 
-    assert "fast Score-CAM" in jpeg_view.caption_texture and "fidelity" not in jpeg_view.caption_texture
+    # the library's fast maps carry their fidelity estimate, and the caption states it
+    assert "fast Score-CAM" in jpeg_view.caption_texture and "estimated fidelity 0." in jpeg_view.caption_texture
     stream = SimpleNamespace(cam=SimpleNamespace(fidelity=0.934, method="fast"), fidelity=None)
     assert render.fidelity(stream) == pytest.approx(0.934)
     stream = SimpleNamespace(cam=SimpleNamespace(fidelity=SimpleNamespace(estimate=0.81)))
