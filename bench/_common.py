@@ -49,3 +49,18 @@ def machine() -> str:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{cpu}; {os.cpu_count()} CPUs; torch {torch.__version__} ({torch.get_num_threads()} threads); {gpu}"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+    if isinstance(v, dict):
+        return " ".join(f"{k}:{_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def metric_table(rows: list[dict], keys: list[str]) -> str:
+    """A Markdown table: one row per metric in ``keys`` (those any row has), one column per ``row["preset"]``."""
+    lines = ["| metric | " + " | ".join(r["preset"] for r in rows) + " |", "|---|" + "---|" * len(rows)]
+    lines += [f"| {key} | " + " | ".join(_fmt(r.get(key, "-")) for r in rows) + " |" for key in keys if any(key in r for r in rows)]
+    return "\n".join(lines)

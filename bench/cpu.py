@@ -76,14 +76,6 @@ def run_preset(preset: str, *, exact: bool, repeats: int, batch_images: int, dty
     return row
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
-    if isinstance(v, dict):
-        return " ".join(f"{k}:{_fmt(x)}" for k, x in v.items())
-    return str(v)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", action="append", help="preset(s) (default: tiny-random, small)")
@@ -97,7 +89,7 @@ def main() -> None:
     if args.inner:
         print(json.dumps(run_preset(presets[0], exact=args.exact, repeats=args.repeats, batch_images=args.batch_images, dtype=args.dtype[0])))
         return
-    from _common import machine
+    from _common import machine, metric_table
 
     print(f"machine: {machine()}")
     rows = []
@@ -111,11 +103,7 @@ def main() -> None:
             rows.append(json.loads(out.strip().splitlines()[-1]))
     keys = ["load_s", "faces_s", "streams_only_s", "analyze_none_s", "analyze_fast_s", "analyze_exact_s", "predict_images_per_s",
             "peak_rss_gb", "fast_passes_per_stream", "exact_passes_per_stream", "fast_vs_exact_pearson"]
-    print("| metric | " + " | ".join(r["preset"] for r in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for key in keys:
-        if any(key in r for r in rows):
-            print(f"| {key} | " + " | ".join(_fmt(r.get(key, "-")) for r in rows) + " |")
+    print(metric_table(rows, keys))
 
 
 if __name__ == "__main__":

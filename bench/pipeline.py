@@ -169,14 +169,6 @@ def cli_predict(preset: str, folder: Path, *, device: str, dtype: str) -> float:
         return time.perf_counter() - start
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
-    if isinstance(v, dict):
-        return " ".join(f"{k}:{_fmt(x)}" for k, x in v.items())
-    return str(v)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", action="append", help="preset(s) (default: tiny-random, small)")
@@ -186,7 +178,7 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time `python -m forensic predict` (tiny-random only)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the streams (CUDA only)")
     args = parser.parse_args()
-    from _common import machine
+    from _common import machine, metric_table
 
     print(f"machine: {machine()}")
     rows = []
@@ -202,11 +194,7 @@ def main() -> None:
     keys = ["images", "batch", "face_modes", "one_image_verdict_s", "decode_s", "faces_s", "faces_batched_s", "prepare_s", "streams_s", "assemble_s",
             "streams_img_per_s", "full_img_per_s", "full_share_of_streams", "face_s_per_image", "faceless_s_per_image",
             "faceless_over_face", "cli_predict_s"]
-    print("| metric | " + " | ".join(r["preset"] for r in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for key in keys:
-        if any(key in r for r in rows):
-            print(f"| {key} | " + " | ".join(_fmt(r.get(key, "-")) for r in rows) + " |")
+    print(metric_table(rows, keys))
 
 
 if __name__ == "__main__":
