@@ -148,6 +148,7 @@ def decode_image(
     *,
     max_pixels: int | None = None,
     min_side: int = DEFAULT_MIN_SIDE,
+    fit: int | None = None,
 ) -> DecodedImage:
     """Decode untrusted image input into an RGB ``uint8`` image.
 
@@ -159,6 +160,10 @@ def decode_image(
         max_pixels: refuse images with more pixels than this, checked on the header before
             decoding. None means :func:`default_max_pixels`.
         min_side: refuse images whose width or height is smaller than this.
+        fit: scale an image with more pixels than this down to fit (area averaging, aspect kept),
+            with a note saying so. Done while decoding where the format allows (JPEG's reduced
+            DCT scales, then Pillow's box reduction), so a huge upload never exists in memory as a
+            full-size array: this is how a server bounds its memory (see :func:`bounded`).
 
     Returns:
         The pixels with the format, original mode and size, and notes on what was done.
@@ -172,8 +177,11 @@ def decode_image(
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     if min_side < 1:
         raise ValueError(f"min_side must be at least 1, got {min_side}")
+    if fit is not None and fit < 1:
+        raise ValueError(f"fit must be >= 1 pixel, got {fit}")
     try:
-        return _decode_any(source, limit=limit, min_side=min_side)
+        decoded = _decode_any(source, limit=limit, min_side=min_side, fit=fit)
+        return decoded if fit is None else bounded(decoded, fit)
     except ImageError:
         raise
     except Exception as exc:  # untrusted input: no decoder error may escape as anything else
@@ -213,15 +221,15 @@ def ensure_rgb_uint8(array: Any) -> np.ndarray:
 # dispatch on the kind of source
 
 
-def _decode_any(source: Any, *, limit: int, min_side: int) -> DecodedImage:
+def _decode_any(source: Any, *, limit: int, min_side: int, fit: int | None = None) -> DecodedImage:
     if isinstance(source, np.ndarray):
         return _decode_array(source, limit=limit, min_side=min_side)
     if isinstance(source, Image.Image):
-        return _decode_pil(source, name=None, fmt=source.format, limit=limit, min_side=min_side)
+        return _decode_pil(source, name=None, fmt=source.format, limit=limit, min_side=min_side, fit=fit)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode_bytes(bytes(source), name=None, limit=limit, min_side=min_side)
+        return _decode_bytes(bytes(source), name=None, limit=limit, min_side=min_side, fit=fit)
     if isinstance(source, (str, os.PathLike)):
-        return _decode_path(source, limit=limit, min_side=min_side)
+        return _decode_path(source, limit=limit, min_side=min_side, fit=fit)
     if callable(getattr(source, "read", None)):
         data = source.read()
         if isinstance(data, str):
@@ -231,14 +239,14 @@ def _decode_any(source: Any, *, limit: int, min_side: int) -> DecodedImage:
                 f"Reading the file object returned {type(data).__name__}, not bytes: pass a binary file."
             )
         name = getattr(source, "name", None)
-        return _decode_bytes(bytes(data), name=_display_name(name), limit=limit, min_side=min_side)
+        return _decode_bytes(bytes(data), name=_display_name(name), limit=limit, min_side=min_side, fit=fit)
     raise ImageError(
         f"Unsupported input type {type(source).__name__}: pass a file path, bytes, a binary file "
         "object, a PIL image or a numpy array."
     )
 
 
-def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int) -> DecodedImage:
+def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int, fit: int | None = None) -> DecodedImage:
     name = _display_name(path)
     text = os.fspath(path)
     if isinstance(text, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) and not os.path.exists(text):
@@ -262,7 +270,7 @@ def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int) -> 
         raise ImageError(f"Cannot read {name} ({reason}): check the path and try again.") from None
     # Streamed, not read whole: for a huge file only the header is read before the size check.
     with handle:
-        return _decode_stream(handle, name=name, limit=limit, min_side=min_side)
+        return _decode_stream(handle, name=name, limit=limit, min_side=min_side, fit=fit)
 
 
 def _refuse_special_file(path: str | bytes, name: str | None) -> None:
@@ -291,11 +299,13 @@ def special_file_kind(mode: int) -> str | None:
     return None
 
 
-def _decode_bytes(data: bytes, *, name: str | None, limit: int, min_side: int) -> DecodedImage:
-    return _decode_stream(io.BytesIO(data), name=name, limit=limit, min_side=min_side)
+def _decode_bytes(data: bytes, *, name: str | None, limit: int, min_side: int, fit: int | None = None) -> DecodedImage:
+    return _decode_stream(io.BytesIO(data), name=name, limit=limit, min_side=min_side, fit=fit)
 
 
-def _decode_stream(stream: IO[bytes], *, name: str | None, limit: int, min_side: int) -> DecodedImage:
+def _decode_stream(
+    stream: IO[bytes], *, name: str | None, limit: int, min_side: int, fit: int | None = None
+) -> DecodedImage:
     """Decode from a seekable binary stream positioned at the start of the file."""
     head = stream.read(_SNIFF_BYTES)
     stream.seek(0)
@@ -312,7 +322,7 @@ def _decode_stream(stream: IO[bytes], *, name: str | None, limit: int, min_side:
         # warning filters alone (process-wide state) and only translate the refusal.
         raise _bomb_from_pillow(exc, limit) from None
     with opened as image:
-        return _decode_pil(image, name=name, fmt=image.format, limit=limit, min_side=min_side)
+        return _decode_pil(image, name=name, fmt=image.format, limit=limit, min_side=min_side, fit=fit)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,7 +330,7 @@ def _decode_stream(stream: IO[bytes], *, name: str | None, limit: int, min_side:
 
 
 def _decode_pil(
-    image: Image.Image, *, name: str | None, fmt: str | None, limit: int, min_side: int
+    image: Image.Image, *, name: str | None, fmt: str | None, limit: int, min_side: int, fit: int | None = None
 ) -> DecodedImage:
     original_mode = image.mode
     original_size = (int(image.size[0]), int(image.size[1]))
@@ -336,6 +346,8 @@ def _decode_pil(
         # as "RGB"/"RGBA": that is the right 8-bit scaling (within 1 level of round(v / 257)).
         notes.append("16-bit image converted to 8-bit")
 
+    if fit is not None:
+        _draft(image, fit)
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -343,14 +355,63 @@ def _decode_pil(
     except Exception as exc:
         raise _decode_failure(exc, name) from exc
 
-    image = _apply_orientation(image, notes)
-    pixels = _pil_to_rgb(image, notes)
+    if fit is not None:
+        image = _box_reduce(image, fit)
+    oriented = _apply_orientation(image, notes)
+    shown = original_size[::-1] if oriented.size == image.size[::-1] != image.size else original_size
+    pixels = _pil_to_rgb(oriented, notes)
+    del image, oriented
+    if fit is not None:
+        pixels = fit_pixels(pixels, fit)
+        if pixels.shape[0] * pixels.shape[1] < shown[0] * shown[1]:
+            notes.append(_scaled_note(shown, pixels, fit))
     return DecodedImage(
         pixels=pixels,
         format=fmt,
         original_mode=original_mode,
         original_size=original_size,
         notes=tuple(notes),
+    )
+
+
+def _draft(image: Image.Image, fit: int) -> None:
+    """Asks a JPEG decoder for a 1/2, 1/4 or 1/8 scale that still has at least ``fit`` pixels.
+
+    The DCT-domain reduction never materialises the full-size pixels, so a huge JPEG costs the
+    memory and time of the copy actually analysed. Other formats ignore it.
+    """
+    width, height = image.size
+    if width * height <= fit or image.format != "JPEG":
+        return
+    scale = math.sqrt(fit / (width * height))
+    try:
+        image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+    except Exception:  # a decoder that cannot draft decodes at full size, which is only slower
+        logger.debug("JPEG draft mode refused", exc_info=True)
+
+
+# Modes whose channels Pillow's box reduction averages correctly (not palette indices or bit fields).
+_REDUCIBLE_MODES = frozenset({"RGB", "RGBA", "RGBX", "L", "LA", "CMYK", "YCbCr", "I", "F"})
+
+
+def _box_reduce(image: Image.Image, fit: int) -> Image.Image:
+    """``image`` shrunk by the largest whole factor that keeps at least ``fit`` pixels, in Pillow.
+
+    Done before the conversion to numpy, so the full-size copy of the pixels is never made; the
+    exact fit is left to :func:`fit_pixels` on the smaller array.
+    """
+    width, height = image.size
+    factor = math.isqrt(width * height // fit) if width * height > fit else 1
+    if factor < 2 or image.mode not in _REDUCIBLE_MODES:
+        return image
+    return image.reduce(factor)
+
+
+def _scaled_note(before: tuple[int, int], pixels: np.ndarray, max_pixels: int) -> str:
+    width, height = before
+    return (
+        f"Analysed a {pixels.shape[1]}x{pixels.shape[0]} copy of the {width}x{height} image "
+        f"(scaled down to at most {max_pixels / 1e6:.1f} MP)."
     )
 
 
@@ -742,9 +803,5 @@ def bounded(decoded: DecodedImage, max_pixels: int) -> DecodedImage:
     pixels = fit_pixels(decoded.pixels, max_pixels)
     if pixels is decoded.pixels:
         return decoded
-    h, w = decoded.pixels.shape[:2]
-    note = (
-        f"Analysed a {pixels.shape[1]}x{pixels.shape[0]} copy of the {w}x{h} image "
-        f"(scaled down to at most {max_pixels / 1e6:.1f} MP)."
-    )
+    note = _scaled_note((decoded.width, decoded.height), pixels, max_pixels)
     return dataclasses.replace(decoded, pixels=pixels, notes=decoded.notes + (note,))

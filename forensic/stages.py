@@ -137,9 +137,10 @@ def load(
     """
     timings: dict[str, float] = {}
     with timed(timings, "decode"):
-        decoded = image if isinstance(image, DecodedImage) else decode_image(image)
-        if max_pixels is not None:
-            decoded = bounded(decoded, max_pixels)
+        if isinstance(image, DecodedImage):
+            decoded = image if max_pixels is None else bounded(image, max_pixels)
+        else:
+            decoded = decode_image(image, fit=max_pixels)
     if source is None and isinstance(image, (str, os.PathLike)):
         source = os.fspath(image)
     if degradation is None and compound is None:

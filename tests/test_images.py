@@ -637,3 +637,63 @@ def test_devices_are_refused() -> None:
     # /dev/zero would be read until memory runs out; /dev/null reads as an empty file
     assert "is a device, not an image file" in _decode_error("/dev/zero")
     assert "is a device, not an image file" in _decode_error(Path("/dev/null"))
+
+
+# ----------------------------------------------------------------------------------------------
+# fit: scaled down while decoding
+
+
+def _smooth(width: int, height: int) -> np.ndarray:
+    """A smooth colour ramp, so every way of scaling it down agrees closely."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([255 * x / width, 255 * y / height, 128 + 0 * x], axis=-1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_fit_scales_down_while_decoding_like_an_area_resize(fmt: str) -> None:
+    pixels = _smooth(1600, 1200)
+    data = _encode(Image.fromarray(pixels), fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    result = decode_image(data, fit=400 * 300)
+    assert result.pixels.shape == (300, 400, 3) and result.pixels.flags.c_contiguous
+    assert result.original_size == (1600, 1200)
+    assert result.notes[-1] == "Analysed a 400x300 copy of the 1600x1200 image (scaled down to at most 0.1 MP)."
+    reference = cv2.resize(pixels, (400, 300), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(result.pixels.astype(int) - reference).mean() < 2
+
+
+def test_fit_uses_the_jpeg_decoders_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JPEG four times too big on each side is decoded at a quarter scale: the full-size pixels
+    are never made (Pillow's draft mode)."""
+    data = _encode(Image.fromarray(_smooth(1600, 1200)), "JPEG", quality=95)
+    loaded_sizes: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def spy(self):
+        loaded_sizes.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    assert decode_image(data, fit=400 * 300).pixels.shape == (300, 400, 3)
+    assert loaded_sizes and max(w * h for w, h in loaded_sizes) == 400 * 300
+
+
+def test_fit_keeps_exif_orientation_and_names_the_displayed_size() -> None:
+    data, _ = _exif_rotated_jpeg()  # stored 64x32, displayed 32x64
+    result = decode_image(data, fit=16 * 32, min_side=8)
+    assert result.pixels.shape == (32, 16, 3)
+    np.testing.assert_allclose(result.pixels[4, 8], RED, atol=12)
+    np.testing.assert_allclose(result.pixels[28, 8], BLUE, atol=12)
+    assert "copy of the 32x64 image" in result.notes[-1]
+    assert "EXIF orientation applied (rotated 90°)" in result.notes
+
+
+def test_fit_on_palette_and_array_sources_and_no_op_when_small() -> None:
+    palette = Image.fromarray(_smooth(200, 100)).convert("P", palette=Image.Palette.ADAPTIVE)
+    result = decode_image(_encode(palette, "PNG"), fit=100 * 50)
+    assert result.pixels.shape == (50, 100, 3) and "copy of the 200x100" in result.notes[-1]
+    result = decode_image(_smooth(200, 100), fit=100 * 50)
+    assert result.pixels.shape == (50, 100, 3) and "copy of the 200x100" in result.notes[-1]
+    small = decode_image(_smooth(200, 100), fit=200 * 100)
+    assert small.pixels.shape == (100, 200, 3) and not small.notes
+    with pytest.raises(ValueError, match="fit"):
+        decode_image(_smooth(200, 100), fit=0)
