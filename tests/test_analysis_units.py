@@ -261,3 +261,51 @@ def test_robustness_stability_entropy_tables_aggregate_the_rows(tmp_path):
     nats = [r["streams"]["texture"]["attention_nats"] for r in rows[:-1]]
     assert ent[0]["nats_mean"] == pytest.approx(np.mean(nats)) and ent[0]["normalized_mean"] == pytest.approx(np.mean(nats) / 5.0)
     assert ent[0]["max_nats"] == 5.0
+
+
+# ------------------------------------------------------------------------------ the study registry
+def test_the_registry_holds_every_study_once_in_report_order():
+    from analysis import STUDIES, cam_drift, complementarity, entropy, robustness, stability
+    from analysis.__main__ import build_parser
+    from analysis.studies import REGISTRY, get_study
+
+    assert STUDIES == tuple(REGISTRY) == ("robustness", "stability", "entropy", "cam-drift", "complementarity")
+    tables = {
+        "robustness": ("robustness.csv", robustness.COLUMNS), "stability": ("stability.csv", stability.COLUMNS),
+        "entropy": ("entropy.csv", entropy.COLUMNS), "cam-drift": ("cam_drift.csv", cam_drift.COLUMNS),
+        "complementarity": ("complementarity.csv", complementarity.COLUMNS),
+    }
+    assert {name: (s.csv, s.columns) for name, s in REGISTRY.items()} == tables
+    assert [name for name, s in REGISTRY.items() if s.needs_cam] == ["cam-drift"]
+    commands = build_parser()._subparsers._group_actions[0].choices  # every study is a command, and report
+    assert set(commands) == {*STUDIES, "report"}
+    with pytest.raises(ValueError, match="unknown study 'nope'; choose one of robustness, stability, entropy, cam-drift, complementarity"):
+        get_study("nope")
+
+
+def test_one_registry_entry_is_a_study_the_session_runs(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from analysis import AnalysisError
+    from analysis.runner import RunStats
+    from analysis.session import Analysis
+    from analysis.studies import REGISTRY
+    from analysis.study import Study
+
+    def compute(a, study):
+        result = study.tabulate(a, [{"x": 1, "y": 0.5}, {"x": 2}], [RunStats(3, 4, 0), RunStats(1, 0, 2)])
+        result.notes.append("toy note")
+        return result
+
+    toy = Study(name="toy", title="Toy", description=lambda a: f"on {a.out.name}", csv="toy.csv", columns=("x", "y"), compute=compute)
+    monkeypatch.setitem(REGISTRY, "toy", toy)
+    session = SimpleNamespace(out=tmp_path, options=SimpleNamespace(cam="none"))
+    result = Analysis.run(session, "toy")  # the session's own state is all a study reads
+    assert (result.name, result.title, result.description, result.columns) == ("toy", "Toy", f"on {tmp_path.name}", ("x", "y"))
+    assert result.csv == tmp_path / "toy.csv" and read_csv(result.csv) == [{"x": "1", "y": "0.5"}, {"x": "2", "y": ""}]
+    assert result.notes == ["4 per-image evaluations computed now, 4 reused from earlier runs, 2 failed (see the records' error field).", "toy note"]
+    assert len(result.runs) == 2 and result.seconds >= 0.0
+
+    monkeypatch.setitem(REGISTRY, "toy", Study(**{**toy.__dict__, "needs_cam": True}))
+    with pytest.raises(AnalysisError, match="toy needs Score-CAM: use --cam fast or --cam exact"):
+        Analysis.run(session, "toy")
