@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.getLogger("forensic").setLevel(logging.DEBUG)
 
+    from forensic.data import DataError
     from forensic.weights import WeightsUnavailable
-    from train.data import DataError
 
     from .session import Analysis
     from .store import AnalysisError

@@ -1,10 +1,11 @@
 """The labelled images a study runs on: the training data layouts, a balanced subset, stable keys.
 
 The layouts are the ones ``python -m train`` reads (a folder with ``real/`` and ``fake/``, or a CSV
-manifest ``path,label[,split]``), read by the same function. Each image gets a *key* (its path
-relative to the data root, so an output folder survives moving the data) and a *degradation seed*
-derived from the key and the run's seed, so a degraded copy does not depend on which other images
-are in the run or in which order they are processed (resuming must reproduce the same bytes).
+manifest ``path,label[,split]``), read by the same function, :func:`forensic.data.read_samples`.
+Each image gets a *key* (its path relative to the data root, so an output folder survives moving
+the data) and a *degradation seed* derived from the key and the run's seed, so a degraded copy does
+not depend on which other images are in the run or in which order they are processed (resuming
+must reproduce the same bytes).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data import DataError, read_samples
+from forensic.data import DataError, read_samples
 
 __all__ = ["AnalysisSample", "DataError", "load_samples", "select_samples", "image_seed"]
 
@@ -67,7 +68,7 @@ def select_samples(samples: Sequence[AnalysisSample], *, limit: int | None, seed
 def load_samples(
     source: str | os.PathLike, *, limit: int | None = None, seed: int = 0, split: str | None = None
 ) -> list[AnalysisSample]:
-    """Reads a data folder or manifest (see :func:`train.data.read_samples`) into study samples.
+    """Reads a data folder or manifest (see :func:`forensic.data.read_samples`) into study samples.
 
     Args:
         source: a folder with ``real/`` and ``fake/`` (any depth) or a CSV manifest.

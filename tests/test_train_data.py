@@ -80,6 +80,27 @@ def test_bad_folder(tmp_path):
         read_samples(tmp_path / "nope")
 
 
+def test_training_analysis_and_predict_list_the_same_files(tmp_path):
+    import forensic.data
+    import train.data
+    from analysis.data import load_samples
+    from forensic._cli._common import expand_paths
+
+    # one reader, re-exported where it used to live
+    assert train.data.read_samples is forensic.data.read_samples
+    assert train.data.DataError is forensic.data.DataError and train.data.Sample is forensic.data.Sample
+    assert train.data.IMAGE_EXTENSIONS == forensic.data.IMAGE_EXTENSIONS
+    names = {"real": ("a.png", "b.GIF", "c.avif", "notes.txt"), "fake": ("d.jpg", "e.gif", "f.AVIF", "g.json")}
+    for sub, files in names.items():
+        (tmp_path / sub).mkdir()
+        for name in files:
+            (tmp_path / sub / name).write_bytes(b"")
+    listed = {s.path.name for s in read_samples(tmp_path)}
+    assert listed == {"a.png", "b.GIF", "c.avif", "d.jpg", "e.gif", "f.AVIF"}  # .gif/.avif too, as predict reads
+    assert {s.path.name for s in load_samples(tmp_path)} == listed
+    assert {p.name for p in expand_paths([str(tmp_path)])} == listed
+
+
 def test_split_is_seeded_and_stratified(toy):
     samples = read_samples(toy)
     a = split_samples(samples, val_fraction=0.25, seed=0)
