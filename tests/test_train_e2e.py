@@ -3,8 +3,11 @@ push to a (faked) Hub, train the fusion stream from the texture export, merge.""
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,6 +26,33 @@ from train.export import MergeError, merge_exports
 from train.modeling import build_training_model, training_model_config
 
 REPO = "owner/tiny-texture"
+TRAIN = Path(__file__).resolve().parents[1] / "train"
+
+
+def _imports_inside_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {
+        node.module or "" for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(fn) if isinstance(node, ast.ImportFrom)
+    }
+
+
+def test_the_trainer_and_the_export_hide_no_import_of_each_other():
+    # both use train.evaluate; neither imports the other inside a function to dodge a cycle
+    assert "engine" not in _imports_inside_functions(TRAIN / "export.py")
+    assert "export" not in _imports_inside_functions(TRAIN / "engine.py")
+
+
+@pytest.mark.slow
+def test_the_export_imports_without_the_trainer():
+    code = (
+        "import sys, train.export\n"
+        "assert 'train.engine' not in sys.modules, 'train.export imported train.engine'\n"
+        "import train.engine, train.evaluate\n"
+        "assert train.engine.evaluate is train.evaluate.evaluate is train.export.evaluate\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=TRAIN.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.fixture(autouse=True, scope="module")

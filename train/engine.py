@@ -1,9 +1,10 @@
-"""The training loop: one stream, one process or many (torchrun), checkpoints, validation, export.
+"""The run: :func:`fit` trains one stream; :func:`drive` runs any :class:`Job` with the same guarantees.
 
-:func:`fit` is the whole run; the pieces (:func:`train_one_epoch`, :func:`evaluate`,
-:func:`make_optimizer`, :class:`WarmupCosine`) are usable on their own. :func:`drive` runs any
-:class:`Job` (one stream against labels here; several streams against a teacher in
-:mod:`train.distill`) with the same folder, resume, checkpoint and log guarantees.
+:func:`drive` runs a job (one stream against labels here; several streams against a teacher in
+:mod:`train.distill`) with the same folder, resume, checkpoint and log guarantees. The pieces live
+in their own modules and stay importable from here: the data (:mod:`train.prepare`), the
+optimisation (:mod:`train.loop`), validation (:mod:`train.evaluate`) and the export
+(:mod:`train.export`).
 
 Reproducibility: data order is ``DistributedSampler(seed).set_epoch(e)``; image randomness is per
 sample (see :mod:`train.data`); dropout draws from torch's global generator, which is reseeded at
@@ -18,14 +19,12 @@ logged once whatever was interrupted where.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,12 +34,11 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from forensic.calibration import apply_temperature
-from forensic.metrics import binary_metrics
 from forensic.model import ForensicModel
 
 from . import rundir
 from ._io import atomic_write_text
+from ._json import jsonable
 from .checkpoint import (
     CheckpointError,
     CheckpointState,
@@ -56,24 +54,26 @@ from .checkpoint import (
     sync_best,
 )
 from .config import TrainConfig
-from .data import (
-    BadFile,
-    DataError,
-    DataSplit,
-    FaceCache,
-    StreamDataset,
-    ensure_faces,
-    expand_items,
-    make_loader,
-    read_samples,
-    scan_samples,
-    split_samples,
-)
-from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, setup_distributed, teardown_distributed
-from ._json import jsonable
+from .data import make_loader
+from .distributed import DistInfo, barrier, setup_distributed, teardown_distributed
+from .evaluate import CLEAN, EvalResult, evaluate
+from .export import export_run
+from .loop import StepLoss, WarmupCosine, make_optimizer, make_scheduler, optimise_epoch, train_one_epoch
 from .losses import FocalLoss
 from .modeling import build_training_model, training_model_config
+from .precision import autocast as _autocast  # train.distill imports it from here
+from .prepare import (
+    RunData,
+    SplitData,
+    build_datasets,
+    face_detector_factory,
+    prepare_data,
+    prepare_split,
+    scan_split,
+    skipped_files,
+)
 
+# the data, loop and evaluation pieces live in their own modules; they stay importable from here
 __all__ = [
     "EvalResult", "FitResult", "RunData", "SplitData", "WarmupCosine", "Job", "StepLoss",
     "fit", "drive", "prepare_data", "prepare_split", "scan_split", "build_datasets", "train_one_epoch", "optimise_epoch",
@@ -82,36 +82,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CLEAN = "clean"
-
 
 # --------------------------------------------------------------------------------- results
-@dataclass
-class EvalResult:
-    """One validation set's outputs, in dataset order.
-
-    Attributes:
-        name: ``clean`` or the degradation spec.
-        indices: dataset indices (N,).
-        labels: 0 real / 1 fake (N,).
-        logits: raw logits (N, 2).
-        loss: mean loss.
-    """
-
-    name: str
-    indices: np.ndarray
-    labels: np.ndarray
-    logits: np.ndarray
-    loss: float
-
-    def prob_fake(self, temperature: float = 1.0) -> np.ndarray:
-        return apply_temperature(self.logits, temperature)
-
-    def metrics(self, temperature: float = 1.0) -> dict[str, float]:
-        """loss, auc, ap, accuracy, eer, ece and the counts (forensic.metrics)."""
-        return {"loss": self.loss, **binary_metrics(self.prob_fake(temperature), self.labels)}
-
-
 @dataclass
 class FitResult:
     """What a run produced.
@@ -135,325 +107,8 @@ class FitResult:
     temperatures: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class SplitData:
-    """A run's samples after the readability scan, split, with the face cache they share.
-
-    Attributes:
-        split: the training and validation samples (readable files only).
-        skipped: the unreadable files left out.
-        cache: face analyses and readability verdicts.
-    """
-
-    split: DataSplit
-    skipped: tuple[BadFile, ...]
-    cache: FaceCache
-
-
-@dataclass
-class RunData:
-    """The datasets of a run (``skipped``: the unreadable files left out)."""
-
-    split: DataSplit
-    train: StreamDataset
-    val: dict[str, StreamDataset]
-    skipped: tuple[BadFile, ...] = ()
-
-
-# --------------------------------------------------------------------------------- pieces
-class WarmupCosine:
-    """LR factor per optimizer step: linear warm-up from ~0 to 1, then cosine down to ``min_ratio``.
-
-    A callable object rather than a lambda so ``LambdaLR.state_dict()`` records it.
-    """
-
-    def __init__(self, total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> None:
-        self.total_steps = max(1, int(total_steps))
-        self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
-        self.min_ratio = float(min_ratio)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / (self.warmup_steps + 1)
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def make_optimizer(model: ForensicModel, stream: str | Sequence[str], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW over the trainable parameters; the heads (of ``stream``, or of each of
-    several streams) may have their own learning rate."""
-    streams = (stream,) if isinstance(stream, str) else tuple(stream)
-    head = [p for name in streams for p in model.heads[name].parameters() if p.requires_grad]
-    head_ids = {id(p) for p in head}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    groups = []
-    if rest:
-        groups.append({"params": rest, "lr": cfg.optim.lr, "name": "adapter"})
-    if head:
-        groups.append({"params": head, "lr": cfg.optim.head_lr or cfg.optim.lr, "name": "head"})
-    kind = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
-    return kind(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, batches_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Warm-up then cosine over the run's optimizer steps (:class:`WarmupCosine`)."""
-    total = math.ceil(batches_per_epoch / cfg.optim.grad_accum) * cfg.epochs
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(total, round(cfg.optim.warmup_fraction * total), cfg.optim.min_lr_ratio)
-    )
-
-
-def _autocast(device: torch.device, precision: str):
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, rank, 0xD50]).generate_state(1)[0])
-
-
-@dataclass
-class StepLoss:
-    """What one batch contributes: the loss to back-propagate, its sample count, and named parts
-    (per-sample means, e.g. each stream's share) to report."""
-
-    loss: torch.Tensor
-    count: int
-    parts: Mapping[str, float] = field(default_factory=dict)
-
-
-#: computes a batch's loss: ``loss_fn(net, batch) -> StepLoss`` (forward under autocast inside)
-LossFn = Callable[[torch.nn.Module, Mapping[str, Any]], StepLoss]
-
-
-def optimise_epoch(
-    net: torch.nn.Module,
-    model: ForensicModel,
-    loader: DataLoader,
-    *,
-    loss_fn: LossFn,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    cfg: TrainConfig,
-    info: DistInfo,
-    desc: str = "train",
-) -> dict[str, Any]:
-    """One pass over this process's shard with gradient accumulation, clipping and DDP's
-    ``no_sync`` between accumulated micro-batches; returns the loss (and its parts) and sample
-    counts summed over the ranks.
-
-    ``net`` is what runs the forward pass (the DDP wrapper, or ``model`` itself); ``loss_fn``
-    says what a batch's loss is (training: focal loss to the labels; distillation: KL to the
-    teacher's targets).
-    """
-    model.train()
-    # the frozen bases have no dropout or batch statistics, but eval() keeps it that way for any base
-    model.dinov2.eval()
-    if model.clip is not None:
-        model.clip.eval()
-    accum = cfg.optim.grad_accum
-    n_batches = len(loader)
-    total_loss, seen, steps = 0.0, 0, 0
-    part_sums: dict[str, float] = {}
-    indices: list[int] = []
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer.zero_grad(set_to_none=True)
-    for i, batch in enumerate(_progress(loader, cfg, info, desc)):
-        group_start = (i // accum) * accum
-        group_size = min(accum, n_batches - group_start)
-        last_in_group = i == group_start + group_size - 1
-        sync = contextlib.nullcontext() if last_in_group or not isinstance(net, DistributedDataParallel) else net.no_sync()
-        with sync:
-            step = loss_fn(net, batch)
-            (step.loss / group_size).backward()
-        if last_in_group:
-            if cfg.optim.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            steps += 1
-        total_loss += float(step.loss.detach()) * step.count
-        for name, value in step.parts.items():
-            part_sums[name] = part_sums.get(name, 0.0) + float(value) * step.count
-        seen += step.count
-        indices.extend(batch["index"].tolist())
-    names = sorted(part_sums)
-    sums = all_reduce_sum(info, [total_loss, float(seen), *(part_sums[n] for n in names)])
-    loss_sum, seen_sum = sums[0], max(1.0, sums[1])
-    unique = set().union(*map(set, all_gather_objects(info, indices)))
-    stats: dict[str, Any] = {"train_loss": loss_sum / seen_sum}
-    if names:
-        stats["train_loss_parts"] = {n: v / seen_sum for n, v in zip(names, sums[2:])}
-    return {**stats, "samples_seen": int(sums[1]), "unique_samples": len(unique), "steps": steps}
-
-
-def train_one_epoch(
-    net: torch.nn.Module,
-    model: ForensicModel,
-    loader: DataLoader,
-    *,
-    stream: str,
-    criterion: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    cfg: TrainConfig,
-    info: DistInfo,
-    desc: str = "train",
-) -> dict[str, Any]:
-    """One pass of one stream against the labels (:func:`optimise_epoch` with ``criterion``)."""
-
-    def loss_fn(net: torch.nn.Module, batch: Mapping[str, Any]) -> StepLoss:
-        x = batch["x"].to(info.device, non_blocking=True)
-        y = batch["label"].to(info.device, non_blocking=True)
-        with _autocast(info.device, cfg.precision):
-            logits = net(x, stream)
-        return StepLoss(criterion(logits, y), len(y))
-
-    return optimise_epoch(net, model, loader, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler, cfg=cfg, info=info, desc=desc)
-
-
-@torch.no_grad()
-def evaluate(
-    model: ForensicModel,
-    loader: DataLoader,
-    *,
-    stream: str,
-    criterion: torch.nn.Module,
-    info: DistInfo,
-    precision: str = "auto",
-    name: str = CLEAN,
-    progress: bool = False,
-) -> EvalResult:
-    """Logits of every sample of the loader's dataset (shards gathered and de-duplicated)."""
-    model.eval()
-    idx, labels, logits = [], [], []
-    bar = loader
-    if progress and info.is_main:
-        from tqdm import tqdm
-
-        bar = tqdm(loader, desc=f"val {name}", unit="batch", leave=False, file=sys.stderr)
-    for batch in bar:
-        x = batch["x"].to(info.device, non_blocking=True)
-        with _autocast(info.device, precision):
-            out = model.forward_stream(stream, x).logits
-        logits.append(out.float().cpu())
-        labels.append(batch["label"])
-        idx.append(batch["index"])
-    local = (
-        torch.cat(idx).numpy() if idx else np.zeros(0, np.int64),
-        torch.cat(labels).numpy() if labels else np.zeros(0, np.int64),
-        torch.cat(logits).numpy() if logits else np.zeros((0, 2), np.float32),
-    )
-    parts = all_gather_objects(info, local)
-    # DistributedSampler pads the last shard by repeating samples: keep one result per index
-    by_index: dict[int, tuple[int, np.ndarray]] = {}
-    for part_idx, part_labels, part_logits in parts:
-        for i, lab, lo in zip(part_idx.tolist(), part_labels.tolist(), part_logits):
-            by_index.setdefault(i, (lab, lo))
-    order = sorted(by_index)
-    lab_arr = np.array([by_index[i][0] for i in order], dtype=np.int64)
-    log_arr = np.stack([by_index[i][1] for i in order]).astype(np.float64) if order else np.zeros((0, 2))
-    loss = float(criterion(torch.from_numpy(log_arr).float(), torch.from_numpy(lab_arr))) if order else math.nan
-    return EvalResult(name=name, indices=np.array(order, dtype=np.int64), labels=lab_arr, logits=log_arr, loss=loss)
-
-
-def _progress(loader: DataLoader, cfg: TrainConfig, info: DistInfo, desc: str) -> Iterator:
-    if not (cfg.progress and info.is_main):
-        return iter(loader)
-    from tqdm import tqdm
-
-    return iter(tqdm(loader, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True))
-
-
-# --------------------------------------------------------------------------------- data
-def scan_split(cfg: TrainConfig, *, out: Path, info: DistInfo, labels: str = "required") -> SplitData:
-    """Reads the data, scans every file once (cached), leaves out (or refuses) unreadable ones, splits.
-
-    ``labels="optional"`` (distillation) also reads unlabelled folders and manifests.
-
-    Raises:
-        DataError: no data, or unreadable files with ``data.strict``.
-    """
-    if not cfg.data.path:
-        raise DataError("no training data: pass --data DIR_OR_CSV (or set data.path)")
-    cache = FaceCache(Path(cfg.data.face_cache) if cfg.data.face_cache else out / "face_cache.json")
-    samples = read_samples(cfg.data.path, labels=labels)
-    scan = scan_samples(samples, cache, info=info, threads=cfg.data.num_workers, progress=cfg.progress)
-    if scan.decoded:
-        log.info("scanned %d image(s) (cached in %s)", scan.decoded, cache.path)
-    if scan.bad:
-        first = scan.bad[0]
-        if cfg.data.strict:
-            raise DataError(
-                f"{len(scan.bad)} of {len(samples)} image(s) cannot be read, e.g. {first.path} ({first.reason}): "
-                "fix or remove them, or set data.strict=false to leave them out"
-            )
-        shown = "; ".join(f"{b.path} ({b.reason})" for b in scan.bad[:3])
-        more = f"; and {len(scan.bad) - 3} more (all in log.jsonl)" if len(scan.bad) > 3 else ""
-        log.warning("skipping %d of %d image(s) that cannot be read: %s%s", len(scan.bad), len(samples), shown, more)
-    split = split_samples(scan.readable, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
-    return SplitData(split=split, skipped=scan.bad, cache=cache)
-
-
-def prepare_split(cfg: TrainConfig, *, out: Path, info: DistInfo) -> SplitData:
-    """:func:`scan_split` of labelled data, checking that the training split has both classes.
-
-    Raises:
-        DataError: no data, unreadable files with ``data.strict``, or a class missing.
-    """
-    data = scan_split(cfg, out=out, info=info)
-    split = data.split
-    if cfg.data.pseudo_fakes and not any(s.label == 0 for s in split.train):
-        raise DataError("data.pseudo_fakes needs real images in the training split")
-    counts = split.counts()
-    if not cfg.data.pseudo_fakes and (counts["train"]["real"] == 0 or counts["train"]["fake"] == 0):
-        raise DataError(
-            f"the training split has {counts['train']['real']} real and {counts['train']['fake']} fake images: "
-            "both classes are needed (or set data.pseudo_fakes=true to make fakes from real photos)"
-        )
-    return data
-
-
-def face_detector_factory(cfg: TrainConfig, info: DistInfo) -> Callable[[], Any]:
-    """Makes the MTCNN face detector on ``data.face_device`` (``auto``: the training device), when first needed."""
-
-    def detector():
-        from forensic.faces import FaceDetector
-
-        device = str(info.device) if cfg.data.face_device == "auto" else cfg.data.face_device
-        return FaceDetector(device=device)
-
-    return detector
-
-
-def build_datasets(
-    cfg: TrainConfig, data: SplitData, stream_config, *, info: DistInfo, detect_faces: bool = True
-) -> RunData:
-    """The training and validation datasets of a split; fills the face cache."""
-    split = data.split
-    train_items = expand_items(split.train, pseudo_fakes=cfg.data.pseudo_fakes)
-    val_items = expand_items(split.val, pseudo_fakes=cfg.data.pseudo_fakes)
-    train = StreamDataset(train_items, stream_config, train=True, seed=cfg.seed, augment=cfg.augment)
-    val: dict[str, StreamDataset] = {}
-    if val_items:
-        val[CLEAN] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed)
-        for spec in cfg.eval.degradations:
-            val[spec] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed, degradation=spec)
-    if detect_faces:
-        ran = ensure_faces(
-            [train, *val.values()], data.cache, info=info, detector_factory=face_detector_factory(cfg, info), progress=cfg.progress
-        )
-        if ran:
-            log.info("detected faces on %d images (cached in %s)", ran, data.cache.path)
-    return RunData(split=split, train=train, val=val, skipped=data.skipped)
-
-
-def prepare_data(cfg: TrainConfig, stream_config, *, out: Path, info: DistInfo, detect_faces: bool = True) -> RunData:
-    """Reads, scans and splits the data, builds the training and validation datasets, fills the face cache."""
-    return build_datasets(cfg, prepare_split(cfg, out=out, info=info), stream_config, info=info, detect_faces=detect_faces)
 
 
 # --------------------------------------------------------------------------------- the run
@@ -773,12 +428,5 @@ class _StreamJob:
         return _metrics_line(epoch, epochs, record)
 
     def export(self, cfg: TrainConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
-        from .export import export_run
-
         export_run(cfg, self.model, data=self.data, out=out, info=info, criterion=self.criterion, result=result,
                    fingerprint=fingerprint)
-
-
-def skipped_files(bad: Sequence[BadFile]) -> list[dict[str, str]]:
-    """The unreadable files left out, as the ``start`` record lists them."""
-    return [{"path": str(b.path), "reason": b.reason} for b in bad]

@@ -28,15 +28,18 @@ from forensic.modelcard import render_model_card
 from forensic.weights import push_to_hub, save_pretrained
 
 from ._io import atomic_write, atomic_write_text, replace_dir
+from ._json import jsonable
 from .checkpoint import checkpoint_dir, load_checkpoint
 from .config import TrainConfig
+from .data import make_loader
 from .distributed import DistInfo
-from ._json import jsonable
+from .evaluate import CLEAN, EvalResult, evaluate
 from .modeling import base_mismatch
+from .prepare import RunData
+from .rundir import RunFingerprint, RunFolderError
 
 if TYPE_CHECKING:
-    from .engine import EvalResult, FitResult, RunData
-    from .rundir import RunFingerprint
+    from .engine import FitResult  # the run's result, which the export fills in
 
 __all__ = ["export_run", "export_stream", "merge_exports", "MergeError", "training_card_sections"]
 
@@ -70,10 +73,6 @@ def export_run(
     Raises:
         train.rundir.RunFolderError: ``best.pt`` belongs to another run than ``fingerprint``.
     """
-    from .data import make_loader
-    from .engine import CLEAN, evaluate
-    from .rundir import RunFolderError
-
     stream = cfg.model.stream
     best = checkpoint_dir(out) / "best.pt"
     if best.is_file():
