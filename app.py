@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import gradio as gr
 
     from forensic.pipeline import Detector
+    from forensic.runtime import RuntimeConfig
 
 __all__ = ["build_demo", "load_detector", "main", "EXAMPLES"]
 
@@ -148,19 +149,27 @@ def _wire(page, h) -> None:
 
 
 def load_detector(
-    preset: str, *, weights: str | None = None, device: str | None = None, dtype: str | None = None
+    preset: str | None = None,
+    *,
+    weights: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> tuple[Detector | None, str | None]:
-    """The detector, or ``(None, message)`` when it cannot be loaded (the app starts anyway).
+    """The detector ``runtime`` (default: the environment's) names, with the arguments given on
+    top, or ``(None, message)`` when it cannot be loaded (the app starts anyway).
 
     Any failure to load (weights unavailable offline, a damaged weights folder, an invalid
     config.json, or anything unforeseen) leaves the app serving: on a Space a crash here would be
     a crash loop. The message is one line for the header.
     """
     from forensic.pipeline import Detector
+    from forensic.runtime import default_runtime
     from forensic.weights import WeightsUnavailable
 
     try:
-        return Detector.from_preset(preset, weights=weights, device=device, dtype=dtype), None
+        runtime = (runtime or default_runtime()).replace(preset=preset, weights=weights, device=device, dtype=dtype)
+        return Detector.from_runtime(runtime), None
     except WeightsUnavailable as exc:  # also WeightsInvalid: the message already says what to do
         log.warning("Starting without a detector: %s", exc)
         return None, " ".join(str(exc).split())
@@ -175,17 +184,10 @@ def load_detector(
 
 
 def _parser() -> argparse.ArgumentParser:
-    from forensic.presets import preset_names
+    from forensic.options import add_model_args
 
-    env = os.environ.get
     p = argparse.ArgumentParser(description="The robust deepfake forensics lab (Gradio app).")
-    p.add_argument("--preset", choices=preset_names(), default=env("FORENSIC_PRESET", "paper"),
-                   help="model preset (env FORENSIC_PRESET; default paper)")
-    p.add_argument("--weights", default=env("FORENSIC_WEIGHTS") or None, metavar="REF",
-                   help="a weights folder or hf-hub:owner/repo[@rev] (env FORENSIC_WEIGHTS)")
-    p.add_argument("--device", default=env("FORENSIC_DEVICE") or None, help="cpu, cuda, cuda:1 ... (env FORENSIC_DEVICE)")
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=env("FORENSIC_DTYPE") or None,
-                   help="weights dtype (env FORENSIC_DTYPE; auto = bf16 on CUDA, float32 on CPU)")
+    add_model_args(p)
     p.add_argument("--host", default=None, help="address to bind (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
@@ -214,9 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     """Parses flags, loads the detector (or the reason there is none) and serves the app until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests are noise
+    from forensic.options import runtime_from_args
+    from forensic.runtime import RuntimeConfigError
+
     args = _parser().parse_args(argv)
     ensure_face_detector()
-    detector, error = load_detector(args.preset, weights=args.weights, device=args.device, dtype=args.dtype)
+    try:
+        runtime = runtime_from_args(args)
+    except RuntimeConfigError as exc:  # a bad FORENSIC_* variable: serve and say so (a Space must not crash-loop)
+        detector, error = None, f"{exc} (fix the variable and restart)"
+    else:
+        detector, error = load_detector(runtime=runtime)
     demo = build_demo(detector, error=error)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, max_file_size="50mb", max_threads=MAX_THREADS)
     return 0

@@ -13,24 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 
 import torch
 
 from .model import ForensicModel, StreamOutput
+from .runtime import RuntimeConfig, default_runtime
 
 __all__ = ["StreamsForward", "compile_requested"]
 
 log = logging.getLogger(__name__)
 
 
-def compile_requested(value: bool | None = None) -> bool:
-    """``value`` when given, else ``$FORENSIC_COMPILE`` (``1``/``true``/``yes`` turn it on)."""
+def compile_requested(value: bool | None = None, runtime: RuntimeConfig | None = None) -> bool:
+    """``value`` when given, else ``runtime.compile`` (default: ``$FORENSIC_COMPILE``, where ``1``/``true``/``yes``/``on`` turn it on)."""
     if value is not None:
         return bool(value)
-    return os.environ.get("FORENSIC_COMPILE", "").strip().lower() in ("1", "true", "yes", "on")
+    return (runtime or default_runtime()).compile
 
 
 class StreamsForward:

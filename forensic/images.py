@@ -37,6 +37,8 @@ from typing import IO, Any, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .runtime import ENV_VARIABLES, default_runtime
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_SIDE",
@@ -58,7 +60,7 @@ logger = logging.getLogger(__name__)
 #: Built-in pixel limit (64 megapixels); the environment variable below overrides it.
 DEFAULT_MAX_PIXELS: int = 64_000_000
 #: Environment variable holding a pixel limit that replaces :data:`DEFAULT_MAX_PIXELS`.
-MAX_PIXELS_ENV = "FORENSIC_MAX_PIXELS"
+MAX_PIXELS_ENV = ENV_VARIABLES["max_pixels"]
 #: Images with a side shorter than this are refused.
 DEFAULT_MIN_SIDE: int = 16
 
@@ -125,22 +127,14 @@ class DecodedImage:
 def default_max_pixels() -> int:
     """The pixel limit in force: ``$FORENSIC_MAX_PIXELS`` if set, else :data:`DEFAULT_MAX_PIXELS`.
 
-    Read at each call so that a CLI or a test can set the variable after import.
+    Read through :func:`forensic.runtime.default_runtime`, so a CLI or a test can set the
+    variable after import.
 
     Raises:
         ValueError: the variable is set but is not a positive integer (a configuration error,
             deliberately not an :class:`ImageError`).
     """
-    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_PIXELS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive whole number of pixels, got {raw!r}")
-    return value
+    return default_runtime().max_pixels or DEFAULT_MAX_PIXELS
 
 
 def decode_image(

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,28 +21,22 @@ from . import stages
 from .batching import staged_map
 from .compiled import StreamsForward, compile_requested
 from .config import ModelConfig
-from .explain import explain_report
+from .explain import check_method, explain_report
 from .faces import FaceDetector, get_default_detector, not_searched
 from .model import ForensicModel
 from .presets import get_preset
 from .report import Report
+from .runtime import RuntimeConfig, default_device, default_runtime
 from .weights import WeightsUnavailable, build_model, load_model
 
-__all__ = ["Detector", "default_device", "resolve_dtype", "Progress"]
+__all__ = ["Detector", "default_device", "resolve_dtype", "Progress"]  # default_device lives in forensic.runtime
 
 log = logging.getLogger(__name__)
 
-Explain = Literal["none", "fast", "exact"]
+#: ``"none"`` or an explanation method's name (:func:`forensic.explain.method_names`)
+Explain = str
 #: progress callback: (what is happening, fraction done in [0, 1])
 Progress = Callable[[str, float], None]
-
-
-def default_device() -> str:
-    """``$FORENSIC_DEVICE``, else CUDA when available, else CPU."""
-    env = os.environ.get("FORENSIC_DEVICE")
-    if env:
-        return env
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Detector:
@@ -57,7 +50,10 @@ class Detector:
         workers: threads that decode and degrade images ahead of the device in
             :meth:`analyze_many` (default: the CPU count, at most 4).
         compile: ``torch.compile`` the streams (CUDA graphs on a GPU; see
-            :mod:`forensic.compiled`); None reads ``$FORENSIC_COMPILE`` (off by default).
+            :mod:`forensic.compiled`); None: ``runtime.compile`` (off by default).
+        runtime: the process's settings (:class:`~forensic.runtime.RuntimeConfig`; default: the
+            environment's, :func:`~forensic.runtime.default_runtime`). The explanation plan and
+            compilation read it; the CLI and the app build one and pass it in.
     """
 
     def __init__(
@@ -68,14 +64,14 @@ class Detector:
         face_detector: FaceDetector | None = None,
         workers: int | None = None,
         compile: bool | None = None,
+        runtime: RuntimeConfig | None = None,
     ) -> None:
         self.model = model.eval()
         self.weights = weights
+        self.runtime = runtime or default_runtime()
         self._faces = face_detector
         self.workers = workers or min(4, os.cpu_count() or 1)
-        self._forward = StreamsForward(self.model, compile=compile_requested(compile))
-        # pytorch-grad-cam's hooks sit on shared modules: explanations run one at a time
-        self._explain_lock = threading.Lock()
+        self._forward = StreamsForward(self.model, compile=compile_requested(compile, self.runtime))
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -87,28 +83,31 @@ class Detector:
         device: str | None = None,
         dtype: torch.dtype | str | None = None,
         compile: bool | None = None,
+        runtime: RuntimeConfig | None = None,
     ) -> Detector:
         """The detector of a preset with its default weights, or with ``weights`` (a folder or ``hf-hub:``).
 
-        ``compile`` is passed to the constructor (``torch.compile`` of the streams, see :class:`Detector`).
+        ``device`` and ``dtype`` default to ``runtime``'s (see :func:`resolve_dtype`); ``compile``
+        and ``runtime`` are passed to the constructor (see :class:`Detector`).
 
         Raises:
             WeightsUnavailable: the weights cannot be found or fetched (the message says what to do).
         """
-        device = device or default_device()
-        dtype = resolve_dtype(dtype, device)
+        runtime = runtime or default_runtime()
+        device = device or default_device(runtime)
+        dtype = resolve_dtype(dtype, device, runtime)
         if weights is not None:
-            return cls.from_pretrained(weights, device=device, dtype=dtype, compile=compile)
+            return cls.from_pretrained(weights, device=device, dtype=dtype, compile=compile, runtime=runtime)
         spec = get_preset(preset)
         if spec.weights == "paper-seed":
             from .convert import paper_seed_weights
 
-            folder = paper_seed_weights()
-            return cls(load_model(folder, device=device, dtype=dtype), weights=str(folder), compile=compile)
+            folder = paper_seed_weights(runtime=runtime)
+            return cls(load_model(folder, device=device, dtype=dtype), weights=str(folder), compile=compile, runtime=runtime)
         if spec.weights:
-            return cls(load_model(spec.weights, device=device, dtype=dtype), weights=spec.weights, compile=compile)
+            return cls(load_model(spec.weights, device=device, dtype=dtype), weights=spec.weights, compile=compile, runtime=runtime)
         if spec.config.untrained:
-            return cls(build_model(spec.config, device=device, dtype=dtype), weights=None, compile=compile)
+            return cls(build_model(spec.config, device=device, dtype=dtype), weights=None, compile=compile, runtime=runtime)
         raise WeightsUnavailable(
             f"trained weights for the {preset!r} preset",
             "None are published yet: train them with `python -m train --config train/configs/small_texture.yaml ...` "
@@ -116,13 +115,28 @@ class Detector:
         )
 
     @classmethod
+    def from_runtime(cls, runtime: RuntimeConfig | None = None) -> Detector:
+        """The detector ``runtime`` names (default: the environment's): its preset (else ``paper``),
+        weights, device, dtype and compilation; what the CLI and the app load."""
+        runtime = runtime or default_runtime()
+        return cls.from_preset(runtime.preset or "paper", weights=runtime.weights, device=runtime.device, dtype=runtime.dtype,
+                               compile=runtime.compile, runtime=runtime)
+
+    @classmethod
     def from_pretrained(
-        cls, ref: str | os.PathLike, *, device: str | None = None, dtype: torch.dtype | str | None = None, compile: bool | None = None
+        cls,
+        ref: str | os.PathLike,
+        *,
+        device: str | None = None,
+        dtype: torch.dtype | str | None = None,
+        compile: bool | None = None,
+        runtime: RuntimeConfig | None = None,
     ) -> Detector:
-        """Loads a weights folder or ``hf-hub:owner/repo[@revision]``."""
-        device = device or default_device()
-        dtype = resolve_dtype(dtype, device)
-        return cls(load_model(ref, device=device, dtype=dtype), weights=os.fspath(ref), compile=compile)
+        """Loads a weights folder or ``hf-hub:owner/repo[@revision]`` (other arguments: see :meth:`from_preset`)."""
+        runtime = runtime or default_runtime()
+        device = device or default_device(runtime)
+        dtype = resolve_dtype(dtype, device, runtime)
+        return cls(load_model(ref, device=device, dtype=dtype), weights=os.fspath(ref), compile=compile, runtime=runtime)
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -178,7 +192,8 @@ class Detector:
             degradation: a degradation spec or preset applied first (see :mod:`forensic.degrade`).
             compound: strength of the paper's compound degradation applied first (instead of a spec).
             seed: seed of the degradation.
-            explain: ``none``, ``fast`` (grouped Score-CAM) or ``exact`` (one pass per channel).
+            explain: ``none`` or an explanation method of :mod:`forensic.explain.methods`
+                (``fast``: adaptive Score-CAM with a fidelity estimate; ``exact``: one pass per channel).
             stability: when degraded, also run the clean image (in the same batch) and report
                 per-stream feature cosine.
             source: a name for the report (defaults to the path when ``image`` is one).
@@ -191,8 +206,7 @@ class Detector:
             forensic.images.ImageError: the input is not a usable image.
             forensic.degrade.SpecError: the degradation spec is invalid.
         """
-        if explain not in ("none", "fast", "exact"):
-            raise ValueError(f"explain must be 'none', 'fast' or 'exact', not {explain!r}")
+        check_method(explain, allow_none=True)
         report_progress = progress or (lambda stage, fraction: None)
         loaded = stages.load(image, degradation=degradation, compound=compound, seed=seed, source=source, max_pixels=max_pixels)
         report_progress("faces", 0.05)
@@ -284,9 +298,7 @@ class Detector:
 
     def _explain(self, report: Report, forwarded: stages.Forwarded, *, method: str, progress: Progress, n_groups: int | None) -> Report:
         """The explanation stage (:func:`forensic.explain.explain_report`): a new report with each stream's Score-CAM."""
-        # until the constructor takes a RuntimeConfig, the plan reads the process's (read once)
-        runtime = getattr(self, "runtime", None)
-        return explain_report(self.model, report, forwarded, method=method, progress=progress, runtime=runtime, n_groups=n_groups)
+        return explain_report(self.model, report, forwarded, method=method, progress=progress, runtime=self.runtime, n_groups=n_groups)
 
 
 @dataclass(frozen=True)
@@ -297,15 +309,15 @@ class _Located:
     clean: stages.Prepared | None = None
 
 
-def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device) -> torch.dtype:
-    """The weights' dtype: explicit, else ``$FORENSIC_DTYPE``, else bf16 on CUDA and float32 on CPU.
+def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device, runtime: RuntimeConfig | None = None) -> torch.dtype:
+    """The weights' dtype: explicit, else ``runtime.dtype`` (default: ``$FORENSIC_DTYPE``), else bf16 on CUDA and float32 on CPU.
 
     bf16 halves the memory of the paper's model on a GPU; on a CPU with AMX/AVX512-BF16 it also
     doubles the speed (bench/RESULTS.md) but moves P(fake) by ~1e-3, so float32 stays the CPU default.
     """
     if isinstance(value, torch.dtype):
         return value
-    value = value or os.environ.get("FORENSIC_DTYPE") or "auto"
+    value = value or (runtime or default_runtime()).dtype or "auto"
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if value == "auto":
         return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32

@@ -2,7 +2,7 @@
 
 The CLI and the app build a :class:`RuntimeConfig` (from the environment, then their flags on
 top with :meth:`RuntimeConfig.replace`) and pass it down; library code takes the object and never
-reads the environment itself. :func:`default_runtime` is the process's environment read once,
+reads the environment itself. :func:`default_runtime` is the process's environment, parsed once,
 for callers that were handed no config.
 
 Why a module of its own rather than ``forensic/explain/plan.py``: most of these settings are
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RuntimeConfig", "RuntimeConfigError", "default_runtime", "ENV_VARIABLES"]
+__all__ = ["RuntimeConfig", "RuntimeConfigError", "default_device", "default_runtime", "ENV_VARIABLES"]
 
 #: field name -> environment variable
 ENV_VARIABLES: dict[str, str] = {
@@ -139,7 +139,28 @@ def _positive_int(field: str, value: str | None) -> int | None:
     return number
 
 
-@functools.cache
 def default_runtime() -> RuntimeConfig:
-    """The process environment's settings, read on the first call and kept (see the module doc)."""
-    return RuntimeConfig.from_env()
+    """The process environment's settings (see the module doc).
+
+    Parsed and validated once per distinct set of values: a process that never changes its
+    environment parses it once; a CLI, test or notebook that sets a variable later is still obeyed.
+
+    Raises:
+        RuntimeConfigError: a variable is set to an unusable value (one line naming it).
+    """
+    return _parsed(tuple(os.environ.get(var) for var in ENV_VARIABLES.values()))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(values: tuple[str | None, ...]) -> RuntimeConfig:
+    return RuntimeConfig.from_env({var: value for var, value in zip(ENV_VARIABLES.values(), values) if value is not None})
+
+
+def default_device(runtime: RuntimeConfig | None = None) -> str:
+    """``runtime.device`` (default: ``$FORENSIC_DEVICE``), else CUDA when available, else CPU."""
+    device = (runtime or default_runtime()).device
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -32,6 +32,7 @@ from safetensors.torch import save_file
 
 from .config import BackboneSpec, ConfigError, ModelConfig
 from .model import ForensicModel
+from .runtime import RuntimeConfig, default_runtime
 
 __all__ = [
     "WeightsUnavailable",
@@ -100,9 +101,9 @@ def _one_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def cache_root() -> Path:
-    """Where converted weights are kept: ``$FORENSIC_CACHE`` or ``~/.cache/forensic``."""
-    return Path(os.environ.get("FORENSIC_CACHE", Path.home() / ".cache" / "forensic"))
+def cache_root(runtime: RuntimeConfig | None = None) -> Path:
+    """Where converted weights are kept: ``runtime.cache_dir`` (default: ``$FORENSIC_CACHE``) or ``~/.cache/forensic``."""
+    return (runtime or default_runtime()).cache_dir or Path.home() / ".cache" / "forensic"
 
 
 # --------------------------------------------------------------------------------- the Hub

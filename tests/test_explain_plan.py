@@ -48,15 +48,33 @@ def test_runtime_config_refuses_bad_values_in_one_line(name, value):
     assert "\n" not in str(err.value)
 
 
-def test_default_runtime_is_read_once(monkeypatch):
-    default_runtime.cache_clear()
-    try:
-        monkeypatch.setenv("FORENSIC_CAM_BF16", "0")
-        first = default_runtime()
-        monkeypatch.setenv("FORENSIC_CAM_BF16", "1")
-        assert default_runtime() is first and first.cam_bf16 is False
-    finally:
-        default_runtime.cache_clear()
+def test_default_runtime_is_parsed_once_per_environment(monkeypatch):
+    """The same environment gives the same (cached) object; a variable set later is obeyed."""
+    monkeypatch.setenv("FORENSIC_CAM_BF16", "0")
+    first = default_runtime()
+    assert default_runtime() is first and first.cam_bf16 is False
+    monkeypatch.setenv("FORENSIC_CAM_BF16", "1")
+    assert default_runtime().cam_bf16 is True
+    monkeypatch.setenv("FORENSIC_MAX_PIXELS", "lots")
+    with pytest.raises(RuntimeConfigError, match="FORENSIC_MAX_PIXELS"):
+        default_runtime()
+
+
+def test_the_cli_and_the_app_share_one_set_of_model_options(monkeypatch):
+    """Flags given win over the environment; flags left out keep it (forensic.options)."""
+    import argparse
+
+    from forensic.options import add_model_args, runtime_from_args
+
+    parser = argparse.ArgumentParser()
+    add_model_args(parser)
+    monkeypatch.setenv("FORENSIC_PRESET", "small")
+    monkeypatch.setenv("FORENSIC_DEVICE", "cuda:1")
+    runtime = runtime_from_args(parser.parse_args(["--device", "cpu", "--compile"]))
+    assert (runtime.preset, runtime.device, runtime.compile) == ("small", "cpu", True)
+    assert runtime_from_args(parser.parse_args([])).device == "cuda:1"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--preset", "huge"])
 
 
 # ------------------------------------------------------------------------------ the plan's rules

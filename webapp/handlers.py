@@ -24,6 +24,7 @@ from typing import Any
 import gradio as gr
 
 from forensic.degrade import SpecError, check_seed
+from forensic.explain import method_names
 from forensic.images import ImageError
 
 from . import batch as batch_table
@@ -273,7 +274,7 @@ class Handlers:
             raise gr.Error("Nothing to compare: the lab applies no degradation. Move a slider or pick a preset first.",
                            title="No degradation", print_exception=False)
         decoded = decode_upload(image)
-        method = explain if explain in ("fast", "exact") else "fast"
+        method = explain if explain in method_names() else "fast"
         try:
             clean, degraded = on_model_thread(self._run_pair, decoded, spec, lab.seed, method, progress)
         except (ImageError, SpecError, ValueError) as exc:

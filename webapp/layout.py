@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from forensic.degrade import MAX_SEED
+from forensic.explain import method_labels
 from forensic.viz import STREAM_TITLES
 
 from . import figures, render
@@ -25,8 +26,7 @@ from .views import FAMILY_CHOICES, NEEDS_DETECTOR, NOTES, status_html
 __all__ = ["Page", "build_page", "EXPLAIN_CHOICES", "LAB_NAMES", "examples"]
 
 STREAMS = render.STREAMS
-EXPLAIN_CHOICES = (("fast Score-CAM (grouped channels)", "fast"), ("exact Score-CAM (one pass per channel, slow)", "exact"),
-                   ("none", "none"))
+EXPLAIN_CHOICES = method_labels(allow_none=True)
 #: the lab's controls, in the order of the handlers' parameters
 LAB_NAMES = ("preset", "jpeg", "gblur", "motion", "angle", "gnoise", "resize", "compound", "seed")
 

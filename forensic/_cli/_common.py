@@ -9,19 +9,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..options import runtime_from_args
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".ppm", ".avif"}
-
-
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--preset", default=os.environ.get("FORENSIC_PRESET", "paper"), help="paper | small | tiny-random (default: paper)")
-    group.add_argument("--weights", metavar="REF", default=os.environ.get("FORENSIC_WEIGHTS"), help="weights folder or hf-hub:owner/repo[@rev]")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    group.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=None,
-                       help="weights dtype (default: $FORENSIC_DTYPE or auto = bf16 on CUDA, float32 on CPU)")
-    group.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the streams: CUDA graphs cut a GPU's per-image overhead; compiling takes minutes "
-                            "(default: $FORENSIC_COMPILE, off)")
 
 
 def add_degrade_args(parser: argparse.ArgumentParser) -> None:
@@ -63,16 +53,15 @@ def fail(message: str, code: int = 2) -> int:
 
 
 def load_detector(args: argparse.Namespace):
-    """The detector the options ask for, or None after printing why it cannot be had."""
+    """The detector the options (and the environment) ask for, or None after printing why it cannot be had."""
     from ..pipeline import Detector
     from ..weights import WeightsUnavailable
 
     try:
-        return Detector.from_preset(args.preset, weights=args.weights, device=args.device, dtype=args.dtype,
-                                    compile=getattr(args, "compile", None))
+        return Detector.from_runtime(runtime_from_args(args))
     except WeightsUnavailable as exc:
         warn(f"error: {exc}")
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:  # RuntimeConfigError is a ValueError
         warn(f"error: {exc.args[0] if exc.args else exc}")
     return None
 

@@ -8,7 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import UsageError, add_degrade_args, add_model_args, check_regular_input, fail, load_detector, say
+from ..options import add_model_args
+from ._common import UsageError, add_degrade_args, check_regular_input, fail, load_detector, say
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -24,10 +25,22 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("image", metavar="IMAGE")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     add_model_args(parser)
-    parser.add_argument("--cam", choices=["fast", "exact"], default="fast",
-                        help="fast: grouped Score-CAM (default); exact: one forward pass per channel (slow on CPU)")
+    # checked by the registry on use (importing it here would cost every subcommand's --help seconds)
+    parser.add_argument("--cam", type=_method, default="fast", metavar="METHOD",
+                        help="the explanation method: fast (adaptive Score-CAM with a fidelity estimate, the default) "
+                             "or exact (one forward pass per channel, slow on CPU)")
     add_degrade_args(parser)
     parser.set_defaults(run=run)
+
+
+def _method(text: str) -> str:
+    """argparse ``type`` of ``--cam``: a name in the registry (:mod:`forensic.explain.methods`)."""
+    from ..explain.methods import check_method
+
+    try:
+        return check_method(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,4 +89,8 @@ def run(args: argparse.Namespace) -> int:
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     verdict = f"P(fake) {report.prob_fake:.1f} ({report.label})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
     say(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
+    for name, stream in report.streams.items():
+        fidelity = stream.cam.fidelity if stream.cam is not None else None
+        if fidelity is not None:
+            say(f"  {name}: {fidelity.summary()}")
     return 0

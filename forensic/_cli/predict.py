@@ -11,7 +11,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import IO
 
-from ._common import UsageError, add_degrade_args, add_model_args, expand_paths, fail, load_detector, output_file_problem, warn
+from ..options import add_model_args
+from ._common import UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, warn
 
 STREAMS = ("texture", "face", "fusion")
 

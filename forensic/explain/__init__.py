@@ -14,7 +14,7 @@
 
 from .cam import CamFidelity, CamResult, ExactScoreCAM, ScoreCAM
 from .fast import FastScoreCAM
-from .methods import METHODS, check_method, get_method, method_names
+from .methods import METHODS, check_method, get_method, method_labels, method_names
 from .plan import ExplainPlan, default_method, explanation_lock, plan_for
 from .run import StreamInputs, explain_report, explain_streams, stream_cam
 
@@ -33,6 +33,7 @@ __all__ = [
     "explain_streams",
     "explanation_lock",
     "get_method",
+    "method_labels",
     "method_names",
     "plan_for",
     "stream_cam",

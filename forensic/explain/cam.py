@@ -280,6 +280,8 @@ class ScoreCAM(BaseCAM):
 
     #: the method's name in the registry (:mod:`forensic.explain.methods`)
     name: ClassVar[str] = ""
+    #: what a user choosing the method reads (the app's choices, the CLI's help)
+    label: ClassVar[str] = ""
     #: the keyword options of the method's own (callers may pass options of other methods: they are dropped)
     options: ClassVar[tuple[str, ...]] = ()
 
@@ -384,6 +386,7 @@ class ExactScoreCAM(ScoreCAM):
     """Score-CAM with one forward pass per channel: pytorch-grad-cam's ``ScoreCAM``, computed lean."""
 
     name = "exact"
+    label = "exact Score-CAM (one pass per channel, slow)"
 
     def channel_scores(self, masks: GridMasks) -> ScoreGenerator:
         reply = yield ScoreRequest(masks.maps)

@@ -59,6 +59,7 @@ class FastScoreCAM(ScoreCAM):
     """
 
     name = "fast"
+    label = "fast Score-CAM (grouped channels, with a fidelity estimate)"
     options = ("n_groups", "max_passes", "round_size", "stop", "seed", "draws")
 
     def __init__(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .cam import ExactScoreCAM, ScoreCAM
 from .fast import FastScoreCAM
 
-__all__ = ["METHODS", "get_method", "check_method", "method_names", "method_options"]
+__all__ = ["METHODS", "get_method", "check_method", "method_names", "method_labels", "method_options"]
 
 #: name -> class; ``fast`` is the default of every interface
 METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, ExactScoreCAM)}
@@ -18,6 +18,12 @@ METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, Ex
 def method_names(*, allow_none: bool = False) -> tuple[str, ...]:
     """The valid names, ``fast`` first; with ``none`` (no explanation) when allowed."""
     return (*METHODS, *(("none",) if allow_none else ()))
+
+
+def method_labels(*, allow_none: bool = False) -> tuple[tuple[str, str], ...]:
+    """(label, name) of each method, in :func:`method_names`' order, for a UI's choices."""
+    labels = tuple((METHODS[name].label or name, name) for name in METHODS)
+    return (*labels, *((("none", "none"),) if allow_none else ()))
 
 
 def check_method(name: object, *, allow_none: bool = False) -> str:
