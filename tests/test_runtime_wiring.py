@@ -66,3 +66,10 @@ def test_an_unknown_cam_method_is_refused_at_parse_time(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["explain", "examples/coffee.jpg", "--out", "/tmp/unused", "--cam", "slow"])
     assert exit_.value.code == 2 and "use one of: fast, exact" in capsys.readouterr().err
+
+
+def test_predict_training_and_analysis_read_the_same_files():
+    import forensic._cli._common as cli
+    import forensic.data
+
+    assert cli.IMAGE_EXTENSIONS is forensic.data.IMAGE_EXTENSIONS

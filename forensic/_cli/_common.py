@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..data import IMAGE_EXTENSIONS
 from ..options import runtime_from_args
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif", ".ppm", ".avif"}
 
 
 def add_degrade_args(parser: argparse.ArgumentParser) -> None:
