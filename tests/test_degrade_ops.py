@@ -58,6 +58,52 @@ def test_paper_ops_are_the_15_of_the_table_in_order() -> None:
         "smooth", "motion-blur", "noise", "resize", "color", "gnoise", "jpeg", "chroma-420", "posterize",
         "brightness-contrast", "chromatic-aberration", "moire", "glitch", "vignette", "distractor",
     )  # fmt: skip
+
+
+#: module of forensic.degrade.ops -> the group of every operation it defines, in registration order
+FAMILY_MODULES = {
+    "blurs": "blur",
+    "noises": "noise",
+    "geometry": "geometry",
+    "compression": "compression",
+    "colours": "color",
+    "artefacts": "artifact",
+    "distractors": "distractor",
+    "deeperforensics": "deeperforensics",
+}
+
+
+def test_the_registry_is_exactly_the_family_modules_operations_in_family_order() -> None:
+    import importlib
+
+    from forensic.degrade import ops
+    from forensic.degrade.ops import OpInfo
+
+    found: dict[str, str] = {}
+    for module_name, group in FAMILY_MODULES.items():
+        module = importlib.import_module(f"forensic.degrade.ops.{module_name}")
+        defined = [v for v in vars(module).values() if isinstance(v, OpInfo) and v.fn.__module__ == module.__name__]
+        assert defined, f"{module_name} defines no operation"
+        for op in defined:
+            assert op.group == group and OPS[op.name] is op, op.name  # registered once, under its name
+            assert getattr(ops, op.fn.__name__) is op  # still importable as forensic.degrade.ops.<python name>
+            found[op.name] = module_name
+    assert set(found) == set(OPS)
+    # OPS (and so --list and the UI) lists family after family, in the package's import order
+    assert list(dict.fromkeys(op.group for op in OPS.values())) == list(FAMILY_MODULES.values())
+
+
+def test_shared_machinery_is_public() -> None:
+    from forensic.degrade import compound, ops
+    from forensic.degrade.ops import INTERPOLATIONS, Params, make_op, resize_to
+
+    x = np.zeros((10, 6, 3), np.float32)
+    assert resize_to(x, (5, 3), "area").shape == (5, 3, 3) and resize_to(x, (10, 6), "cubic") is x
+    assert compound._INTERPS == tuple(INTERPOLATIONS) == ("nearest", "linear", "cubic", "area")
+    op = make_op("half", "halve", [ops.strength_param()])(lambda img, p: img * (1 - p.strength))
+    out, resolved = op.apply(np.ones((4, 4, 3), np.float32), rng=np.random.default_rng(0), params={"strength": 0.25})
+    assert np.allclose(out, 0.75) and resolved == {"strength": 0.25} and "half" not in OPS  # make_op does not register
+    assert not hasattr(ops, "_Params") and isinstance(Params, type)
     assert [OPS[n].paper_index for n in PAPER_OPS] == list(range(15))
     without_strength = {n for n in PAPER_OPS if not OPS[n].has_strength}
     assert without_strength == {"jpeg", "chroma-420", "distractor"}  # the ops the paper gives no strength

@@ -29,15 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from forensic.degrade import ops
 from forensic.degrade.ops import (
+    INTERPOLATIONS,
     OPS,
     PAPER_OPS,
     AppliedOp,
     DegradeResult,
     ParamInfo,
+    Params,
     as_float,
     as_uint8,
+    make_op,
+    resize_to,
     untouched,
 )
 
@@ -48,7 +51,7 @@ logger = logging.getLogger(__name__)
 CompoundResult = DegradeResult
 """The degraded image and the ordered tuple of :class:`AppliedOp` (stages prelude/op/final)."""
 
-_INTERPS = ("nearest", "linear", "cubic", "area")
+_INTERPS = tuple(INTERPOLATIONS)  # the final resize back draws one of these
 _MAX_QUALITY = 95  # the paper draws JPEG qualities in jpeg_quality..95
 
 
@@ -183,7 +186,7 @@ def compound_degrade(
         applied.append(AppliedOp(name, resolved))
     if x.shape[:2] != (h, w):
         interp = _INTERPS[int(rng.integers(len(_INTERPS)))]
-        x = ops._resize(x, (h, w), interp)
+        x = resize_to(x, (h, w), interp)
         applied.append(AppliedOp("resize", {"size": f"{w}x{h}", "interp": interp}, stage="final"))
     logger.debug("compound strength %.3g applied %d ops", strength, len(applied))
     if not applied:  # nothing drawn: keep the exact input bytes
@@ -202,12 +205,12 @@ def config_from_params(params: Mapping[str, Any]) -> CompoundConfig:
     return CompoundConfig(**overrides)
 
 
-def _compound_step(x: np.ndarray, p: ops._Params) -> np.ndarray:
+def _compound_step(x: np.ndarray, p: Params) -> np.ndarray:
     config = config_from_params({name: p.get(name) for name in ("op_p", "cap") if p.given(name)})
     return compound_degrade(x, strength=p.strength, rng=p.rng, config=config).image
 
 
-COMPOUND_OP = ops.make_op(
+COMPOUND_OP = make_op(
     "compound",
     "The paper's compound engine (random subset of the 15 paper ops, in random order)",
     [
