@@ -111,8 +111,9 @@ def example_figure(args: argparse.Namespace) -> None:
     from forensic.model import ForensicModel
     from forensic.pipeline import Detector
     from forensic.presets import get_preset
-    from tests.analysis_helpers import NoFaces, planted_images, write_toy_folder
-    from tests.toy import train_stream
+    from forensic.toy import NoFaceDetector as NoFaces
+    from forensic.toy import toy_set as planted_images
+    from forensic.toy import train_stream, write_toy_folder
 
     model = ForensicModel.random(get_preset("tiny-random").config, seed=0)
     images, labels = planted_images(160, seed=0, amplitude=16.0)

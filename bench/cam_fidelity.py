@@ -49,7 +49,7 @@ def _cases():
     from forensic.degrade import degrade
     from forensic.model import ForensicModel
     from forensic.presets import get_preset
-    from tests.toy import toy_set, train_stream
+    from forensic.toy import toy_set, train_stream
 
     cfg = get_preset("tiny-random").config
     photos = {name: np.ascontiguousarray(getattr(data, name)()) for name in PHOTOS}
