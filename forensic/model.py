@@ -120,9 +120,9 @@ class ForensicModel(nn.Module):
         """An eval-mode copy whose floating-point tensors are in ``dtype``; ``self`` is untouched.
 
         Built on the meta device and filled by assignment (no random initialisation, no second
-        float32 copy). CPU Score-CAM uses a bf16 copy: no per-pass weight casts, 6-17% faster
-        gradient passes than bf16 autocast over float32 weights (bench/RESULTS.md); see
-        :class:`MergedStreamCopy`.
+        float32 copy). CPU Score-CAM uses a bf16 copy: no per-pass weight casts, hence faster
+        gradient passes than bf16 autocast over float32 weights (figures in bench/RESULTS.md);
+        see :class:`MergedStreamCopy`.
         """
         copy = ForensicModel(self.config, device="meta")
         device = next(self.parameters()).device
@@ -273,7 +273,7 @@ class MergedStreamCopy:
     (computed from the original's weights each time, so switching streams never accumulates
     rounding) and the copy has no adapter hooks: a forward pass costs what the bare base costs.
     The copy raises if asked for another stream than the selected one. Score-CAM runs its masked
-    passes on one (bench/RESULTS.md: a texture gradient pass 0.57 s with hooks, 0.48 s merged).
+    passes on one, which is faster than the hooked model (figures in bench/RESULTS.md).
 
     In the source's own dtype the copy shares every tensor with it except the adapted weights
     (``attn.qkv`` and ``attn.proj``), so it costs only those; in another dtype it is a full cast

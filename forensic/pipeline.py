@@ -312,8 +312,8 @@ class _Located:
 def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device, runtime: RuntimeConfig | None = None) -> torch.dtype:
     """The weights' dtype: explicit, else ``runtime.dtype`` (default: ``$FORENSIC_DTYPE``), else bf16 on CUDA and float32 on CPU.
 
-    bf16 halves the memory of the paper's model on a GPU; on a CPU with AMX/AVX512-BF16 it also
-    doubles the speed (bench/RESULTS.md) but moves P(fake) by ~1e-3, so float32 stays the CPU default.
+    bf16 halves the memory of the paper's model on a GPU; on a CPU with AMX/AVX512-BF16 it is also
+    faster but moves P(fake) slightly (bench/RESULTS.md), so float32 stays the CPU default.
     """
     if isinstance(value, torch.dtype):
         return value

@@ -124,7 +124,7 @@ class Report:
     original: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract of ``python -m forensic predict --format json`` (DESIGN.md section 4)."""
+        """The JSON contract of ``python -m forensic predict --format json`` (the README's "JSON output" section)."""
         face = self.face
         return {
             "path": self.source,

@@ -12,11 +12,11 @@ The rules, and why:
 
 - **CPU**: a merged copy, rewritten per stream, streams one after the other (building one copy
   per stream would hold three). bf16 when the CPU has bf16 matrix instructions (AMX,
-  AVX512-BF16: bf16 matmuls ~6x float32 there) and the weights are float32, unless
+  AVX512-BF16, where bf16 matmuls are several times faster) and the weights are float32, unless
   ``RuntimeConfig.cam_bf16`` is off; otherwise the weights' own dtype (then the copy shares all
   but the adapted weights). 32 images per forward pass; gradient passes sized to a 1.5 GB
-  activation budget (DINOv2-small: 8 images; giant: 1, as fast per image and 10.5 GB instead
-  of 19 GB peak for `paper`, bench/RESULTS.md).
+  activation budget (DINOv2-small: 8 images; giant: 1, as fast per image as larger batches at
+  about half the peak memory).
 - **GPU**: bf16. A merged copy with every stream's merged weights kept (re-selecting swaps
   tensors) when it takes at most a quarter of the free memory (`paper` in bf16: 0.75 GB per
   stream); otherwise the shared model, under autocast if its weights are float32, with texture
@@ -24,7 +24,7 @@ The rules, and why:
   are queued before any result is read. Batches from the free memory: gradient passes get 60% of
   it (after the copy), forward passes up to 256 images.
 
-Nothing here was timed on a GPU yet (``bench/gpu.py`` times both GPU plans; bench/RESULTS.md).
+``bench/gpu.py`` times both GPU plans; the measurements behind these rules are in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ __all__ = [
     "CPU_EXPLAIN_PARAMS",
 ]
 
-#: numbers a gradient pass keeps per token, channel and block, calibrated on DINOv2-giant on a
-#: CPU (1.2-1.4 GB per 252 px image in bf16, bench/RESULTS.md): residual stream, norms, qkv, MLP, attention
+#: numbers a gradient pass keeps per token, channel and block (residual stream, norms, qkv, MLP,
+#: attention), calibrated on DINOv2-giant on a CPU (bench/RESULTS.md)
 _KEPT_PER_ELEMENT = 30
 #: numbers alive at once per token and channel in a forward pass without autograd (one block's
 #: qkv, MLP hidden and residual stream; attention is fused)
@@ -253,9 +253,8 @@ def default_method(model, *, device: torch.device | str | None = None) -> str:
 
     ``device``: where the model runs (default: where its parameters are).
 
-    Measured on 2 CPU cores (bench/RESULTS.md): `small` explains an image in ~9 s. `paper` runs
-    ~29x the FLOPs per pass (2.3 TFLOP vs 80 GFLOP), i.e. minutes per image, more on CPUs
-    without bf16 instructions; there the verdict comes alone and the user opts in to Score-CAM.
+    A model above :data:`CPU_EXPLAIN_PARAMS` takes minutes per explanation on a CPU (figures in
+    bench/RESULTS.md): there the verdict comes alone and the user opts in to Score-CAM.
     """
     if model is None:
         return "fast"
