@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
+
+from forensic.options import add_model_args, runtime_from_args
 
 __all__ = ["main", "build_parser"]
 
@@ -61,11 +62,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--seed", type=int, default=0, help="seed of the image order and the per-image degradations (default 0)")
     data.add_argument("--split", choices=("train", "val"), help="only this split of a manifest")
     data.add_argument("--fresh", action="store_true", help="delete the records in --out instead of resuming")
-    model = parser.add_argument_group("model")
-    which = model.add_mutually_exclusive_group()
-    which.add_argument("--preset", default=os.environ.get("FORENSIC_PRESET", "paper"), help="paper | small | tiny-random (default: paper)")
-    which.add_argument("--weights", metavar="REF", default=os.environ.get("FORENSIC_WEIGHTS"), help="weights folder or hf-hub:owner/repo[@rev]")
-    model.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    model = add_model_args(parser, exclusive_weights=True)
     model.add_argument("--batch-size", type=int, default=8, help="images per batched stream pass (default 8)")
     model.add_argument("--no-face-retries", action="store_true", help="skip MTCNN's retries on enhanced copies (faster on images without faces)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -148,9 +145,10 @@ def _detector(args: argparse.Namespace):
     from forensic.faces import FaceDetector
     from forensic.pipeline import Detector
 
-    detector = Detector.from_preset(args.preset, weights=args.weights, device=args.device)
+    detector = Detector.from_runtime(runtime_from_args(args))
     if args.no_face_retries:
-        detector = Detector(detector.model, weights=detector.weights, face_detector=FaceDetector(device=str(detector.device), retries=False))
+        detector = Detector(detector.model, weights=detector.weights, runtime=detector.runtime,
+                            face_detector=FaceDetector(device=str(detector.device), retries=False))
     return detector
 
 
