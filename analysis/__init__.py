@@ -11,7 +11,7 @@
     print(result.csv)
 
 Sits on top of :mod:`forensic` (the pipeline, degradations, metrics, explanations) and reads data
-with :func:`train.data.read_samples`; :mod:`forensic` never imports it.
+with :func:`forensic.data.read_samples`; :mod:`forensic` never imports it.
 """
 
 from __future__ import annotations
