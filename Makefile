@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 ARGS   ?=
 
-.PHONY: setup setup-dev run test bench clean
+.PHONY: setup setup-dev run test test-fast bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: setup
 
 test: setup-dev
 	$(PY) -m pytest $(ARGS)
+
+# The edit-and-rerun loop: everything not marked slow (no trained toy model, no browser, no
+# subprocess training), stopping at the first failure. `make test` (what CI runs) stays the full suite.
+test-fast: setup-dev
+	$(PY) -m pytest -m "not slow" -x -q $(ARGS)
 
 bench: setup
 	$(PY) bench/cpu.py

@@ -1,6 +1,9 @@
-"""Shared fixtures: real photos and small generated images."""
+"""Shared fixtures: real photos, small generated images and a toy model trained once per session."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -48,6 +51,60 @@ def planted_artifact_data(tmp_path_factory):
 def make_planted_artifact_set():
     """The generator behind ``planted_artifact_data``: ``make(folder, n=..., seed=...) -> folder``."""
     return write_planted_artifact_set
+
+
+# ------------------------------------------------------------------------------ a trained toy model
+@dataclass(frozen=True)
+class ToyRecipe:
+    """How a toy model is trained (tests/toy.py): ``tiny-random`` with one stream trained on the
+    planted-artifact set. Equal recipes give equal models, so the recipe is the cache key."""
+
+    n: int = 48  #: training images, real and fake interleaved
+    amplitude: float = 40.0  #: of the planted +-checkerboard
+    steps: int = 40
+    stream: str = "texture"
+    data_seed: int = 0
+    model_seed: int = 0
+
+
+#: the toy model whose Score-CAMs are checked against the planted box (test_cam.py)
+TOY = ToyRecipe()
+#: a fainter artifact (+-16) that JPEG keeps down to quality 40 and removes from 20 on (test_analysis_trained.py).
+#: The Score-CAM checks need TOY: on this model fast and exact maps disagree on some fakes (Pearson 0.37).
+FAINT_TOY = ToyRecipe(n=96, amplitude=16.0)
+
+
+@dataclass
+class TrainedToy:
+    """A trained toy model (a private copy: a test may change it) and its training losses."""
+
+    recipe: ToyRecipe
+    model: object  # ForensicModel, in eval mode
+    losses: list[float]
+
+
+@pytest.fixture(scope="session")
+def trained_toy() -> Callable[..., TrainedToy]:
+    """``trained_toy(recipe=TOY) -> TrainedToy``: each recipe is trained once per session (~10-70 s
+    on 2 cores), whichever test file asks first; every call gets its own copy of the model."""
+    import torch
+
+    from forensic.model import ForensicModel
+    from forensic.presets import get_preset
+    from tests.toy import toy_set, train_stream
+
+    trained: dict[ToyRecipe, tuple[ForensicModel, list[float]]] = {}
+
+    def get(recipe: ToyRecipe = TOY) -> TrainedToy:
+        if recipe not in trained:
+            model = ForensicModel.random(get_preset("tiny-random").config, seed=recipe.model_seed)
+            images, labels = toy_set(recipe.n, seed=recipe.data_seed, amplitude=recipe.amplitude)
+            losses = train_stream(model, recipe.stream, images, labels, steps=recipe.steps)
+            trained[recipe] = (model.eval(), losses)
+        model, losses = trained[recipe]
+        return TrainedToy(recipe, model.cast_copy(torch.float32), list(losses))  # ForensicModel cannot be deep-copied
+
+    return get
 
 
 # ------------------------------------------------------------------------------ real browser

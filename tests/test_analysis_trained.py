@@ -11,23 +11,21 @@ import pytest
 
 from analysis import Analysis, AnalysisOptions
 from analysis.tables import read_csv
-from forensic.model import ForensicModel
 from forensic.pipeline import Detector
-from forensic.presets import get_preset
-from tests.analysis_helpers import NoFaces, planted_images, write_toy_folder
-from tests.toy import train_stream
+from tests.analysis_helpers import NoFaces, write_toy_folder
+from tests.conftest import FAINT_TOY
 
-AMPLITUDE = 16.0
+AMPLITUDE = FAINT_TOY.amplitude  # +-16: the toy model's recipe (tests/conftest.py), also used for the test images
 LEVELS = ("q100", "q40", "q20", "q5")
+
+pytestmark = pytest.mark.slow  # the toy model trains in ~10-15 s (70 s on a busy machine); the study ~3-30 s
 
 
 @pytest.fixture(scope="module")
-def trained_detector():
-    model = ForensicModel.random(get_preset("tiny-random").config, seed=0)
-    images, labels = planted_images(96, seed=0, amplitude=AMPLITUDE)
-    losses = train_stream(model, "texture", images, labels, steps=40)
-    assert sum(losses[-5:]) / 5 < 0.2, losses[-5:]
-    return Detector(model, face_detector=NoFaces())
+def trained_detector(trained_toy):
+    toy = trained_toy(FAINT_TOY)  # trained once per session, shared with any other file that asks
+    assert sum(toy.losses[-5:]) / 5 < 0.2, toy.losses[-5:]
+    return Detector(toy.model, face_detector=NoFaces())
 
 
 def test_trained_texture_auc_falls_as_jpeg_quality_falls(trained_detector, tmp_path):

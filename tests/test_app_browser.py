@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT_COPY = Path("/tmp/app_screenshot.png")
 SCREENSHOT_NARROW = Path("/tmp/app_screenshot_390.png")
 
-pytestmark = pytest.mark.browser
+# slow: each test launches the app and drives Chromium (~4 s for the lightest, ~10-15 s with Score-CAM)
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: every word of the element's text that the layout broke over two lines (a table that wraps mid-word)
 BROKEN_WORDS = """(root) => {
@@ -94,7 +95,7 @@ def _full_screenshot(page, path: Path) -> None:
     page.screenshot(path=str(path), full_page=True)
 
 
-@pytest.mark.slow  # ~15 s on 2 busy cores: two analyses, one with Score-CAM, and the report
+# ~15 s on 2 busy cores: two analyses, one with Score-CAM, and the report
 def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, tmp_path):
     page, errors = _open(browser, app_url, 1280)
     assert "UNTRAINED WEIGHTS" in page.inner_text("#header")
@@ -155,7 +156,7 @@ def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, 
     page.close()
 
 
-@pytest.mark.slow  # ~10 s: one analysis with Score-CAM
+# ~10 s: one analysis with Score-CAM
 def test_on_a_phone_errors_show_in_place_and_examples_are_thumbnails(browser, app_url, tmp_path):
     page, errors = _open(browser, app_url, 390)
 

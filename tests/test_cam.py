@@ -13,7 +13,8 @@ from forensic.model import ForensicModel, StreamClassifier
 from forensic.presets import get_preset
 from forensic.streams import prepare_input, to_tensor
 
-from .toy import ARTIFACT_BOX, toy_set, train_stream
+from .conftest import TOY
+from .toy import ARTIFACT_BOX, toy_set
 
 CFG = get_preset("tiny-random").config
 
@@ -40,12 +41,11 @@ def random_model():
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """The texture stream trained for a few steps on the planted-artifact toy set, and fresh test fakes."""
-    model = ForensicModel.random(CFG, seed=0)
-    images, labels = toy_set(48, seed=0)
-    losses = train_stream(model, "texture", images, labels, steps=40)
-    test_images, test_labels = toy_set(8, seed=1)
+def trained(trained_toy):
+    """The shared toy model (texture stream trained on the planted-artifact set), and fresh test fakes."""
+    toy = trained_toy(TOY)
+    model, losses = toy.model, toy.losses
+    test_images, test_labels = toy_set(8, seed=1, amplitude=TOY.amplitude)
     fakes = [im for im, y in zip(test_images, test_labels) if y == 1]
     with torch.no_grad():
         probs = model.forward_stream("texture", torch.cat([_x(im) for im in test_images])).prob_fake.numpy()

@@ -84,6 +84,7 @@ def test_bad_spec_and_missing_weights_exit_2_without_traceback(capsys, folder):
     assert code == 2 and "no config.json" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # ~8 s: a fresh interpreter imports torch, timm and open_clip
 def test_paper_preset_offline_in_a_subprocess(folder):
     """A user on this offline machine: the message, the ways out, no traceback, within seconds."""
     proc = subprocess.run(
@@ -95,6 +96,7 @@ def test_paper_preset_offline_in_a_subprocess(folder):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # ~3-4 s: Score-CAM of three streams and five figures
 def test_explain_writes_overlays_figures_and_report(capsys, folder, tmp_path):
     out = tmp_path / "explained"
     code, stdout, _ = _run(capsys, "explain", str(folder / "b_astronaut.png"), "--out", str(out), "--preset", "tiny-random")

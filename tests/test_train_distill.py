@@ -123,6 +123,7 @@ def test_student_follows_the_teacher_and_finds_the_fakes(run, teacher):
         assert roc_auc(ours, labels) >= 0.8, degradation
 
 
+@pytest.mark.slow  # the teacher and distillation run fixtures: ~10-15 s
 def test_teacher_runs_once_before_the_first_epoch(run):
     first_epoch = run.events.index("epoch:1")
     teacher_calls = [e for e in run.events if e.startswith("teacher:")]
@@ -137,6 +138,7 @@ def test_teacher_runs_once_before_the_first_epoch(run):
     assert TeacherCache(run.out / "teacher_cache").__len__() == passed["needed"]
 
 
+@pytest.mark.slow  # the teacher and distillation run fixtures: ~10-15 s
 def test_every_epoch_and_the_card_report_agreement(run, teacher):
     for record in run.epochs:
         assert set(record["val"]) == {"clean", "jpeg-q40"}
@@ -185,6 +187,7 @@ def test_resume_reads_the_cache_and_continues_exactly(run, tmp_path, monkeypatch
     assert start["teacher_pass"]["computed"] == 0 and start["run"] == run.start["run"]
 
 
+@pytest.mark.slow  # the teacher and distillation run fixtures: ~10-15 s
 def test_resume_refuses_another_teacher(run, teacher, tmp_path, capsys):
     other = tmp_path / "other_teacher"
     shutil.copytree(teacher, other)
@@ -204,6 +207,7 @@ def test_resume_refuses_another_teacher(run, teacher, tmp_path, capsys):
     assert (out / "log.jsonl").read_text() == before
 
 
+@pytest.mark.slow  # the teacher and distillation run fixtures: ~10-15 s
 def test_clean_targets_ask_the_teacher_once_per_image(teacher, tmp_path):
     from train.distill import _DistillRun
     from train.distill_data import View
@@ -294,18 +298,19 @@ def test_binary_csv_manifest_is_one_data_error(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args, message",
-    [
+    [  # slow: the cases that need the trained teacher (T), a module fixture of ~10 s
         ([], "no teacher: pass --teacher"),
         (["--teacher-preset", "tiny-random"], "has no published weights"),
         (["--teacher", "/nowhere/weights"], "No such folder"),
-        (["--teacher", "T", "distill.streams=[face]"], "the teacher has no face stream"),
-        (["--teacher", "T", "data.pseudo_fakes=true"], "the teacher labels every image"),
-        (["--teacher", "T", "distill.protocol=[jpg]"], "distill.protocol must list"),
+        pytest.param(["--teacher", "T", "distill.streams=[face]"], "the teacher has no face stream", marks=pytest.mark.slow),
+        pytest.param(["--teacher", "T", "data.pseudo_fakes=true"], "the teacher labels every image", marks=pytest.mark.slow),
+        pytest.param(["--teacher", "T", "distill.protocol=[jpg]"], "distill.protocol must list", marks=pytest.mark.slow),
     ],
 )
-def test_cli_errors_are_one_line(args, message, teacher, tmp_path, capsys):
+def test_cli_errors_are_one_line(args, message, request, tmp_path, capsys):
     data, _ = write_unlabelled_folder(tmp_path / "photos", 4, seed=2)
-    args = [str(teacher) if a == "T" else a for a in args]
+    if "T" in args:  # the teacher is trained only for the cases that use it
+        args = [str(request.getfixturevalue("teacher")) if a == "T" else a for a in args]
     capsys.readouterr()
     rc = train_main(["distill", "--config", "distill_tiny", "--data", str(data), "--out", str(tmp_path / "out"), *FAST, *args])
     err = capsys.readouterr().err
