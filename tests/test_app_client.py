@@ -138,11 +138,13 @@ def test_degrade_preset_and_bad_preset(client):
         client.predict(handle_file(str(FACE_CROP)), **_lab(preset="no-such-preset"), api_name="/degrade")
 
 
+@pytest.mark.slow  # ~3.5 s: the astronaut_analysis fixture, an analysis with fast Score-CAM
 def test_analyze_returns_verdict_overlays_plots_and_report(astronaut_analysis):
     vote, details, regions, *rest = astronaut_analysis
     overlays, plots, report = rest[:3], rest[3:7], rest[7]
     p = report["prob_fake"]
-    assert p in GRID and report["label"] in ("fake", "real")
+    # the label follows from the vote (tiny-random's threshold 0.5), not merely one of two words
+    assert p in GRID and report["label"] == report["vote"]["label"] == ("fake" if p >= 0.5 else "real")
     # the vote as the grid it is, never a bare label with confidence bars; untrained: no verdict word
     assert f"P(fake) = <b>{p:.1f}</b>" in vote and vote.count("fv-chosen") == 1
     assert "UNTRAINED" in vote and "No verdict" in vote and "Leans" not in vote
@@ -165,9 +167,11 @@ def test_analyze_returns_verdict_overlays_plots_and_report(astronaut_analysis):
     # three matplotlib figures plus the stability bars, all real PNGs
     for plot in plots:
         assert _plot_png(plot).shape[0] > 200
-    json.dumps(report)
+    # strict JSON for other tools: no NaN or Infinity (Python's json would have read them back silently)
+    assert json.loads(json.dumps(report, allow_nan=False)) == report
 
 
+@pytest.mark.slow  # shares astronaut_analysis (it would pay for it alone in `make test-fast`)
 def test_analyze_makes_the_face_fallback_visible(astronaut_analysis):
     _, verdict, _, *rest = astronaut_analysis
     report = rest[7]
@@ -230,7 +234,7 @@ def test_report_is_a_self_contained_html_file_of_the_analysis(client):
         assert needed in text
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~4-6 s: two analyses with fast Score-CAM
 def test_compare_gives_clean_and_degraded_overlays_and_the_map_drift(client):
     out = client.predict(handle_file(str(FACE_CROP)), **_lab(gblur_sigma=3), explain="fast", api_name="/compare")
     clean, degraded, plot, data = out[:3], out[3:6], out[6], out[7]
@@ -395,6 +399,7 @@ def test_a_seed_past_the_range_is_one_line_not_a_json_failure(client, api):
         assert info["seed"] == 4294967295 and info["computed_size"] == [256, 256] and info["downscaled"] is False
 
 
+@pytest.mark.slow  # ~4 s: another server, and Gradio's cleaner runs once a second
 def test_the_upload_cache_is_cleaned_on_a_schedule(offline_server, tmp_path):
     """Gradio never deleted uploads and results: a long-running Space filled its disk."""
     assert offline_server[2].delete_cache == app.CACHE_CLEANUP  # what `python app.py` serves with
@@ -408,7 +413,7 @@ def test_the_upload_cache_is_cleaned_on_a_schedule(offline_server, tmp_path):
         client.predict(handle_file(str(upload)), **_lab(jpeg_quality=50), api_name="/degrade")
         cached = {Path(f) for files in demo.temp_file_sets for f in files if Path(f).name in ("upload.png", "image.png")}
         assert {f.name for f in cached} == {"upload.png", "image.png"} and all(f.exists() for f in cached)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a generous wait: a busy CI machine may run the cleaner late
         while any(f.exists() for f in cached) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(f.exists() for f in cached)

@@ -71,25 +71,36 @@ def test_memory_is_bounded_by_the_look_ahead_not_the_input():
 
 
 def test_cpu_stages_overlap_the_device_stage():
-    """With loads, face location and the device stage each taking time, the staged run is faster
-    than running them one after another."""
-    delay = 0.03
-
-    def slow(values):
-        time.sleep(delay * len(values))
-        return values
+    """While the caller's thread finishes batch 0, the helper locates batch 1 and the pool loads
+    batch 2 at the same time. Each side waits to see the other start (events, not wall-clock
+    timings, which a busy CI machine would break); run one after another, the waits would time out."""
+    batch, patience = 4, 30.0
+    finishing, locating, loading = threading.Event(), threading.Event(), threading.Event()
+    waits = {}
 
     def load(i):
-        time.sleep(delay)
+        if i == 2 * batch:  # the first item of the batch after the two located ahead
+            loading.set()
+            waits["load saw finish"] = finishing.wait(patience)
         return i
 
-    n, batch = 16, 4
-    start = time.perf_counter()
-    out = list(staged_map(range(n), load=load, locate=slow, finish=slow, batch_size=batch, workers=2))
-    elapsed = time.perf_counter() - start
-    serial = 3 * delay * n
-    assert [s for s, _ in out] == list(range(n))
-    assert elapsed < 0.75 * serial, (elapsed, serial)
+    def locate(values):
+        if values[0] == batch:
+            locating.set()
+            waits["locate saw finish"] = finishing.wait(patience)
+        return values
+
+    def finish(values):
+        if values[0] == 0:
+            finishing.set()
+            waits["finish saw locate"] = locating.wait(patience)
+            waits["finish saw load"] = loading.wait(patience)
+        return values
+
+    n = 4 * batch
+    out = list(staged_map(range(n), load=load, locate=locate, finish=finish, batch_size=batch, workers=2))
+    assert out == [(i, i) for i in range(n)]
+    assert waits == dict.fromkeys(["load saw finish", "locate saw finish", "finish saw locate", "finish saw load"], True)
 
 
 def test_bad_arguments_are_refused():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 
@@ -101,10 +100,11 @@ def test_a_huge_random_base_is_refused_before_anything_is_allocated():
     """Depth and width each in bounds, together 12.9 billion parameters: refused at once by the size estimate."""
     data = _with("dinov2.overrides.depth", 64)
     data["dinov2"]["overrides"]["embed_dim"] = 4096
-    start = time.perf_counter()
+    # from_dict only reads and checks the config: refused there, no model is ever built (checked by
+    # the refusal itself, not by a wall-clock bound that a busy CI machine could miss)
     with pytest.raises(ConfigError, match=r"about 12\.9 billion parameters .*limit is 2 billion") as err:
         ModelConfig.from_dict(data)
-    assert err.value.field == "dinov2.overrides" and time.perf_counter() - start < 0.5
+    assert err.value.field == "dinov2.overrides"
 
 
 def test_the_paper_giant_base_is_within_bounds():

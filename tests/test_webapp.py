@@ -43,7 +43,11 @@ def test_preview_matches_the_library_and_the_seed(astronaut):
     assert np.array_equal(a.image, degrade(astronaut, a.spec, seed=11))  # the CLI would give the same bytes
     assert not np.array_equal(a.image, preview(astronaut, LabSettings(compound=0.7, jpeg_quality=40, seed=12)).image)
     assert a.applied[-1]["name"] == "jpeg" and a.to_dict()["seed"] == 11
-    json.dumps(render.jsonable(a.to_dict()))
+    # what the app returns as JSON: strict (no NaN), and it reads back as the same record
+    record = json.loads(json.dumps(render.jsonable(a.to_dict()), allow_nan=False))
+    assert record["seed"] == 11 and record["spec"] == a.spec and [op["name"] for op in record["applied"]] == [
+        op["name"] for op in a.applied]
+    assert record["psnr"] == pytest.approx(a.psnr, abs=1e-3) and record["ssim"] == pytest.approx(a.ssim, abs=1e-5)
 
 
 def test_preset_choices_cover_the_named_levels():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -37,8 +36,15 @@ def test_round_trip_gives_the_same_logits(saved):
         # the tensors are equal (checked below) but the CPU kernels may pick another summation order for
         # the CLIP tower's memory-mapped weights: equal to float32 rounding, not always bit for bit
         torch.testing.assert_close(loaded.forward_stream("fusion", x224).logits, model.forward_stream("fusion", x224).logits, rtol=1e-6, atol=1e-6)
-    own = model.state_dict()
-    assert all(torch.equal(v, own[k]) for k, v in loaded.state_dict().items())
+    _assert_same_state(loaded.state_dict(), model.state_dict())
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    """The same keys in the same order, and each tensor equal in dtype, shape and value."""
+    assert list(a) == list(b) and len(a) > 10
+    for key in a:
+        assert (a[key].dtype, a[key].shape) == (b[key].dtype, b[key].shape), key
+        assert torch.equal(a[key], b[key]), key
 
 
 def test_folder_layout_and_stream_files_hold_only_adapters_and_heads(saved):
@@ -96,11 +102,27 @@ def test_not_a_weights_folder(tmp_path):
 
 def test_paper_preset_fails_fast_and_clearly_offline(monkeypatch):
     """Offline, the paper preset fails within seconds with the ways out, not after minutes of retries."""
-    monkeypatch.setattr(W, "_hub_reachable", lambda timeout=3.0: False)
-    start = time.perf_counter()
+    import inspect
+
+    import huggingface_hub
+
+    # the real probe gives up within seconds; patched here to an unreachable Hub
+    assert inspect.signature(W._hub_reachable).parameters["timeout"].default <= 5
+    probes, downloads = [], []
+    monkeypatch.setattr(W, "_hub_reachable", lambda timeout=3.0: probes.append(timeout) or False)
+    real_download = huggingface_hub.hf_hub_download
+
+    def cache_only(*args, **kwargs):
+        downloads.append(kwargs.get("local_files_only", False))
+        return real_download(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", cache_only)
     with pytest.raises(WeightsUnavailable) as err:
         Detector.from_preset("paper", device="cpu")
-    assert time.perf_counter() - start < 5
+    # only cache look-ups, no download (with its minutes of retries), and at most one quick probe:
+    # checked, not timed, so that a busy CI machine cannot fail it
+    assert downloads and all(downloads), downloads
+    assert len(probes) <= 1, probes
     message = str(err.value)
     assert "dinov2_252.pth" in message and "lpmkhoa/hcmusaqua-ntire26-weights" in message
     assert "--weights DIR" in message and "HF_HUB_OFFLINE" in message and "tiny-random" in message
@@ -120,9 +142,18 @@ def test_small_preset_without_weights_says_how_to_get_them():
 
 
 def test_tiny_random_is_deterministic():
-    a, b = build_model(TINY).state_dict(), build_model(TINY).state_dict()
-    assert list(a) == list(b) and len(a) > 10
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    _assert_same_state(build_model(TINY).state_dict(), build_model(TINY).state_dict())
+
+
+def test_state_comparison_sees_a_missing_key_and_a_changed_shape(saved):
+    """The helper above fails where ``zip`` over two state dicts would have passed."""
+    a = saved[0].state_dict()
+    fewer = dict(list(a.items())[:-1])
+    more = {**a, "extra": torch.zeros(1)}
+    first = next(iter(a))
+    for other in (fewer, more, {**a, first: a[first].reshape(-1)}, {**a, first: a[first].double()}):
+        with pytest.raises(AssertionError):
+            _assert_same_state(a, other)
 
 
 def test_base_from_hub_file_is_read_without_the_clip_projection(tmp_path):
@@ -201,13 +232,14 @@ def test_an_absolute_weights_file_is_refused_even_though_it_exists(saved, tmp_pa
         load_model(folder)
 
 
-def test_a_huge_depth_is_refused_before_any_allocation(saved, tmp_path):
+def test_a_huge_depth_is_refused_before_any_allocation(saved, tmp_path, monkeypatch):
     """depth 200 of a seeded random base used to allocate until killed; now refused in milliseconds."""
     folder = awkward.huge_depth(saved[1], tmp_path / "w", depth=200, embed_dim=1536)
-    start = time.perf_counter()
+    # refused from config.json alone: nothing is built or read (checked, not timed: CI machines are busy)
+    monkeypatch.setattr(W, "ForensicModel", lambda *a, **k: pytest.fail("the model was built"))
+    monkeypatch.setattr(W, "bases_state_dict", lambda *a, **k: pytest.fail("the base weights were read"))
     with pytest.raises(WeightsInvalid, match="dinov2.overrides.depth"):
         load_model(folder)
-    assert time.perf_counter() - start < 1
 
 
 def test_the_cli_prints_one_line_for_a_damaged_folder(saved, tmp_path, capsys):
