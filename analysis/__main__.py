@@ -26,14 +26,8 @@ families: jpeg gnoise gblur motion-blur resize compound df-saturation df-contras
           df-blur df-pixelate df-compress; groups: protocol (the paper's five), df (DeeperForensics), all.
 """
 
-STUDY_HELP = {
-    "robustness": "AUC, AP, accuracy, EER and ECE per stream and vote, per degradation family and level",
-    "cam-drift": "how far each stream's Score-CAM moves as the degradation grows",
-    "entropy": "CLS-attention and Score-CAM entropy against degradation strength",
-    "stability": "clean-vs-degraded cosine of each stream's pooled feature against strength",
-    "complementarity": "inter-stream similarity (Score-CAM, features) and error correlation on clean images",
-    "report": "all of the above and one self-contained HTML page",
-}
+#: the command that runs every study of the registry (analysis.studies.REGISTRY) and writes the HTML page
+REPORT_HELP = "all of the above and one self-contained HTML page"
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -100,18 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="study", required=True, metavar="STUDY")
-    for name, text in STUDY_HELP.items():
-        p = sub.add_parser(name, help=text, description=text + ".", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .studies import REGISTRY
+
+    for study in REGISTRY.values():
+        p = sub.add_parser(study.name, help=study.summary, description=study.summary + ".", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         _common(p)
-        if name == "robustness":
+        if "families" in study.options:
             _robustness_args(p)
-        elif name in ("cam-drift", "entropy", "stability"):
+        if "sweep" in study.options:
             _sweep_args(p)
-        elif name == "report":
-            _robustness_args(p)
-            _sweep_args(p, flag="--sweep-families")
-        if name in ("cam-drift", "entropy", "complementarity", "report"):
-            _cam_args(p, allow_none=name != "cam-drift")
+        if "cam" in study.options:
+            _cam_args(p, allow_none=not study.needs_cam)
+    p = sub.add_parser("report", help=REPORT_HELP, description=REPORT_HELP + ".", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(p)
+    _robustness_args(p)
+    _sweep_args(p, flag="--sweep-families")
+    _cam_args(p, allow_none=True)
     return parser
 
 

@@ -56,6 +56,8 @@ def _robustness(a: Analysis, study: Study) -> StudyResult:
 
 ROBUSTNESS = Study(
     name="robustness",
+    summary="AUC, AP, accuracy, EER and ECE per stream and vote, per degradation family and level",
+    options=('families',),
     title="Robustness to degradations",
     description=(
         "Detection metrics of each stream and of the vote on the images degraded by each family at each level "
@@ -86,6 +88,8 @@ def _stability(a: Analysis, study: Study) -> StudyResult:
 
 STABILITY = Study(
     name="stability",
+    summary="clean-vs-degraded cosine of each stream's pooled feature against strength",
+    options=('sweep',),
     title="Feature stability",
     description=(
         "Per stream, the cosine similarity between the pooled feature the head sees on the clean image and on the same "
@@ -126,6 +130,8 @@ def _entropy(a: Analysis, study: Study) -> StudyResult:
 
 ENTROPY = Study(
     name="entropy",
+    summary="CLS-attention and Score-CAM entropy against degradation strength",
+    options=('sweep', 'cam'),
     title="Attention entropy",
     description=(
         "How spread out each stream's attention is: the Shannon entropy (nats) of the last block's CLS attention over the "
@@ -239,6 +245,8 @@ def _cam_drift_description(a: Analysis) -> str:
 
 CAM_DRIFT = Study(
     name="cam-drift",
+    summary="how far each stream's Score-CAM moves as the degradation grows",
+    options=('sweep', 'cam'),
     title="Score-CAM drift",
     description=_cam_drift_description,
     csv="cam_drift.csv",
@@ -279,6 +287,8 @@ def _complementarity(a: Analysis, study: Study) -> StudyResult:
 
 COMPLEMENTARITY = Study(
     name="complementarity",
+    summary="inter-stream similarity (Score-CAM, features) and error correlation on clean images",
+    options=('cam',),
     title="Complementarity of the streams",
     description=(
         "On the clean images, per pair of streams: cosine similarity of their Score-CAM maps (image coordinates) and of "

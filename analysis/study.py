@@ -76,6 +76,9 @@ class Study:
         csv: its table's file name in the output folder.
         columns: the table's columns.
         compute: evaluates, aggregates and writes the study (see :meth:`tabulate`).
+        summary: one line for ``python -m analysis --help``.
+        options: the command line's option groups it takes: ``families`` (degradation families
+            and levels), ``sweep`` (families swept over strengths), ``cam`` (the Score-CAM method).
         needs_cam: whether it cannot run without Score-CAM (``--cam none``).
     """
 
@@ -85,6 +88,8 @@ class Study:
     csv: str
     columns: tuple[str, ...]
     compute: Compute
+    summary: str = ""
+    options: tuple[str, ...] = ()
     needs_cam: bool = False
 
     def describe(self, analysis: Analysis) -> str:

@@ -279,6 +279,14 @@ def test_the_registry_holds_every_study_once_in_report_order():
     assert [name for name, s in REGISTRY.items() if s.needs_cam] == ["cam-drift"]
     commands = build_parser()._subparsers._group_actions[0].choices  # every study is a command, and report
     assert set(commands) == {*STUDIES, "report"}
+    # each command's options come from its registry entry: families, sweep, Score-CAM (none allowed unless it needs it)
+    flags = {name: {a.dest for a in p._actions} for name, p in commands.items()}
+    assert "families" in flags["robustness"] and "sweep_families" not in flags["robustness"] and "cam" not in flags["robustness"]
+    assert {"sweep_families", "strengths"} <= flags["stability"] and "cam" not in flags["stability"]
+    assert {"families", "sweep_families", "cam"} <= flags["report"]
+    cam_choices = {name: next(a.choices for a in p._actions if a.dest == "cam") for name, p in commands.items() if "cam" in flags[name]}
+    assert cam_choices == {"cam-drift": ("fast", "exact"), "entropy": ("fast", "exact", "none"),
+                           "complementarity": ("fast", "exact", "none"), "report": ("fast", "exact", "none")}
     with pytest.raises(ValueError, match="unknown study 'nope'; choose one of robustness, stability, entropy, cam-drift, complementarity"):
         get_study("nope")
 
