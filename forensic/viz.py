@@ -29,6 +29,7 @@ __all__ = [
     "explanation_figure",
     "entropy_figure",
     "similarity_figure",
+    "similarity_heatmap",
     "sweep_figure",
 ]
 
@@ -156,10 +157,8 @@ def entropy_figure(report: Report) -> Figure:
     return fig
 
 
-def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity") -> Figure:
-    """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix` with the values written in."""
-    fig = _figure(4.2, 3.6)
-    ax = fig.subplots()
+def similarity_heatmap(ax, matrix):
+    """Draws a cosine matrix (names on both axes, -1..1 in coolwarm, values written in) on ``ax``; returns the image for a colour bar."""
     values = np.asarray(matrix.values, dtype=float)
     im = ax.imshow(values, vmin=-1, vmax=1, cmap="coolwarm")
     n = len(matrix.names)
@@ -168,6 +167,14 @@ def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity") 
     for i in range(n):
         for j in range(n):
             ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=10)
+    return im
+
+
+def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity") -> Figure:
+    """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix` with the values written in."""
+    fig = _figure(4.2, 3.6)
+    ax = fig.subplots()
+    im = similarity_heatmap(ax, matrix)
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -175,22 +182,30 @@ def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity") 
 
 
 def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") -> Figure:
-    """Three panels against degradation strength: P(fake), attention entropy, feature stability."""
+    """A robustness sweep (:attr:`forensic.sweep.SweepResult.rows`) for students: the vote and each
+    stream's P(fake), attention spread and feature stability against strength, every axis from 0
+    and one legend under the panels (it covers no line)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     strengths = [r["strength"] for r in rows]
-    streams = list(rows[0]["streams"]) if rows else []
-    fig = _figure(12.0, 3.6)
+    names = [n for n in STREAM_COLORS if rows and n in rows[0]["streams"]]
+    fig = Figure(figsize=(12.0, 4.0), dpi=100, layout="constrained")  # room for the legend outside
+    FigureCanvasAgg(fig)
     ax_p, ax_e, ax_s = fig.subplots(1, 3)
-    for name in streams:
-        color = np.array(STREAM_COLORS.get(name, (128, 128, 128))) / 255
-        ax_p.plot(strengths, [r["streams"][name]["prob_fake"] for r in rows], "-o", ms=3, color=color, label=name)
-        ax_e.plot(strengths, [r["streams"][name]["attention_entropy"] for r in rows], "-o", ms=3, color=color, label=name)
-        ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], "-o", ms=3, color=color, label=name)
-    ax_p.step(strengths, [r["prob_fake"] for r in rows], where="mid", color="k", lw=2, label="vote")
+    for name in names:
+        style = {"color": np.array(STREAM_COLORS[name]) / 255, "marker": "o", "ms": 3, "label": name}
+        ax_p.plot(strengths, [r["streams"][name]["prob_fake"] for r in rows], **style)
+        ax_e.plot(strengths, [r["streams"][name]["attention_entropy"] for r in rows], **style)
+        ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], **style)
+    ax_p.step(strengths, [r["prob_fake"] for r in rows], where="mid", color="k", lw=2, label="vote (0.1 grid)")
     ax_p.axhline(0.5, color="0.5", ls=":", lw=1)
-    ax_p.set(ylim=(-0.03, 1.03), xlabel="strength", ylabel="P(fake)", title="Verdict")
-    ax_e.set(ylim=(0, 1.03), xlabel="strength", ylabel="entropy / ln N", title="Attention entropy")
-    ax_s.set(xlabel="strength", ylabel="cosine to clean", title="Feature stability")
-    ax_p.legend(fontsize=8)
+    ax_p.set(ylim=(0, 1.02), xlabel="strength", ylabel="P(fake)", title="The vote and each stream's P(fake)")
+    ax_e.set(ylim=(0, 1.02), xlabel="strength", ylabel="entropy / ln N", title="How spread out the attention is")
+    low = min([0.0] + [r["streams"][n]["stability"] for r in rows for n in names if r["streams"][n]["stability"] is not None])
+    ax_s.set(ylim=(low, 1.02), xlabel="strength", ylabel="cosine to the clean features", title="How far the features moved")
+    handles, labels = ax_p.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
     return fig
+

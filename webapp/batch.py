@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forensic.config import STREAM_NAMES
+
 if TYPE_CHECKING:  # pragma: no cover
     from forensic.report import Report
 
@@ -19,7 +21,7 @@ __all__ = ["MAX_FILES", "CSV_COLUMNS", "TABLE_HEADERS", "batch_row", "table_rows
 
 #: files one request may hold (a batch runs on the single model thread and blocks the queue)
 MAX_FILES = 64
-STREAMS = ("texture", "face", "fusion")
+STREAMS = STREAM_NAMES
 CSV_COLUMNS = ("file", "prob_fake", "label", *STREAMS, "face_mode", "preset", "untrained", "error")
 TABLE_HEADERS = ("file", "P(fake)", "verdict", *STREAMS, "face mode", "error")
 

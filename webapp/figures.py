@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from forensic import viz
+from forensic.config import STREAM_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -39,7 +40,9 @@ __all__ = [
     "sweep_figure",
 ]
 
-STREAMS = ("texture", "face", "fusion")
+STREAMS = STREAM_NAMES
+#: the sweep's figure is the library's (also what a script or notebook draws)
+sweep_figure = viz.sweep_figure
 #: the y label of every entropy axis: the number and what it means
 ENTROPY_LABEL = "entropy / ln N\n(how spread out the attention is)"
 _KIND_SHORT = {
@@ -149,14 +152,7 @@ def similarity_figure(matrix: SimilarityMatrix | None, *, title: str, subject: s
         return message_figure(empty or "Not available for this analysis.", title=title, size=(4.8, 3.9))
     fig = _figure(4.8, 3.9)
     ax = fig.subplots()
-    values = np.asarray(matrix.values, dtype=float)
-    im = ax.imshow(values, vmin=-1, vmax=1, cmap="coolwarm")
-    n = len(matrix.names)
-    ax.set_xticks(range(n), matrix.names)
-    ax.set_yticks(range(n), matrix.names)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=10)
+    im = viz.similarity_heatmap(ax, matrix)
     bar = fig.colorbar(im, ax=ax, fraction=0.046, ticks=[-1, 0, 1])
     bar.ax.set_yticklabels(["-1 opposite", "0 unrelated", "1 the same"], fontsize=8)
     _titles(fig, ax, title, subject)
@@ -304,30 +300,6 @@ def draw_labelled_regions(image: np.ndarray, regions: Mapping[str, tuple], *, fa
         draw.rectangle((tag.x, tag.y, tag.x + tag.width - 1, tag.y + tag.height - 1), fill=tag.colour)
         draw.text((tag.x + 4, tag.y + 2), tag.text, font=font, fill=(0, 0, 0) if dark_text else (255, 255, 255))
     return np.asarray(pil)
-
-
-def sweep_figure(rows: Sequence[Mapping], *, title: str) -> Figure:
-    """The sweep for students: P(fake), attention spread and feature stability against strength, every
-    axis from 0 and one legend under the panels (it covers no line)."""
-    strengths = [r["strength"] for r in rows]
-    names = [n for n in STREAMS if rows and n in rows[0]["streams"]]
-    fig = _figure(12.0, 4.0)
-    ax_p, ax_e, ax_s = fig.subplots(1, 3)
-    for name in names:
-        style = {"color": _rgb(name), "marker": "o", "ms": 3, "label": name}
-        ax_p.plot(strengths, [r["streams"][name]["prob_fake"] for r in rows], **style)
-        ax_e.plot(strengths, [r["streams"][name]["attention_entropy"] for r in rows], **style)
-        ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], **style)
-    ax_p.step(strengths, [r["prob_fake"] for r in rows], where="mid", color="k", lw=2, label="vote (0.1 grid)")
-    ax_p.axhline(0.5, color="0.5", ls=":", lw=1)
-    ax_p.set(ylim=(0, 1.02), xlabel="strength", ylabel="P(fake)", title="The vote and each stream's P(fake)")
-    ax_e.set(ylim=(0, 1.02), xlabel="strength", ylabel="entropy / ln N", title="How spread out the attention is")
-    low = min([0.0] + [r["streams"][n]["stability"] for r in rows for n in names if r["streams"][n]["stability"] is not None])
-    ax_s.set(ylim=(low, 1.02), xlabel="strength", ylabel="cosine to the clean features", title="How far the features moved")
-    handles, labels = ax_p.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(title, fontsize=11)
-    return fig
 
 
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:

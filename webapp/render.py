@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forensic import viz
+from forensic.config import STREAM_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
     from forensic.faces import FaceResult
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: the streams in display order
-STREAMS = ("texture", "face", "fusion")
+STREAMS = STREAM_NAMES
 _BANNER = ("<div style='background:{bg};color:{fg};padding:10px 16px;border-radius:8px;font-size:1.5em;"
            "font-weight:700;line-height:1.3;margin:6px 0'>{text}</div>")
 _KIND = {
