@@ -92,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
     for name, stream in report.streams.items():
         fidelity = stream.cam.fidelity if stream.cam is not None else None
         if fidelity is not None:
-            say(f"  {name}: {fidelity.summary()}")
+            hint = "" if fidelity.level == "high" else " -- rerun with --cam exact where this map matters"
+            say(f"  {name}: {fidelity.summary()}{hint}")
     return 0
