@@ -9,8 +9,8 @@ import pytest
 from forensic.degrade import (
     ALL_OPS,
     FAMILIES,
+    DEGRADATION_PRESETS,
     OPS,
-    PRESETS,
     DegradationSpec,
     OpCall,
     SpecError,
@@ -24,7 +24,7 @@ from forensic.degrade import (
     psnr,
     run_spec,
 )
-from forensic.degrade.ops import DF_LEVELS
+from forensic.degrade.ops import DF_LEVELS, DF_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +83,15 @@ def test_presets_resolve_and_mix_with_ops() -> None:
 
 def test_preset_table_is_complete_and_every_preset_parses() -> None:
     for q in (100, 80, 60, 40, 20, 10, 5):
-        assert f"jpeg-q{q}" in PRESETS
+        assert f"jpeg-q{q}" in DEGRADATION_PRESETS
     for kind in ("saturation", "contrast", "block", "noise", "blur", "pixelate", "compress"):
         for level in range(1, 6):
-            assert PRESETS[f"df-{kind}-{level}"] == f"df-{kind}:level={level}"
-    assert {"ffpp-c23", "ffpp-c40", "compound-0.5", "paper-train", "none"} <= set(PRESETS)
+            assert DEGRADATION_PRESETS[f"df-{kind}-{level}"] == f"df-{kind}:level={level}"
+    assert {"ffpp-c23", "ffpp-c40", "compound-0.5", "paper-train", "none"} <= set(DEGRADATION_PRESETS)
     for family in FAMILIES:
         for level in protocol_levels(family):
             assert parse_spec(f"{family}-{level.label}") == level.spec
-    for name in PRESETS:
+    for name in DEGRADATION_PRESETS:
         parse_spec(name)  # raises if a preset were broken
 
 
@@ -188,6 +188,46 @@ def test_package_exports_degrade_image(img: np.ndarray) -> None:
     assert forensic.degrade.parse_spec is parse_spec  # the subpackage keeps its name
 
 
+def test_degradation_presets_are_not_the_model_presets_and_the_old_name_still_works() -> None:
+    import forensic
+    import forensic.degrade
+
+    assert "ffpp-c40" in DEGRADATION_PRESETS and "ffpp-c40" not in forensic.PRESETS
+    assert set(DEGRADATION_PRESETS).isdisjoint(forensic.PRESETS)
+    with pytest.warns(DeprecationWarning, match="DEGRADATION_PRESETS") as caught:
+        assert forensic.degrade.PRESETS is DEGRADATION_PRESETS
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(DeprecationWarning):
+        from forensic.degrade import PRESETS  # noqa: F401  (the old import line keeps working)
+    with pytest.raises(AttributeError):
+        forensic.degrade.NO_SUCH_NAME  # noqa: B018
+
+
+@pytest.mark.parametrize("module", ["forensic.degrade.spec", "forensic.degrade.protocol", "forensic.degrade.families"])
+def test_each_degrade_module_imports_alone_in_a_fresh_interpreter(module: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_degrade_modules_import_only_at_the_top() -> None:
+    # an import inside a function hid the spec <-> protocol cycle; the layers now import one way
+    import ast
+    from pathlib import Path
+
+    import forensic.degrade
+
+    root = Path(forensic.degrade.__file__).parent
+    late = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                late += [f"{path.name}:{n.lineno}" for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not late, f"imports inside functions: {late}"
+
+
 # -- the protocol ----------------------------------------------------------------------------
 
 
@@ -246,9 +286,9 @@ def test_describe_ops_lists_ops_params_and_presets() -> None:
             assert f"{p.name}: {p.range_text()}" in text
     for fragment in ("jpeg-q", "ffpp-c40", "df-blur", "compound-<S>", "[paper op 14]", "approximated"):
         assert fragment in text
-    assert set(DF_LEVELS) <= set(text.replace("{", ",").replace("}", ",").replace("-", ",").split(","))
+    assert set(DF_TYPES) <= set(text.replace("{", ",").replace("}", ",").replace("-", ",").split(","))
     full = describe_ops(full_presets=True)
-    assert all(name in full for name in PRESETS)
+    assert all(name in full for name in DEGRADATION_PRESETS)
 
 
 # -- limits: spec size, seeds, psnr's memory ---------------------------------------------------
@@ -279,7 +319,7 @@ def test_operation_count_is_limited_presets_included() -> None:
     parsed = parse_spec(";".join(["gblur"] * MAX_SPEC_OPS))
     with pytest.raises(SpecError, match="more than"):  # specs built in code are held to it too
         run_spec(np.zeros((16, 16, 3), np.uint8), parsed + parse_spec("jpeg"), rng=np.random.default_rng(0))
-    assert all(len(text) < 200 and len(parse_spec(name).calls) <= MAX_SPEC_OPS for name, text in PRESETS.items())
+    assert all(len(text) < 200 and len(parse_spec(name).calls) <= MAX_SPEC_OPS for name, text in DEGRADATION_PRESETS.items())
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from forensic.degrade import PRESETS, degrade_result, psnr
+from forensic.degrade import DEGRADATION_PRESETS, degrade_result, psnr
 from forensic.images import fit_pixels
 
 __all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "build_spec", "preview", "ssim", "working_copy"]
@@ -95,7 +95,7 @@ class LabPreview:
 def preset_choices() -> list[tuple[str, str]]:
     """(label, value) pairs for the preset dropdown: ``none`` first, then every preset with an effect."""
     choices = [("none (no preset)", "none")]
-    for name, spec in PRESETS.items():
+    for name, spec in DEGRADATION_PRESETS.items():
         if spec:  # aliases of "no degradation" (ffpp-raw, compound-0.0, ...) would only add noise
             choices.append((f"{name}  ({spec})", name))
     return choices

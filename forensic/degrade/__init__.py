@@ -8,23 +8,40 @@ Quick use::
 
 Modules: :mod:`~forensic.degrade.ops` (one function per operation, float32 [0, 1] in and out),
 :mod:`~forensic.degrade.compound` (the training augmentation), :mod:`~forensic.degrade.spec`
-(``op:param=value;...`` and presets), :mod:`~forensic.degrade.protocol` (robustness sweeps).
+(``op:param=value;...`` and presets), :mod:`~forensic.degrade.protocol` (robustness sweeps) over
+the families of :mod:`~forensic.degrade.families`.
+
+:data:`DEGRADATION_PRESETS` are named degradation specs (``ffpp-c40``); ``forensic.PRESETS`` are
+model presets, a different thing. The old name ``forensic.degrade.PRESETS`` still works, with a
+DeprecationWarning.
 """
 
 from __future__ import annotations
 
 import operator
+import warnings
+from typing import Any
 
 import numpy as np
 
 from forensic.degrade.compound import CompoundConfig, CompoundResult, compound_degrade
-from forensic.degrade.ops import OPS, PAPER_OPS, AppliedOp, DegradeResult, OpInfo, ParamInfo, SpecError, psnr
-from forensic.degrade.protocol import FAMILIES, ProtocolLevel, at_strength, protocol_levels
+from forensic.degrade.ops import (
+    DF_TYPES,
+    OPS,
+    PAPER_OPS,
+    AppliedOp,
+    DegradeResult,
+    OpInfo,
+    ParamInfo,
+    SpecError,
+    psnr,
+)
+from forensic.degrade.protocol import FAMILIES, SWEEP_STRENGTHS, ProtocolLevel, at_strength, protocol_levels
 from forensic.degrade.spec import (
     ALL_OPS,
+    DEGRADATION_PRESETS,
     MAX_SPEC_CHARS,
     MAX_SPEC_OPS,
-    PRESETS,
     DegradationSpec,
     OpCall,
     apply_spec,
@@ -35,13 +52,15 @@ from forensic.degrade.spec import (
 
 __all__ = [
     "ALL_OPS",
+    "DEGRADATION_PRESETS",
+    "DF_TYPES",
     "FAMILIES",
     "MAX_SEED",
     "MAX_SPEC_CHARS",
     "MAX_SPEC_OPS",
     "OPS",
     "PAPER_OPS",
-    "PRESETS",
+    "SWEEP_STRENGTHS",
     "AppliedOp",
     "CompoundConfig",
     "CompoundResult",
@@ -70,6 +89,17 @@ __all__ = [
 #: also survive JSON (64-bit integers in orjson, which Gradio uses) and a browser's number field
 #: (exact only up to 2**53); 32 bits is what the trainer's per-sample seeds and most tools use.
 MAX_SEED: int = 2**32 - 1
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PRESETS":  # the old name, easy to confuse with forensic.PRESETS (model presets)
+        warnings.warn(
+            "forensic.degrade.PRESETS is deprecated: use forensic.degrade.DEGRADATION_PRESETS",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DEGRADATION_PRESETS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_seed(seed: object) -> int:

@@ -17,18 +17,32 @@ motion-blur    ``motion-blur:length=1 + 2 round(12 s)``     (1 .. 25, random ang
 resize         ``resize:scale=1 / (1 + 3 s),interp=area``   (1 .. 0.25, back up bicubic)
 compound       ``compound:strength=s``                      (see forensic.degrade.compound)
 =============  ==========================================================
+
+The families and levels themselves are data in :mod:`forensic.degrade.families` (re-exported here).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from forensic.degrade.spec import ALL_OPS, DegradationSpec, OpCall
+from forensic.degrade.families import (
+    FAMILIES,
+    GNOISE_SIGMAS,
+    JPEG_QUALITIES,
+    PAPER_FAMILIES,
+    PROTOCOL_STRENGTHS,
+    SWEEP_STRENGTHS,
+    check_family,
+    level_params,
+    strength_params,
+)
+from forensic.degrade.spec import DegradationSpec, single_step
 
 __all__ = [
     "FAMILIES",
     "GNOISE_SIGMAS",
     "JPEG_QUALITIES",
+    "PAPER_FAMILIES",
     "PROTOCOL_STRENGTHS",
     "SWEEP_STRENGTHS",
     "ProtocolLevel",
@@ -36,39 +50,12 @@ __all__ = [
     "protocol_levels",
 ]
 
-FAMILIES: tuple[str, ...] = ("jpeg", "gnoise", "gblur", "motion-blur", "resize", "compound")
-JPEG_QUALITIES: tuple[int, ...] = (100, 80, 60, 40, 20, 10, 5)
-GNOISE_SIGMAS: tuple[int, ...] = (0, 10, 20, 30, 40, 50, 60)
-PROTOCOL_STRENGTHS: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-SWEEP_STRENGTHS: tuple[float, ...] = tuple(i / 10 for i in range(11))
-"""The analyses' sweep (cosine stability, Score-CAM drift): 0.0, 0.1, ..., 1.0."""
-
 
 class ProtocolLevel(NamedTuple):
     """One level of a family: a short label (``q20``, ``sigma30``, ``0.4``) and its spec."""
 
     label: str
     spec: DegradationSpec
-
-
-def _check_family(family: str) -> None:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown degradation family {family!r}; valid families: {', '.join(FAMILIES)}")
-
-
-def _params(family: str, s: float) -> dict[str, Any]:
-    # rounding keeps the spec text short (4 * 0.3 would print as 1.2000000000000002)
-    if family == "jpeg":
-        return {"quality": int(round(100 - 95 * s))}
-    if family == "gnoise":
-        return {"sigma": round(60.0 * s, 6)}
-    if family == "gblur":
-        return {"sigma": round(4.0 * s, 6)}
-    if family == "motion-blur":
-        return {"length": 1 + 2 * int(round(12 * s))}
-    if family == "resize":
-        return {"scale": round(1.0 / (1.0 + 3.0 * s), 6), "interp": "area"}
-    return {"strength": round(s, 6)}
 
 
 def at_strength(family: str, strength: float) -> DegradationSpec | None:
@@ -81,28 +68,17 @@ def at_strength(family: str, strength: float) -> DegradationSpec | None:
     Raises:
         ValueError: unknown family (lists the valid ones) or strength outside [0, 1].
     """
-    _check_family(family)
+    check_family(family)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength!r}")
     if strength == 0.0:
         return None
-    return _one_step(family, _params(family, float(strength)))
-
-
-def _one_step(op: str, params: dict[str, Any]) -> DegradationSpec:
-    return DegradationSpec((OpCall(op, ALL_OPS[op].validate(params)),))
+    return single_step(family, strength_params(family, float(strength)))
 
 
 def protocol_levels(family: str) -> list[ProtocolLevel]:
     """The paper's sweep for one family, clean level first (its spec is empty)."""
-    _check_family(family)
-    if family == "jpeg":  # quality 100 is a real re-encode, not the clean image
-        return [ProtocolLevel(f"q{q}", _one_step("jpeg", {"quality": q})) for q in JPEG_QUALITIES]
-    if family == "gnoise":
-        return [
-            ProtocolLevel(f"sigma{s}", _one_step("gnoise", {"sigma": s}) if s else DegradationSpec())
-            for s in GNOISE_SIGMAS
-        ]
     return [
-        ProtocolLevel(f"{s:.1f}", at_strength(family, s) or DegradationSpec()) for s in PROTOCOL_STRENGTHS
+        ProtocolLevel(label, DegradationSpec() if params is None else single_step(family, params))
+        for label, params in level_params(family)
     ]

@@ -19,7 +19,6 @@ server busy for minutes; error messages quote at most a short piece of the input
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ import cv2
 import numpy as np
 
 from forensic.degrade.compound import COMPOUND_OP, compound_degrade, config_from_params
+from forensic.degrade.families import FAMILIES, level_params
 from forensic.degrade.ops import (
-    DF_LEVELS,
+    DF_TYPES,
     OPS,
     AppliedOp,
     DegradeResult,
@@ -45,9 +45,9 @@ from forensic.degrade.ops import (
 
 __all__ = [
     "ALL_OPS",
+    "DEGRADATION_PRESETS",
     "MAX_SPEC_CHARS",
     "MAX_SPEC_OPS",
-    "PRESETS",
     "DegradationSpec",
     "OpCall",
     "SpecError",
@@ -55,6 +55,7 @@ __all__ = [
     "describe_ops",
     "parse_spec",
     "run_spec",
+    "single_step",
 ]
 
 ALL_OPS: Mapping[str, OpInfo] = MappingProxyType({**OPS, COMPOUND_OP.name: COMPOUND_OP})
@@ -122,41 +123,46 @@ class DegradationSpec:
 # --------------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _preset_table() -> Mapping[str, str]:
-    # protocol.py builds its specs with this module, so it is imported here, late, not at the top
-    from forensic.degrade import protocol
+def single_step(op: str, params: Mapping[str, Any]) -> DegradationSpec:
+    """The one-step spec ``op`` with ``params`` (checked and typed as in a parsed spec).
 
+    Raises:
+        SpecError: an unknown parameter or a bad value.
+    """
+    return DegradationSpec((OpCall(op, ALL_OPS[op].validate(params)),))
+
+
+def _build_presets() -> Mapping[str, str]:
     table: dict[str, str] = {"none": "", "ffpp-raw": ""}
     for quality in (100, 95, 90, 80, 70, 60, 50, 40, 30, 20, 10, 5):
         table[f"jpeg-q{quality}"] = f"jpeg:quality={quality}"
     table["ffpp-c23"] = "h264-approx:crf=23"
     table["ffpp-c40"] = "h264-approx:crf=40"
-    for kind in DF_LEVELS:
+    for kind in DF_TYPES:
         for level in range(1, 6):
             table[f"df-{kind}-{level}"] = f"df-{kind}:level={level}"
     for tenth in range(11):  # strength 0 is the clean image, as in the protocol
         table[f"compound-{tenth / 10:.1f}"] = f"compound:strength={format_value(tenth / 10)}" if tenth else ""
     table["paper-train"] = "compound:strength=1"
-    for family in protocol.FAMILIES:
-        for level in protocol.protocol_levels(family):
-            table.setdefault(f"{family}-{level.label}", "" if level.spec.is_identity else str(level.spec))
+    for family in FAMILIES:  # the robustness protocol's levels (forensic.degrade.protocol)
+        for label, params in level_params(family):
+            table.setdefault(f"{family}-{label}", "" if params is None else str(single_step(family, params)))
     return MappingProxyType(table)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "PRESETS":  # built on first use (see _preset_table)
-        return _preset_table()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+DEGRADATION_PRESETS: Mapping[str, str] = _build_presets()
+"""Named degradation specs: preset name -> spec text (``""`` for the clean image), read-only.
+
+Not ``forensic.PRESETS``, the model presets; the old name ``forensic.degrade.PRESETS`` still works, with a warning.
+"""
 
 
 def _resolve_preset(name: str) -> DegradationSpec | None:
-    table = _preset_table()
-    if name in table:
-        return parse_spec(table[name])
+    if name in DEGRADATION_PRESETS:
+        return parse_spec(DEGRADATION_PRESETS[name])
     match = _COMPOUND_PRESET.fullmatch(name)
     if match:  # compound-<strength> for any strength, not just the listed tenths
-        return DegradationSpec((OpCall("compound", COMPOUND_OP.validate({"strength": match.group(1)})),))
+        return single_step(COMPOUND_OP.name, {"strength": match.group(1)})
     return None
 
 
@@ -171,7 +177,7 @@ def _clip(text: str, limit: int = 40) -> str:
 
 
 def _unknown_op_message(name: str) -> str:
-    close = difflib.get_close_matches(name, [*ALL_OPS, *_preset_table()], n=3) if len(name) <= _MAX_TOKEN else []
+    close = difflib.get_close_matches(name, [*ALL_OPS, *DEGRADATION_PRESETS], n=3) if len(name) <= _MAX_TOKEN else []
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return (
         f"unknown operation or preset {_clip(name)}.{hint} Valid operations: {', '.join(ALL_OPS)}. "
@@ -328,13 +334,13 @@ def describe_ops(*, full_presets: bool = False) -> str:
             lines.append(f"  {title}:")
             lines += ["    " + line for op in by_group[group] for line in op.describe().splitlines()]
     lines += ["", "PRESETS"]
-    table = _preset_table()
+    table = DEGRADATION_PRESETS
     if full_presets:
         width = max(map(len, table))
         lines += [f"  {name:<{width}}  {spec or 'none (no degradation)'}" for name, spec in table.items()]
         lines.append("  compound-<S>  compound:strength=S for any S in [0, 1]")
         return "\n".join(lines)
-    kinds = ",".join(DF_LEVELS)
+    kinds = ",".join(DF_TYPES)
     lines += [
         "  none, ffpp-raw              no degradation",
         "  jpeg-q{100,95,90,80,70,60,50,40,30,20,10,5}   jpeg:quality=N",
