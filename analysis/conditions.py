@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from forensic.degrade import FAMILIES, at_strength, parse_spec, protocol_levels
-from forensic.degrade.protocol import SWEEP_STRENGTHS
+from forensic.degrade import DF_TYPES, FAMILIES, SWEEP_STRENGTHS, at_strength, parse_spec, protocol_levels
+from forensic.degrade.protocol import PAPER_FAMILIES
 
 __all__ = [
     "Condition",
@@ -42,11 +42,10 @@ __all__ = [
 #: the spec text of the untouched image
 CLEAN = "none"
 
-DF_TYPES: tuple[str, ...] = ("saturation", "contrast", "block", "noise", "blur", "pixelate", "compress")
 ROBUSTNESS_FAMILIES: tuple[str, ...] = FAMILIES + tuple(f"df-{t}" for t in DF_TYPES)
 #: names that stand for several families on the command line
 FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
-    "protocol": ("jpeg", "gnoise", "gblur", "motion-blur", "compound"),  # the paper's inference sweep
+    "protocol": PAPER_FAMILIES,  # the paper's inference sweep: jpeg, gnoise, gblur, motion-blur, compound
     "df": tuple(f"df-{t}" for t in DF_TYPES),
     "all": ROBUSTNESS_FAMILIES,
 }

@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from .degrade import at_strength, check_seed, degrade_result
+from .degrade import SWEEP_STRENGTHS, at_strength, check_seed, degrade_result
 from .images import load_image
 from .stages import stability
 
 __all__ = ["SweepResult", "robustness_sweep", "DEFAULT_STRENGTHS"]
 
-DEFAULT_STRENGTHS = tuple(round(0.1 * i, 1) for i in range(11))
+DEFAULT_STRENGTHS: tuple[float, ...] = SWEEP_STRENGTHS
+"""0.0, 0.1, ..., 1.0: the protocol's sweep strengths (:data:`forensic.degrade.SWEEP_STRENGTHS`)."""
 
 
 @dataclass

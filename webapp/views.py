@@ -17,6 +17,7 @@ import gradio as gr
 import numpy as np
 
 from forensic import viz
+from forensic.degrade import FAMILIES
 
 from . import figures, render
 from .vote import vote_html
@@ -38,8 +39,8 @@ __all__ = [
 ]
 
 STREAMS = render.STREAMS
-#: the families the robustness sweep offers (``forensic.degrade.at_strength``)
-FAMILY_CHOICES = ("compound", "jpeg", "gnoise", "gblur", "motion-blur", "resize")
+#: the families the robustness sweep offers (``forensic.degrade.FAMILIES``), the compound engine first
+FAMILY_CHOICES = ("compound", *(f for f in FAMILIES if f != "compound"))
 NEEDS_DETECTOR = "Needs the detector, which is not loaded (the header says why)."
 #: "What am I looking at?" under each figure (also in the downloadable report)
 NOTES = {
