@@ -117,11 +117,21 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _cam_caption(cam) -> str:
+    """``exact Score-CAM`` or ``fast Score-CAM, fidelity high (expected r 0.98)``: how far to trust the map."""
+    if cam is None:
+        return ""
+    fidelity = getattr(cam, "fidelity", None)
+    if fidelity is None:
+        return f"{cam.method} Score-CAM"
+    return f"{cam.method} Score-CAM, fidelity {fidelity.level} (expected r {fidelity.expected_pearson:.2f})"
+
+
 def explanation_figure(report: Report) -> Figure:
     """Side by side: the image with the streams' regions, then each stream's Score-CAM overlay."""
     overlays = stream_overlays(report)
     names = list(overlays)
-    fig = _figure(4.0 * (1 + len(names)), 4.6)
+    fig = _figure(4.0 * (1 + len(names)), 5.0)
     axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
     face_box = None if report.face.box is None else (report.face.box.x0, report.face.box.y0, report.face.box.x1, report.face.box.y1)
     axes[0].imshow(draw_regions(report.image, {n: s.input.region for n, s in report.streams.items()}, face_box=face_box))
@@ -130,7 +140,7 @@ def explanation_figure(report: Report) -> Figure:
         s = report.streams[name]
         ax.imshow(overlays[name])
         ent = f", CAM entropy {s.cam_entropy.normalized:.2f}" if s.cam_entropy else ""
-        ax.set_title(f"{STREAM_TITLES.get(name, name)}\nP(fake) {s.prob_fake:.2f}{ent}", fontsize=10)
+        ax.set_title(f"{STREAM_TITLES.get(name, name)}\nP(fake) {s.prob_fake:.2f}{ent}\n{_cam_caption(s.cam)}", fontsize=10)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
