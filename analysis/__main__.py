@@ -22,8 +22,8 @@ examples:
   python -m analysis cam-drift --data data/ --out runs/analysis --cam-limit 20 --strengths 0,0.2,0.4,0.6,0.8,1
   python -m analysis report --data data/ --out runs/analysis --limit 500 --cam-limit 50
 
-families: jpeg gnoise gblur motion-blur resize compound df-saturation df-contrast df-block df-noise
-          df-blur df-pixelate df-compress; groups: protocol (the paper's five), df (DeeperForensics), all.
+families: {families}
+groups: protocol (the paper's five), df (DeeperForensics), all.
 """
 
 #: the command that runs every study of the registry (analysis.studies.REGISTRY) and writes the HTML page
@@ -87,17 +87,23 @@ def _cam_args(parser: argparse.ArgumentParser, *, allow_none: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import textwrap
+
+    from .conditions import ROBUSTNESS_FAMILIES
+
+    families = textwrap.fill(" ".join(ROBUSTNESS_FAMILIES), width=100, subsequent_indent="          ")
+    epilog = EPILOG.format(families=families)
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Robustness and explainability studies of a detector on a labelled image set (resumable).",
-        epilog=EPILOG,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="study", required=True, metavar="STUDY")
     from .studies import REGISTRY
 
     for study in REGISTRY.values():
-        p = sub.add_parser(study.name, help=study.summary, description=study.summary + ".", epilog=EPILOG,
+        p = sub.add_parser(study.name, help=study.summary, description=study.summary + ".", epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         _common(p)
         if "families" in study.options:
@@ -106,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             _sweep_args(p)
         if "cam" in study.options:
             _cam_args(p, allow_none=not study.needs_cam)
-    p = sub.add_parser("report", help=REPORT_HELP, description=REPORT_HELP + ".", epilog=EPILOG,
+    p = sub.add_parser("report", help=REPORT_HELP, description=REPORT_HELP + ".", epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     _robustness_args(p)
