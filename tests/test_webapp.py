@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from forensic.degrade import PRESETS, degrade, parse_spec  # noqa: E402
+from forensic.degrade import DEGRADATION_PRESETS as PRESETS, degrade, parse_spec  # noqa: E402
 from webapp import render  # noqa: E402
 from webapp.lab import NEUTRAL, LabSettings, build_spec, preset_choices, preview, ssim  # noqa: E402
 
