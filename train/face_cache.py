@@ -1,0 +1,158 @@
+"""Face analyses of the training images: detected once, kept in a JSON cache keyed by file identity.
+
+Detection (MTCNN, ~60 ms per image on a CPU) runs once per image; later epochs, resumed runs and
+other streams trained on the same data read :class:`FaceCache`. :func:`ensure_faces` fills it for
+the datasets that crop faces, shared out over the ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forensic.faces import CropRegion, FaceBox, FaceResult
+from forensic.images import load_image
+
+from .distributed import DistInfo, all_gather_objects
+
+if TYPE_CHECKING:
+    from .datasets import StreamDataset
+
+__all__ = ["file_key", "face_result_from_dict", "FaceCache", "ensure_faces"]
+
+log = logging.getLogger(__name__)
+
+# the readability verdicts of train.data.scan_samples are kept in the same file, under keys ending so
+_SCAN = "|scan"
+# images per face-detection call (bounds the decoded images held at once)
+_FACE_BATCH = 8
+
+
+def file_key(path: Path) -> str:
+    """Identifies a file's content cheaply: resolved path, size and modification time."""
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def face_result_from_dict(data: Mapping[str, Any]) -> FaceResult:
+    """Rebuilds a :class:`FaceResult` from :meth:`FaceResult.to_dict` (the cache format)."""
+    box = data.get("box")
+    return FaceResult(
+        mode=data["mode"],
+        box=FaceBox(**box) if box else None,
+        region=CropRegion(**data["region"]),
+        faces=tuple(FaceBox(**f) for f in data.get("faces", ())),
+        found_by=data.get("found_by"),
+        reason=data["reason"],
+        image_size=tuple(int(v) for v in data["image_size"]),
+    )
+
+
+class FaceCache:
+    """Face analyses (and readability verdicts) keyed by file identity and view, persisted as JSON.
+
+    Detection (MTCNN, ~60 ms per image on a CPU) runs once per image; later epochs, resumed runs
+    and other streams trained on the same data read the cache. The readability scan of
+    :func:`train.data.scan_samples` is kept in the same file, under keys ending in ``|scan``.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._raw: dict[str, dict] = {}
+        self.results: dict[str, FaceResult] = {}
+        self.scans: dict[str, str | None] = {}
+        if path is not None and path.is_file():
+            try:
+                self._raw = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                log.warning("the face cache %s is unreadable; starting a new one", path)
+            for key, value in self._raw.items():
+                if key.endswith(_SCAN):
+                    self.scans[key] = value.get("error")
+                else:
+                    self.results[key] = face_result_from_dict(value)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.results
+
+    def put(self, key: str, data: Mapping[str, Any]) -> None:
+        self._raw[key] = dict(data)
+        self.results[key] = face_result_from_dict(data)
+
+    def put_scan(self, key: str, error: str | None) -> None:
+        """Records whether the file of ``key`` (``file_key(path) + "|scan"``) decodes (None) or why not."""
+        self._raw[key] = {"error": error}
+        self.scans[key] = error
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._raw))
+        os.replace(tmp, self.path)  # atomic: an interrupted run never leaves half a cache
+
+
+def ensure_faces(
+    datasets: Sequence[StreamDataset],
+    cache: FaceCache,
+    *,
+    info: DistInfo,
+    detector_factory: Callable[[], Any],
+    progress: bool = False,
+) -> int:
+    """Detects the faces the datasets need and are not cached, shared out over the ranks.
+
+    Clean files first (pseudo-fake boxes depend on them), then rendered evaluation images. Rank 0
+    saves the cache. Afterwards every dataset's ``faces`` points at the cache.
+
+    Returns:
+        The number of detections this call ran (over all ranks).
+    """
+    detector = None
+    ran = 0
+    for phase in ("clean", "rendered"):
+        todo: dict[str, Callable[[], np.ndarray]] = {}
+        for ds in datasets:
+            ds.faces = cache.results
+            clean, rendered = ds.face_requests()
+            if phase == "clean":
+                todo.update({k: (lambda p=p: load_image(p)) for k, p in clean.items() if k not in cache})
+            else:
+                todo.update({k: (lambda d=ds, i=i: d.render(i)) for k, i in rendered.items() if k not in cache})
+        keys = sorted(todo)[info.rank :: info.world_size]
+        results: dict[str, dict] = {}
+        if keys:
+            detector = detector or detector_factory()
+            bar = None
+            if progress and info.is_main:
+                from tqdm import tqdm
+
+                bar = tqdm(total=len(keys), desc=f"faces ({phase})", unit="img", leave=False)
+            # FaceDetector.analyze_batch runs MTCNN on several images at once, as inference does
+            batched = getattr(detector, "analyze_batch", None)
+            for start in range(0, len(keys), _FACE_BATCH):
+                chunk = keys[start : start + _FACE_BATCH]
+                images = [todo[key]() for key in chunk]
+                found = batched(images) if batched is not None else [detector.analyze(image) for image in images]
+                results.update((key, face.to_dict()) for key, face in zip(chunk, found))
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+        gathered = all_gather_objects(info, results)
+        for part in gathered:
+            for key, data in part.items():
+                cache.put(key, data)
+        ran += sum(len(p) for p in gathered)
+    if ran and info.is_main:
+        cache.save()
+    for ds in datasets:
+        ds.faces = cache.results
+    return ran
