@@ -7,7 +7,7 @@ The package sits on top of :mod:`forensic` and uses its image decoding, face cro
 degradation engine, metrics, calibration and weights format, so training and inference
 preprocessing are the same code.
 
-The public names are imported lazily: DataLoader workers unpickle :mod:`train.data` and must not
+The public names are imported lazily: DataLoader workers unpickle :mod:`train.datasets` and must not
 pay for importing the model code (timm, open_clip) they never use.
 """
 

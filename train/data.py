@@ -22,7 +22,6 @@ from pathlib import Path
 from forensic.data import IMAGE_EXTENSIONS, DataError, Sample, read_samples
 from forensic.images import ImageError, load_image
 
-from . import datasets as _datasets
 from .datasets import Collate, EpochSampler, StreamDataset, make_loader
 from .distributed import DistInfo, all_gather_objects
 from .face_cache import _SCAN, FaceCache, ensure_faces, face_result_from_dict, file_key
@@ -50,10 +49,6 @@ __all__ = [
     "ensure_faces",
     "file_key",
 ]
-
-# train.teacher_cache imports the loader workers' initialiser from here
-_worker_init = _datasets._worker_init
-
 
 @dataclass(frozen=True)
 class BadFile:

@@ -238,7 +238,7 @@ def _run(model: ForensicModel, entries: list[tuple[DistillDataset, int, View]], 
          batch_size: int, num_workers: int, result: TeacherPass) -> np.ndarray:
     from torch.utils.data import DataLoader
 
-    from .data import _worker_init
+    from .datasets import _worker_init
 
     loader = DataLoader(
         TeacherInputs(entries, config), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_list,
