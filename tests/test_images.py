@@ -353,8 +353,8 @@ def test_bomb_50000_refused_instantly_without_decoding(load_spy: list[str], how:
     start = time.perf_counter()
     message = _decode_error(source)
     elapsed = time.perf_counter() - start
-    assert load_spy == []
-    assert elapsed < 0.5
+    assert load_spy == []  # refused on the header, no pixel decoded
+    assert elapsed < 5  # decoding it would take minutes and ~7.5 GB
     assert "2500.0 megapixels" in message and "64.0 megapixels" in message
     assert "downscale" in message
 

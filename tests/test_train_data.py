@@ -155,6 +155,7 @@ def test_degraded_validation_is_fixed_and_separate(toy):
     assert np.array_equal(_pixels(jpeg, 0), _pixels(again, 0))
 
 
+@pytest.mark.slow  # spawns loader workers (~5 s)
 def test_batches_do_not_depend_on_worker_count(toy):
     items = expand_items(read_samples(toy)[:8], pseudo_fakes=False)
     ds = StreamDataset(items, TEXTURE, train=True, seed=4, augment=AugmentSection(global_p=1.0))

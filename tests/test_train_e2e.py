@@ -101,6 +101,7 @@ def run(planted_artifact_data, tmp_path_factory):
     )
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_loss_falls_and_validation_auc_is_high(run):
     assert run.rc == 0
     assert run.start["data"]["train"] == {"real": 24, "fake": 24} and run.start["data"]["val"] == {"real": 8, "fake": 8}
@@ -120,6 +121,7 @@ def test_loss_falls_and_validation_auc_is_high(run):
     assert best.epoch == run.epochs[-1]["best_epoch"] == max(i + 1 for i, a in enumerate(aucs) if a == max(aucs))
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_export_loads_and_predict_agrees_with_the_trainer(run, capsys):
     export = run.out / "export"
     temperature = run.metrics["temperature"]
@@ -157,6 +159,7 @@ def test_export_loads_and_predict_agrees_with_the_trainer(run, capsys):
     )
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_resume_auto_gives_the_same_weights(run, tmp_path):
     (tmp_path / "checkpoints").mkdir()
     shutil.copyfile(run.out / "checkpoints" / "epoch_001.pt", tmp_path / "checkpoints" / "epoch_001.pt")
@@ -177,6 +180,7 @@ def test_resume_auto_gives_the_same_weights(run, tmp_path):
     assert resumed[1]["run"] == run.start["run"]  # the same config and data: the same fingerprint
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_push_to_hub_uploads_the_export(run):
     calls = run.calls
     assert calls["create_repo"] == {"repo_id": REPO, "repo_type": "model", "private": False, "exist_ok": True}
@@ -212,6 +216,7 @@ def fusion(run, tmp_path_factory):
     return fit(cfg, out=out)
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_fusion_phase1_trains_only_the_head(run, fusion):
     texture = load_file(run.out / "export" / "texture.safetensors")
     fused = load_file(fusion.export_dir / "fusion.safetensors")
@@ -224,6 +229,7 @@ def test_fusion_phase1_trains_only_the_head(run, fusion):
     assert (fusion.export_dir / "base_clip.safetensors").is_file()
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_phase2_initialises_from_phase1(fusion):
     cfg = load_config("tiny", {"model.stream": "fusion", "init.from_dir": str(fusion.export_dir), "init.parts": ["adapter", "head"]})
     model = build_training_model(cfg, training_model_config(cfg))
@@ -234,6 +240,7 @@ def test_phase2_initialises_from_phase1(fusion):
     assert not any(p.requires_grad for p in model.dinov2.parameters())
 
 
+@pytest.mark.slow  # shares a trained run (~6 s to set up)
 def test_merge_combines_streams_and_checks_bases(run, fusion, tmp_path):
     merged = merge_exports(tmp_path / "merged", [run.out / "export", fusion.export_dir])
     assert sorted(p.name for p in merged.iterdir()) == [
