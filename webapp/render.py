@@ -158,15 +158,9 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def fidelity(stream: StreamReport) -> float | None:
-    """The fast Score-CAM's fidelity estimate, when the library gives one (read defensively)."""
-    for owner in (stream.cam, stream):
-        value = getattr(owner, "fidelity", None)
-        for attr in ("estimate", "value", "pearson"):
-            value = getattr(value, attr, value)
-        if isinstance(value, (int, float, np.floating)) and math.isfinite(float(value)):
-            return float(value)
-    return None
+def fidelity(stream: StreamReport):
+    """A fast map's :class:`~forensic.explain.CamFidelity` (None for an exact map or no map)."""
+    return getattr(stream.cam, "fidelity", None) if stream.cam is not None else None
 
 
 def details_html(report: Report) -> str:
@@ -254,7 +248,8 @@ def overlay_caption(report: Report, name: str) -> str:
     method = "fast Score-CAM (grouped channels: an estimate)" if s.cam.method == "fast" else "exact Score-CAM"
     fid = fidelity(s)
     if fid is not None:
-        method += f", estimated fidelity {fid:.2f}"
+        advice = {"high": "", "fair": ": check with exact", "low": ": choose exact for this map"}.get(fid.level, "")
+        method += f", estimated fidelity {fid.expected_pearson:.2f} ({fid.level}{advice})"
     return f"{title} · {method} · saw {saw} · on {subject(report)}"
 
 
