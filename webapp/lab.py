@@ -19,8 +19,8 @@ from forensic.images import fit_pixels
 __all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "build_spec", "preview", "ssim", "working_copy"]
 
 #: Largest image the lab degrades and measures (2048 x 2048); bigger uploads are previewed on a
-#: copy scaled down to this many pixels (area interpolation). Measured on an 8000x8000 PNG: a
-#: preview adds ~5 GB to the server at full size, ~0.1 GB on the copy.
+#: copy scaled down to this many pixels (area interpolation), which bounds the server's memory
+#: (figures in bench/RESULTS.md).
 LAB_MAX_PIXELS = 2048 * 2048
 # SSIM works on horizontal bands of about this many pixels, so its float64 maps stay small.
 _SSIM_BAND_PIXELS = 1 << 20
