@@ -657,6 +657,7 @@ def test_fit_scales_down_while_decoding_like_an_area_resize(fmt: str) -> None:
     assert result.pixels.shape == (300, 400, 3) and result.pixels.flags.c_contiguous
     assert result.original_size == (1600, 1200)
     assert result.notes[-1] == "Analysed a 400x300 copy of the 1600x1200 image (scaled down to at most 0.1 MP)."
+    assert result.scaled_from == (1600, 1200) and decode_image(data).scaled_from is None
     reference = cv2.resize(pixels, (400, 300), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(result.pixels.astype(int) - reference).mean() < 2
 
@@ -683,7 +684,7 @@ def test_fit_keeps_exif_orientation_and_names_the_displayed_size() -> None:
     assert result.pixels.shape == (32, 16, 3)
     np.testing.assert_allclose(result.pixels[4, 8], RED, atol=12)
     np.testing.assert_allclose(result.pixels[28, 8], BLUE, atol=12)
-    assert "copy of the 32x64 image" in result.notes[-1]
+    assert "copy of the 32x64 image" in result.notes[-1] and result.scaled_from == (32, 64)
     assert "EXIF orientation applied (rotated 90°)" in result.notes
 
 

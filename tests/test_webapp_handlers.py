@@ -320,6 +320,23 @@ def test_a_big_upload_is_analysed_on_the_labs_bounded_copy(handlers):
     assert float(rows[0]["texture"]) == pytest.approx(view.report_json["streams"]["texture"]["prob_fake"], abs=1e-4)
 
 
+def test_a_big_upload_is_decoded_once_into_the_bounded_copy_and_the_lab_names_its_size(handlers):
+    """The upload cache holds the scaled-down copy (not a full-size array per file), and the lab still
+    says which image it is a copy of."""
+    from webapp.runtime import decode_upload
+
+    decoded = decode_upload(FACE_CROP, 128 * 128)
+    assert decoded.pixels.shape == (128, 128, 3) and decoded.scaled_from == (256, 256)
+    assert decode_upload(FACE_CROP, 128 * 128) is decoded  # slider moves hit the cache
+    bounded = Handlers(handlers.detector, scratch=handlers.scratch, max_pixels=128 * 128)
+    lab = list(NEUTRAL)
+    lab[1] = 40  # JPEG quality 40
+    image, spec, summary, info = bounded.degrade(FACE_CROP, *lab)
+    assert image.shape == (128, 128, 3) and spec == "jpeg:quality=40"
+    assert "computed on a 128x128 copy of the 256x256 image" in summary
+    assert info["size"] == [256, 256] and any("copy of the 256x256 image" in n for n in info["notes"])
+
+
 def test_the_scratch_folder_forgets_old_files(tmp_path):
     scratch = ScratchDir(tmp_path, keep_seconds=60)
     old = scratch.write("a.csv", "x")

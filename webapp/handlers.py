@@ -30,7 +30,7 @@ from forensic.images import ImageError
 from . import batch as batch_table
 from . import figures, render
 from .files import ScratchDir
-from .lab import LAB_MAX_PIXELS, LabSettings, build_spec, preview, working_copy
+from .lab import LAB_MAX_PIXELS, LabSettings, build_spec, preview
 from .report_file import Chart, Picture, report_html
 from .runtime import decode_upload, on_gpu, on_model_thread, user_error
 from .views import (
@@ -130,13 +130,14 @@ class Handlers:
         try:
             lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
                                 compound_strength, seed)
-            decoded = decode_upload(image)
-            result = preview(decoded.pixels, lab)
+            decoded = decode_upload(image, self.max_pixels)
+            result = preview(decoded.pixels, lab, input_size=decoded.scaled_from)
         except (gr.Error, SpecError, ValueError) as exc:
             # shown in place (no toast: Gradio's image input fires change twice for a broken file)
             message = exc.message if isinstance(exc, gr.Error) else user_error(exc).message
             return None, "", f"⚠ **{message}**", {"error": message}
-        info = render.jsonable({**result.to_dict(), "size": [decoded.width, decoded.height], "notes": list(decoded.notes)})
+        info = render.jsonable({**result.to_dict(), "size": list(decoded.scaled_from or (decoded.width, decoded.height)),
+                                "notes": list(decoded.notes)})
         return result.image, result.spec or "", render.lab_markdown(result), info
 
     def lab_changed(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
@@ -217,7 +218,7 @@ class Handlers:
     def _analysis(self, image, lab_values, explain, progress, *, files: bool) -> AnalysisView:
         lab = self.settings(*lab_values)
         spec = build_spec(lab)
-        decoded = decode_upload(image)
+        decoded = decode_upload(image, self.max_pixels)
         try:
             if self.detector is None:
                 return self._face_only(decoded, lab, spec)
@@ -273,7 +274,7 @@ class Handlers:
         if spec is None:
             raise gr.Error("Nothing to compare: the lab applies no degradation. Move a slider or pick a preset first.",
                            title="No degradation", print_exception=False)
-        decoded = decode_upload(image)
+        decoded = decode_upload(image, self.max_pixels)
         method = explain if explain in method_names() else "fast"
         try:
             clean, degraded = on_model_thread(self._run_pair, decoded, spec, lab.seed, method, progress)
@@ -303,10 +304,10 @@ class Handlers:
         if self.detector is None:
             raise gr.Error(self.error, title="No detector loaded", print_exception=False)
         seed = checked_seed(seed)
-        decoded = decode_upload(image)
+        decoded = decode_upload(image, self.max_pixels)
         try:
             # the sweep holds 12 copies of the image: on the lab's bounded copy, like every other analysis here
-            result = on_model_thread(self._run_sweep, working_copy(decoded.pixels, self.max_pixels), family or "compound",
+            result = on_model_thread(self._run_sweep, decoded.pixels, family or "compound",
                                      seed, progress)
         except (SpecError, ValueError) as exc:
             raise user_error(exc) from exc

@@ -130,11 +130,12 @@ def working_copy(image: np.ndarray, max_pixels: int = LAB_MAX_PIXELS) -> np.ndar
     return fit_pixels(image, max_pixels)
 
 
-def preview(image: np.ndarray, settings: LabSettings) -> LabPreview:
+def preview(image: np.ndarray, settings: LabSettings, *, input_size: tuple[int, int] | None = None) -> LabPreview:
     """Degrades ``image`` (RGB uint8) as the settings say; the same settings give the same pixels.
 
     Images over :data:`LAB_MAX_PIXELS` are degraded and measured on a scaled-down copy (the
-    preview's ``computed_size`` says so); the spec itself applies to any size.
+    preview's ``computed_size`` says so); the spec itself applies to any size. ``input_size``: the
+    upload's own (width, height) when ``image`` is already a scaled-down copy of it.
 
     Raises:
         forensic.degrade.SpecError: an unknown preset (only possible through the API).
@@ -153,7 +154,7 @@ def preview(image: np.ndarray, settings: LabSettings) -> LabPreview:
         ssim=1.0 if identical else ssim(work, result.image),
         applied=applied,
         computed_size=(int(work.shape[1]), int(work.shape[0])),
-        input_size=(int(image.shape[1]), int(image.shape[0])),
+        input_size=input_size or (int(image.shape[1]), int(image.shape[0])),
     )
 
 

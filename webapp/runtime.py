@@ -121,18 +121,22 @@ class UploadImage(gr.Image):
 
 
 @functools.lru_cache(maxsize=4)
-def _decode(path: str, mtime_ns: int, size: int) -> DecodedImage:
+def _decode(path: str, mtime_ns: int, size: int, fit: int | None) -> DecodedImage:
     # keyed on the file's identity: slider moves re-use the decoded upload instead of re-reading it
-    return decode_image(path)
+    return decode_image(path, fit=fit)
 
 
-def decode_upload(path: str | None) -> DecodedImage:
-    """The decoded upload (cached per file), or a ``gr.Error`` with a message the user can act on."""
+def decode_upload(path: str | None, max_pixels: int | None = None) -> DecodedImage:
+    """The decoded upload (cached per file), or a ``gr.Error`` with a message the user can act on.
+
+    ``max_pixels``: a bigger upload is scaled down to fit while it is decoded (its
+    ``scaled_from`` and notes say so), so the cache holds at most that many pixels per file.
+    """
     if not path:
         raise gr.Error("Upload an image first (or pick one of the examples).", title="No image", print_exception=False)
     try:
         st = os.stat(path)
-        return _decode(os.fspath(path), st.st_mtime_ns, st.st_size)
+        return _decode(os.fspath(path), st.st_mtime_ns, st.st_size, max_pixels)
     except ImageError as exc:
         raise gr.Error(str(exc), title="Not a usable image", print_exception=False) from exc
     except OSError as exc:

@@ -88,6 +88,9 @@ class DecodedImage:
             numpy input the equivalent mode, or ``"<layout> <dtype>"`` where Pillow has none.
         original_size: (width, height) as stored, before EXIF orientation.
         notes: human-readable notes on each non-trivial step (orientation, frames, bit depth ...).
+        scaled_from: (width, height), after EXIF orientation, of the image :attr:`pixels` were
+            scaled down from to fit a pixel budget (``fit``, :func:`~forensic.images.bounded`);
+            None when they are the image's own size.
     """
 
     pixels: np.ndarray
@@ -95,6 +98,7 @@ class DecodedImage:
     original_mode: str
     original_size: tuple[int, int]
     notes: tuple[str, ...] = ()
+    scaled_from: tuple[int, int] | None = None
 
     @property
     def width(self) -> int:
@@ -307,9 +311,11 @@ def _decode_pil(
     shown = original_size[::-1] if oriented.size == image.size[::-1] != image.size else original_size
     pixels = _pil_to_rgb(oriented, notes)
     del image, oriented
+    scaled_from = None
     if fit is not None:
         pixels = fit_pixels(pixels, fit)
         if pixels.shape[0] * pixels.shape[1] < shown[0] * shown[1]:
+            scaled_from = (int(shown[0]), int(shown[1]))
             notes.append(_scaled_note(shown, pixels, fit))
     return DecodedImage(
         pixels=pixels,
@@ -317,6 +323,7 @@ def _decode_pil(
         original_mode=original_mode,
         original_size=original_size,
         notes=tuple(notes),
+        scaled_from=scaled_from,
     )
 
 

@@ -47,7 +47,8 @@ def bounded(decoded: DecodedImage, max_pixels: int) -> DecodedImage:
     if pixels is decoded.pixels:
         return decoded
     note = _scaled_note((decoded.width, decoded.height), pixels, max_pixels)
-    return dataclasses.replace(decoded, pixels=pixels, notes=decoded.notes + (note,))
+    return dataclasses.replace(decoded, pixels=pixels, notes=decoded.notes + (note,),
+                               scaled_from=decoded.scaled_from or (decoded.width, decoded.height))
 
 
 def _draft(image: Image.Image, fit: int) -> None:
