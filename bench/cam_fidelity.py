@@ -42,8 +42,27 @@ PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 DEGRADED = "jpeg:quality=20;gblur:sigma=1.5"
 
 
-def _cases():
-    """(kind, label, model, stream, image) for the 64 cases, models built once each."""
+def trained_like_norms(model, seed: int) -> None:
+    """Draws every LayerNorm's scale from U(0.5, 1.5) and shift from N(0, 0.3), in place.
+
+    At their init (scale 1, shift 0), as in every random or LoRA-trained tiny model here, each
+    token's activations at Score-CAM's layer have zero mean over the channels, so the map is only
+    the small deviations of the channel weights from uniform: the hardest case for any estimate.
+    A trained backbone (DINOv2's own norms) has learned scales and shifts.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(100 + seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(0.5 + torch.rand(module.weight.shape, generator=gen))
+                module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=gen))
+
+
+def _cases(norms: str = "init"):
+    """(kind, label, model, stream, image) for the 64 cases, models built once each; ``norms``:
+    ``init`` or ``trained-like`` LayerNorms in every model's base (:func:`trained_like_norms`)."""
     from skimage import data
 
     from forensic.degrade import degrade
@@ -55,6 +74,8 @@ def _cases():
     photos = {name: np.ascontiguousarray(getattr(data, name)()) for name in PHOTOS}
     for seed, conditions in ((0, (None, DEGRADED)), (3, (None, DEGRADED)), (5, (None,))):
         model = ForensicModel.random(cfg, seed=seed).eval()
+        if norms == "trained-like":
+            trained_like_norms(model, seed)
         for name, image in photos.items():
             for spec in conditions:
                 shown = image if spec is None else degrade(image, spec, seed=0)
@@ -62,6 +83,8 @@ def _cases():
                     yield "random weights", f"seed {seed} {name} {stream} {'degraded' if spec else 'clean'}", model, stream, shown
     for seed in (0, 1, 2):
         model = ForensicModel.random(cfg, seed=seed)
+        if norms == "trained-like":
+            trained_like_norms(model, seed)
         images, labels = toy_set(48, seed=seed)
         train_stream(model, "texture", images, labels, steps=40)
         model.eval()
@@ -147,13 +170,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16, help="deletion/insertion steps (default 16)")
     parser.add_argument("--limit", type=int, help="only the first N cases")
     parser.add_argument("--csv", type=Path, help="write one row per case here")
+    parser.add_argument("--norms", choices=("init", "trained-like"), default="init",
+                        help="LayerNorms of the models' bases: at init (the default, the hardest case) or "
+                             "drawn like a trained network's (see trained_like_norms)")
     args = parser.parse_args()
     options = {k: v for k, v in (("n_groups", args.n_groups), ("max_passes", args.max_passes)) if v is not None}
 
     print(f"machine: {machine()}")
     start = time.perf_counter()
     rows: list[dict] = []
-    for i, (kind, label, model, stream, image) in enumerate(_cases()):
+    for i, (kind, label, model, stream, image) in enumerate(_cases(args.norms)):
         if args.limit is not None and i >= args.limit:
             break
         row = {"kind": kind, "case": label, **_measure(model, stream, image, options=options, steps=args.steps)}
