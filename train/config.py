@@ -5,20 +5,21 @@ dataclass, so a typo in a YAML file or an override fails at start-up with a mess
 valid keys, instead of being silently ignored halfway through a GPU run.
 
 Overrides use dotted keys and YAML values: ``optim.lr=1e-4 epochs=3 eval.degradations=[jpeg-q40]``.
+The strict reading of plain data into the dataclasses is :mod:`train.typed_config`'s; the sections,
+their ranges and where config files are found are here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from .typed_config import ConfigError, build, dotted_keys, parse_items, plain, set_dotted
 
 __all__ = [
     "ConfigError",
@@ -41,10 +42,6 @@ __all__ = [
 
 #: the YAML configs shipped with the package
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A training config or override is invalid; the message says which key and what is valid."""
 
 
 @dataclass(frozen=True)
@@ -236,12 +233,12 @@ class TrainConfig:
         pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
         raw = self.to_dict()
         for key, value in pairs.items():
-            _set_dotted(raw, key, value, type(self))
+            set_dotted(raw, key, value, type(self))
         return from_dict(raw, type(self))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (tuples as lists), as written to ``OUT/train_config.yaml``."""
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -355,138 +352,23 @@ def load_config(
         raise ConfigError(f"{path} is a distillation config (it has a distill: section): run it with `python -m train distill --config {path} ...`")
     pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
     for key, value in pairs.items():
-        _set_dotted(raw, key, value, kind)
+        set_dotted(raw, key, value, kind)
     return from_dict(raw, kind)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["optim.lr=1e-4", "epochs=3"]`` -> ``{"optim.lr": "1e-4", "epochs": 3}`` (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} is not key=value (e.g. optim.lr=1e-4); valid keys: {', '.join(valid_keys())}")
-        try:
-            out[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            out[key] = text
-    return out
+    return parse_items(items, valid_keys())
 
 
 def valid_keys(cls: type | None = None, prefix: str = "") -> list[str]:
     """All dotted keys of the config (``optim.lr``, ``epochs``, ...)."""
-    cls = cls or TrainConfig
-    keys = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            keys.extend(valid_keys(tp, f"{prefix}{f.name}."))
-        else:
-            keys.append(f"{prefix}{f.name}")
-    return keys
+    return dotted_keys(cls or TrainConfig, prefix)
 
 
 def from_dict(raw: Mapping[str, Any], kind: type[TrainConfig] | None = None) -> TrainConfig:
     """Builds a :class:`TrainConfig` (or ``kind``) from nested plain data, checking every key and type."""
-    kind = kind or TrainConfig
-    return _build(kind, raw, "", kind)
-
-
-def _set_dotted(raw: dict[str, Any], key: str, value: Any, kind: type[TrainConfig] | None = None) -> None:
-    keys = valid_keys(kind)
-    if key not in keys:
-        close = difflib.get_close_matches(key, keys, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(keys)}")
-    node = raw
-    *sections, leaf = key.split(".")
-    for name in sections:
-        child = node.get(name)
-        if child is None:
-            child = node[name] = {}
-        elif not isinstance(child, dict):
-            raise ConfigError(f"config key {name!r} must be a mapping (it has sub-keys)")
-        node = child
-    node[leaf] = value
-
-
-def _build(cls: type, raw: Mapping[str, Any], prefix: str, root: type) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.') or 'the config'} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = [k for k in raw if k not in names]
-    if unknown:
-        key = f"{prefix}{unknown[0]}"
-        keys = valid_keys(root)
-        close = difflib.get_close_matches(key, keys, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown config key {key!r}.{hint} Valid keys: {', '.join(keys)}")
-    kwargs = {}
-    for name, value in raw.items():
-        tp = hints[name]
-        key = f"{prefix}{name}"
-        kwargs[name] = _build(tp, value or {}, f"{key}.", root) if dataclasses.is_dataclass(tp) else _coerce(value, tp, key)
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Checks ``value`` against the annotation ``tp``; converts only where it is unambiguous."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("null", "none"))):
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
-        return value
-    if origin in (tuple, list):
-        if isinstance(value, str):
-            value = [value]  # one item given without brackets
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        item_tp = args[0] if args else Any
-        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    if tp is Any:
-        return value
-    raise ConfigError(f"{key}: unsupported config type {tp!r}")  # pragma: no cover - a bug in this module
+    return build(kind or TrainConfig, raw)
 
 
 def _check_ranges(cfg: TrainConfig) -> None:
@@ -530,11 +412,3 @@ def _check_ranges(cfg: TrainConfig) -> None:
                 raise ConfigError(f"eval.degradations: {exc}") from None
         if len(set(cfg.eval.degradations)) != len(cfg.eval.degradations) or "clean" in cfg.eval.degradations:
             raise ConfigError("eval.degradations must be distinct and must not contain 'clean' (always evaluated)")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
