@@ -26,13 +26,7 @@ from train.distributed import DistInfo
 TEXTURE = get_preset("tiny-random").config.stream("texture")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # two torch threads on a busy two-core machine run ~100x slower than one
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 FACE = get_preset("tiny-random").config.stream("face")
 SOLO = DistInfo()

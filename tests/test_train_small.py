@@ -19,12 +19,7 @@ from train.engine import fit
 from train.modeling import build_training_model, training_model_config
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_small_config_differs_from_paper_only_in_architecture():
