@@ -121,10 +121,9 @@ def _cam_caption(cam) -> str:
     """``exact Score-CAM`` or ``fast Score-CAM, fidelity high (expected r 0.98)``: how far to trust the map."""
     if cam is None:
         return ""
-    fidelity = getattr(cam, "fidelity", None)
-    if fidelity is None:
+    if cam.fidelity is None:
         return f"{cam.method} Score-CAM"
-    return f"{cam.method} Score-CAM, fidelity {fidelity.level} (expected r {fidelity.expected_pearson:.2f})"
+    return f"{cam.method} Score-CAM, fidelity {cam.fidelity.level} (expected r {cam.fidelity.expected_pearson:.2f})"
 
 
 def explanation_figure(report: Report) -> Figure:

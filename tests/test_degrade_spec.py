@@ -24,7 +24,7 @@ from forensic.degrade import (
     psnr,
     run_spec,
 )
-from forensic.degrade.ops import DF_LEVELS, DF_TYPES
+from forensic.degrade.ops import DF_TYPES
 
 
 @pytest.fixture(scope="module")

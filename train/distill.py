@@ -75,7 +75,6 @@ from .engine import (
     FitResult,
     SplitData,
     StepLoss,
-    _autocast,
     drive,
     face_detector_factory,
     make_optimizer,
@@ -86,6 +85,7 @@ from .engine import (
 )
 from .losses import distillation_loss
 from .modeling import build_training_model, training_model_config
+from .precision import autocast as _autocast
 from .teacher import TeacherSource, load_teacher, resolve_teacher, teacher_device
 from .teacher_cache import TeacherCache, TeacherPass, entry_key, fill_cache
 

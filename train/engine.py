@@ -61,7 +61,6 @@ from .export import export_run
 from .loop import StepLoss, WarmupCosine, make_optimizer, make_scheduler, optimise_epoch, train_one_epoch
 from .losses import FocalLoss
 from .modeling import build_training_model, training_model_config
-from .precision import autocast as _autocast  # train.distill imports it from here
 from .prepare import (
     RunData,
     SplitData,
