@@ -285,8 +285,8 @@ def test_the_registry_holds_every_study_once_in_report_order():
     assert {"sweep_families", "strengths"} <= flags["stability"] and "cam" not in flags["stability"]
     assert {"families", "sweep_families", "cam"} <= flags["report"]
     cam_choices = {name: next(a.choices for a in p._actions if a.dest == "cam") for name, p in commands.items() if "cam" in flags[name]}
-    assert cam_choices == {"cam-drift": ("fast", "exact"), "entropy": ("fast", "exact", "none"),
-                           "complementarity": ("fast", "exact", "none"), "report": ("fast", "exact", "none")}
+    assert cam_choices == {"cam-drift": ("fast", "adaptive", "exact"), "entropy": ("fast", "adaptive", "exact", "none"),
+                           "complementarity": ("fast", "adaptive", "exact", "none"), "report": ("fast", "adaptive", "exact", "none")}
     with pytest.raises(ValueError, match="unknown study 'nope'; choose one of robustness, stability, entropy, cam-drift, complementarity"):
         get_study("nope")
 

@@ -95,6 +95,25 @@ def test_fast_matches_exact_on_tiny_random_photos(random_model, name):
     assert fast.fidelity.checked == fast.forward_passes - 12 > 0  # the rest were checked exactly
 
 
+def test_adaptive_keeps_a_trusted_fast_map_and_finishes_the_others_exactly(random_model, astronaut):
+    x = _x(astronaut)
+    with torch.no_grad():
+        norm1 = random_model.forward_stream("texture", x, return_norm1=True).last_norm1
+    fast = stream_cam(random_model, "texture", x, method="fast", activations=norm1)
+    exact = stream_cam(random_model, "texture", x, method="exact", activations=norm1)
+    # a bar the fast map clears: the fast map, unchanged, at fast's cost
+    kept = stream_cam(random_model, "texture", x, method="adaptive", activations=norm1, min_fidelity=0.0)
+    assert kept.method == "adaptive" and kept.forward_passes == fast.forward_passes
+    assert np.array_equal(kept.input_map, fast.input_map) and kept.fidelity.level == fast.fidelity.level != "exact"
+    # a bar no estimate clears: every channel the estimate did not check is scored, and the map is exact's
+    done = stream_cam(random_model, "texture", x, method="adaptive", activations=norm1, min_fidelity=1.0)
+    assert done.forward_passes == fast.forward_passes + (192 - fast.fidelity.checked) < fast.forward_passes + 192
+    assert np.abs(done.input_map - exact.input_map).max() < 1e-4
+    assert done.fidelity.level == "exact" and done.fidelity.fast_estimate == fast.fidelity.expected_pearson
+    with pytest.raises(ValueError, match="min_fidelity"):
+        stream_cam(random_model, "texture", x, method="adaptive", activations=norm1, min_fidelity=1.5)
+
+
 @pytest.mark.slow
 def test_fast_matches_exact_on_a_trained_model(trained, toy_cams):
     _, _, losses, accuracy = trained

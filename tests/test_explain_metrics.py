@@ -137,6 +137,10 @@ def test_fidelity_estimate_follows_the_observed_errors():
     f = CamFidelity(expected_pearson=0.9, low_pearson=0.7, agreement=0.99, checked=12, channels=192, rounds=4)
     assert f.level == "fair" and f.to_dict()["expected_pearson"] == 0.9 and "12 of 192 channels checked" in f.summary()
     assert CamFidelity(float("nan"), float("nan"), 1.0, 0, 192, 0).to_dict()["level"] == "unknown"
+    finished = CamFidelity(1.0, 1.0, 0.99, 192, 192, 2, fast_estimate=0.71)
+    assert finished.level == "exact" and finished.to_dict()["fast_estimate"] == 0.71
+    assert finished.summary() == ("fidelity exact: all 192 channels scored, the exact Score-CAM map "
+                                  "(the fast estimate, expected Pearson 0.71, was not high)")
 
 
 # ------------------------------------------------------------------------------ analysis: cam-drift's faithfulness table

@@ -79,9 +79,9 @@ def test_the_cli_and_the_app_share_one_set_of_model_options(monkeypatch):
 
 # ------------------------------------------------------------------------------ the plan's rules
 def test_method_names_are_checked_in_one_place():
-    assert method_names() == ("fast", "exact") and method_names(allow_none=True)[-1] == "none"
+    assert method_names() == ("fast", "adaptive", "exact") and method_names(allow_none=True)[-1] == "none"
     assert check_method("exact") == "exact" and check_method("none", allow_none=True) == "none"
-    with pytest.raises(ValueError, match="use one of: fast, exact$"):
+    with pytest.raises(ValueError, match="use one of: fast, adaptive, exact$"):
         check_method("none")
     with pytest.raises(ValueError, match="'grad'"):
         check_method("grad", allow_none=True)
@@ -175,3 +175,20 @@ def test_gpu_code_paths_give_the_cpu_path_maps(tiny, astronaut):
             assert got.forward_passes == ref.forward_passes <= 12 and got.backward_passes == ref.backward_passes == 6
             assert np.abs(got.input_map - ref.input_map).max() < 1e-3, (k, name)
             assert got.fidelity.checked == ref.fidelity.checked
+
+
+@pytest.mark.slow
+def test_adaptive_finishes_in_lockstep_with_shared_batches_as_exact(tiny, astronaut):
+    """The adaptive method's extra request (the unchecked channels) rides the lockstep rounds and the
+    shared texture + face batches like any other: each finished map is the exact map."""
+    inputs = _inputs(tiny, astronaut)
+    cpu = plan_for(tiny, runtime=RuntimeConfig(cam_bf16=False))
+    shared = ExplainPlan(merged=False, keep_merged=False, batch_streams=True, device=cpu.device, dtype=torch.float32,
+                         autocast=None, lockstep=True, batch_size=32, grad_budget_bytes=1e9, reason="test")
+    exact = explain_streams(tiny, inputs, method="exact", plan=cpu)
+    adaptive = explain_streams(tiny, inputs, method="adaptive", plan=shared, n_groups=6, max_passes=12, min_fidelity=1.0)
+    for name in tiny.stream_names:
+        got = adaptive[name]
+        assert got.method == "adaptive" and got.fidelity.level == "exact" and got.fidelity.checked == 192
+        assert 192 < got.forward_passes <= 12 + 192 and got.backward_passes == 6
+        assert np.abs(got.input_map - exact[name].input_map).max() < 1e-3, name

@@ -23,7 +23,7 @@ def test_the_detector_keeps_the_runtime_it_was_given(detector):
 
 
 def test_an_unknown_method_is_refused_with_the_registrys_names(detector, astronaut):
-    with pytest.raises(ValueError, match="use one of: fast, exact, none"):
+    with pytest.raises(ValueError, match="use one of: fast, adaptive, exact, none"):
         detector.analyze(astronaut, explain="gradcam")
 
 
@@ -65,7 +65,7 @@ def test_explain_prints_each_fast_maps_fidelity(capsys, tmp_path):
 def test_an_unknown_cam_method_is_refused_at_parse_time(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["explain", "examples/coffee.jpg", "--out", "/tmp/unused", "--cam", "slow"])
-    assert exit_.value.code == 2 and "use one of: fast, exact" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "use one of: fast, adaptive, exact" in capsys.readouterr().err
 
 
 def test_predict_training_and_analysis_read_the_same_files():

@@ -244,11 +244,16 @@ def overlay_caption(report: Report, name: str) -> str:
     if s.input.kind == "face-fallback":
         saw = "⚠ **fell back: no usable face crop**, so it saw the centre crop"
     if s.cam is None:
-        return f"{title}: explanations are off (choose fast or exact Score-CAM above, then Analyze). Saw {saw}."
-    method = "fast Score-CAM (grouped channels: an estimate)" if s.cam.method == "fast" else "exact Score-CAM"
+        return f"{title}: explanations are off (choose a Score-CAM method above, then Analyze). Saw {saw}."
+    from forensic.explain import method_labels
+
+    method = {name: label for label, name in method_labels()}.get(s.cam.method, f"{s.cam.method} Score-CAM")
     fid = fidelity(s)
-    if fid is not None:
-        advice = {"high": "", "fair": ": check with exact", "low": ": choose exact for this map"}.get(fid.level, "")
+    if fid is not None and fid.level == "exact":
+        method += (f", finished exactly (the fast estimate, {fid.fast_estimate:.2f}, was not high)"
+                   if math.isfinite(fid.fast_estimate) else ", finished exactly")
+    elif fid is not None:
+        advice = {"high": "", "fair": ": check with adaptive or exact", "low": ": choose adaptive or exact for this map"}.get(fid.level, "")
         method += f", estimated fidelity {fid.expected_pearson:.2f} ({fid.level}{advice})"
     return f"{title} · {method} · saw {saw} · on {subject(report)}"
 

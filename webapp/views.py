@@ -58,7 +58,7 @@ NOTES = {
     "sweep": "Left: the vote (black steps) and each stream's P(fake) as the degradation grows. Middle: how spread out each "
              "stream's attention is. Right: the cosine between each stream's features on the clean and the degraded image.",
 }
-_OFF = "Explanations are off:\nchoose fast or exact Score-CAM above, then Analyze."
+_OFF = "Explanations are off:\nchoose a Score-CAM method above, then Analyze."
 
 
 def status_html(text: str, kind: str = "fresh") -> str:

@@ -27,7 +27,8 @@ def add_parser(subparsers, name: str) -> None:
     add_model_args(parser)
     # checked by the registry on use (importing it here would cost every subcommand's --help seconds)
     parser.add_argument("--cam", type=_method, default="fast", metavar="METHOD",
-                        help="the explanation method: fast (adaptive Score-CAM with a fidelity estimate, the default) "
+                        help="the explanation method: fast (estimated Score-CAM with a fidelity estimate, the default), "
+                             "adaptive (fast, finished exactly where its fidelity is not high) "
                              "or exact (one forward pass per channel, slow on CPU)")
     add_degrade_args(parser)
     parser.set_defaults(run=run)
@@ -92,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
     for name, stream in report.streams.items():
         fidelity = stream.cam.fidelity if stream.cam is not None else None
         if fidelity is not None:
-            hint = "" if fidelity.level == "high" else " -- rerun with --cam exact where this map matters"
+            hint = "" if fidelity.level in ("high", "exact") else " -- rerun with --cam adaptive (or exact) where this map matters"
             say(f"  {name}: {fidelity.summary()}{hint}")
     return 0

@@ -2,8 +2,12 @@
 
 - :mod:`~forensic.explain.cam`: :class:`ScoreCAM`, the base every method subclasses (a grad-cam
   ``BaseCAM``), the exact method, the result types.
-- :mod:`~forensic.explain.fast`: the ``fast`` method (adaptive, with a fidelity estimate).
-- :mod:`~forensic.explain.methods`: the registry (``exact``, ``fast``); names are checked there.
+- :mod:`~forensic.explain.fast`: the ``fast`` method (grouped estimates refined where they
+  matter, with a fidelity estimate).
+- :mod:`~forensic.explain.adaptive`: the ``adaptive`` method (``fast``, finished exactly when
+  its fidelity is not high).
+- :mod:`~forensic.explain.methods`: the registry (``fast``, ``adaptive``, ``exact``); names are
+  checked there.
 - :mod:`~forensic.explain.plan`: how explanations run on a model and device (precision, merged
   copy, batch sizes, lockstep streams, the lock).
 - :mod:`~forensic.explain.engine`: the masked passes.
@@ -12,6 +16,7 @@
 - :mod:`~forensic.explain.attention`, :mod:`~forensic.explain.similarity`: entropy and cosine.
 """
 
+from .adaptive import AdaptiveScoreCAM
 from .cam import CamFidelity, CamResult, ExactScoreCAM, ScoreCAM
 from .fast import FastScoreCAM
 from .methods import METHODS, check_method, get_method, method_labels, method_names
@@ -19,6 +24,7 @@ from .plan import ExplainPlan, default_method, explanation_lock, plan_for
 from .run import StreamInputs, explain_report, explain_streams, stream_cam
 
 __all__ = [
+    "AdaptiveScoreCAM",
     "CamFidelity",
     "CamResult",
     "ExactScoreCAM",

@@ -18,6 +18,8 @@ through grad-cam's ``forward`` or in lockstep with the other streams' methods.
   from the verdict pass, progress reported, and bf16 autocast available.
 - :class:`~forensic.explain.fast.FastScoreCAM` (the ``fast`` method) estimates the scores from a
   few gradient passes and refines them adaptively; it states its own fidelity.
+- :class:`~forensic.explain.adaptive.AdaptiveScoreCAM` (``adaptive``) runs ``fast`` and scores
+  the remaining channels exactly when that fidelity is not high.
 
 The target layer's tokens are turned into a (C, rows, cols) map by :func:`vit_reshape`, with the
 grid computed from the input size and the model's patch size.
@@ -160,6 +162,8 @@ class CamFidelity:
         checked: channels whose score was computed exactly.
         channels: channels in all.
         rounds: refinement rounds run.
+        fast_estimate: for a map the ``adaptive`` method finished exactly, the fast estimate's
+            expected Pearson that sent it there (NaN otherwise).
     """
 
     expected_pearson: float
@@ -168,6 +172,7 @@ class CamFidelity:
     checked: int
     channels: int
     rounds: int
+    fast_estimate: float = math.nan
 
     @property
     def estimate(self) -> float:
@@ -176,13 +181,19 @@ class CamFidelity:
 
     @property
     def level(self) -> str:
-        """``high`` (expected Pearson >= 0.95), ``fair`` (>= 0.85) or ``low``."""
+        """``exact`` (every channel scored), ``high`` (expected Pearson >= 0.95), ``fair`` (>= 0.85) or ``low``."""
+        if self.channels > 0 and self.checked >= self.channels:
+            return "exact"
         if not math.isfinite(self.expected_pearson):
             return "unknown"
         return "high" if self.expected_pearson >= 0.95 else "fair" if self.expected_pearson >= 0.85 else "low"
 
     def summary(self) -> str:
         """One line for a user, e.g. ``fidelity high: expected Pearson 0.97 with exact Score-CAM (24 of 384 channels checked)``."""
+        if self.level == "exact":
+            why = (f" (the fast estimate, expected Pearson {self.fast_estimate:.2f}, was not high)"
+                   if math.isfinite(self.fast_estimate) else "")
+            return f"fidelity exact: all {self.channels} channels scored, the exact Score-CAM map{why}"
         return (
             f"fidelity {self.level}: expected Pearson {self.expected_pearson:.2f} with exact Score-CAM "
             f"(10% chance below {self.low_pearson:.2f}; {self.checked} of {self.channels} channels checked)"
@@ -200,15 +211,18 @@ class CamFidelity:
             "checked": self.checked,
             "channels": self.channels,
             "rounds": self.rounds,
+            "fast_estimate": num(self.fast_estimate),
         }
 
 
 @dataclass(frozen=True)
 class ChannelScores:
-    """What a method returns: one score per channel, and for estimates their fidelity."""
+    """What a method returns: one score per channel, for estimates their fidelity, and which
+    channels were scored exactly (a (C,) bool mask; None: all of them or not recorded)."""
 
     scores: torch.Tensor
     fidelity: CamFidelity | None = None
+    checked: torch.Tensor | None = None
 
 
 ScoreGenerator = Generator[ScoreRequest, ScoreReply, ChannelScores]

@@ -81,18 +81,23 @@ class FastScoreCAM(ScoreCAM):
         self.seed = seed
         self.draws = draws
 
-    def planned_passes(self, channels: int) -> int:
+    def budget(self, channels: int) -> int:
+        """The most masked passes the estimate spends (default: channels / 8)."""
         return min(channels, self.max_passes or max(1, channels // 8))
+
+    def planned_passes(self, channels: int) -> int:
+        return self.budget(channels)
 
     def channel_scores(self, masks: GridMasks) -> ScoreGenerator:
         maps, acts = masks.maps, masks.activations
         c = masks.channels
-        budget = self.planned_passes(c)
+        budget = self.budget(c)
         k = max(1, min(self.n_groups or max(2, c // 16), budget))
         labels, k = kmeans_groups(maps, k, seed=self.seed)
         if k == c:  # one channel per group: nothing to estimate
             reply = yield ScoreRequest(maps)
-            return ChannelScores(reply.scores, CamFidelity(1.0, 1.0, 1.0, c, c, 0))
+            everything = torch.ones(c, dtype=torch.bool, device=maps.device)
+            return ChannelScores(reply.scores, CamFidelity(1.0, 1.0, 1.0, c, c, 0), checked=everything)
         onehot = F.one_hot(labels, k).to(maps.dtype)  # (C, K)
         group_maps = (onehot.T @ maps.flatten(1) / onehot.sum(0)[:, None]).view(k, *maps.shape[1:])
         # upsampling is linear: the mean of a group's masks is the mask of its mean map, and the
@@ -134,7 +139,7 @@ class FastScoreCAM(ScoreCAM):
         return ChannelScores(estimate, CamFidelity(
             expected_pearson=fidelity[0], low_pearson=fidelity[1], agreement=agreement,
             checked=int(known.sum()), channels=c, rounds=rounds,
-        ))
+        ), checked=known)
 
 
 def kmeans_groups(grid: torch.Tensor, k: int, *, seed: int = 0) -> tuple[torch.Tensor, int]:

@@ -6,13 +6,14 @@ Registration is explicit (one entry per method below, no import-time discovery).
 
 from __future__ import annotations
 
+from .adaptive import AdaptiveScoreCAM
 from .cam import ExactScoreCAM, ScoreCAM
 from .fast import FastScoreCAM
 
 __all__ = ["METHODS", "get_method", "check_method", "method_names", "method_labels", "method_options"]
 
 #: name -> class; ``fast`` is the default of every interface
-METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, ExactScoreCAM)}
+METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, AdaptiveScoreCAM, ExactScoreCAM)}
 
 
 def method_names(*, allow_none: bool = False) -> tuple[str, ...]:
