@@ -122,8 +122,10 @@ def box_ref(box: Sequence[float] | None) -> str:
 
 
 def cam_method_label(method: str, groups: int | None = None) -> str:
-    """The method as recorded: ``fast``, ``exact``, or ``fast/g<K>`` for a fast Score-CAM with K channel groups."""
-    return f"{method}/g{int(groups)}" if method == "fast" and groups is not None else method
+    """The method as recorded: ``fast``, ``exact``, or ``fast/g<K>`` for a method that groups channels, with K groups."""
+    from forensic.explain.methods import get_method
+
+    return f"{method}/g{int(groups)}" if groups is not None and "n_groups" in get_method(method).options else method
 
 
 def cam_key(sample: AnalysisSample, spec: str, seed: int, method: str, box: Sequence[float] | None = None) -> tuple:

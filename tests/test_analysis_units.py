@@ -317,3 +317,10 @@ def test_one_registry_entry_is_a_study_the_session_runs(tmp_path, monkeypatch):
     monkeypatch.setitem(REGISTRY, "toy", Study(**{**toy.__dict__, "needs_cam": True}))
     with pytest.raises(AnalysisError, match="toy needs Score-CAM: use --cam fast or --cam exact"):
         Analysis.run(session, "toy")
+
+
+def test_cam_labels_name_the_groups_of_every_method_that_groups_channels():
+    from analysis.runner import cam_method_label
+
+    assert cam_method_label("fast", 4) == "fast/g4" and cam_method_label("adaptive", 4) == "adaptive/g4"
+    assert cam_method_label("exact", 4) == "exact" and cam_method_label("fast") == "fast"
