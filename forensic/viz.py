@@ -7,7 +7,6 @@ Overlays are plain RGB uint8 arrays (cv2 + a matplotlib colormap); figures are m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -125,8 +124,7 @@ def _cam_caption(cam) -> str:
     if cam.fidelity is None:
         return f"{cam.method} Score-CAM"
     if cam.fidelity.level == "exact":
-        why = cam.fidelity.fast_estimate
-        return f"{cam.method} Score-CAM: the exact map" + (f" (fast estimate r {why:.2f} was not high)" if math.isfinite(why) else "")
+        return f"{cam.method} Score-CAM: the exact map" + cam.fidelity.why_exact.replace(" (", "\n(", 1)  # a second line: titles are narrow
     return f"{cam.method} Score-CAM, fidelity {cam.fidelity.level} (expected r {cam.fidelity.expected_pearson:.2f})"
 
 

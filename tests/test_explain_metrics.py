@@ -140,7 +140,8 @@ def test_fidelity_estimate_follows_the_observed_errors():
     finished = CamFidelity(1.0, 1.0, 0.99, 192, 192, 2, fast_estimate=0.71)
     assert finished.level == "exact" and finished.to_dict()["fast_estimate"] == 0.71
     assert finished.summary() == ("fidelity exact: all 192 channels scored, the exact Score-CAM map "
-                                  "(the fast estimate, expected Pearson 0.71, was not high)")
+                                  "(the fast estimate, expected r 0.71, was not high)")
+    assert CamFidelity(1.0, 1.0, 1.0, 192, 192, 0).why_exact == "" and f.why_exact == ""  # exact from the start; not finished
 
 
 # ------------------------------------------------------------------------------ analysis: cam-drift's faithfulness table

@@ -250,8 +250,7 @@ def overlay_caption(report: Report, name: str) -> str:
     method = {name: label for label, name in method_labels()}.get(s.cam.method, f"{s.cam.method} Score-CAM")
     fid = fidelity(s)
     if fid is not None and fid.level == "exact":
-        method += (f", finished exactly (the fast estimate, {fid.fast_estimate:.2f}, was not high)"
-                   if math.isfinite(fid.fast_estimate) else ", finished exactly")
+        method += f", finished exactly{fid.why_exact}"
     elif fid is not None:
         advice = {"high": "", "fair": ": check with adaptive or exact", "low": ": choose adaptive or exact for this map"}.get(fid.level, "")
         method += f", estimated fidelity {fid.expected_pearson:.2f} ({fid.level}{advice})"

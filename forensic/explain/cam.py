@@ -188,12 +188,17 @@ class CamFidelity:
             return "unknown"
         return "high" if self.expected_pearson >= 0.95 else "fair" if self.expected_pearson >= 0.85 else "low"
 
+    @property
+    def why_exact(self) -> str:
+        """`` (the fast estimate, expected r 0.69, was not high)`` for a map finished exactly after a fast estimate, else ``""``."""
+        if self.level != "exact" or not math.isfinite(self.fast_estimate):
+            return ""
+        return f" (the fast estimate, expected r {self.fast_estimate:.2f}, was not high)"
+
     def summary(self) -> str:
         """One line for a user, e.g. ``fidelity high: expected Pearson 0.97 with exact Score-CAM (24 of 384 channels checked)``."""
         if self.level == "exact":
-            why = (f" (the fast estimate, expected Pearson {self.fast_estimate:.2f}, was not high)"
-                   if math.isfinite(self.fast_estimate) else "")
-            return f"fidelity exact: all {self.channels} channels scored, the exact Score-CAM map{why}"
+            return f"fidelity exact: all {self.channels} channels scored, the exact Score-CAM map{self.why_exact}"
         return (
             f"fidelity {self.level}: expected Pearson {self.expected_pearson:.2f} with exact Score-CAM "
             f"(10% chance below {self.low_pearson:.2f}; {self.checked} of {self.channels} channels checked)"
