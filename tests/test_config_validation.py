@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from forensic.config import ConfigError, ModelConfig
+from forensic.config import PRESET_NAMES, ConfigError, ModelConfig
 from forensic.presets import PRESETS, get_preset
 
 TINY = get_preset("tiny-random").config.to_dict()
@@ -38,6 +38,10 @@ def _without(dotted: str) -> dict:
 def test_every_preset_round_trips_through_the_checks(name):
     config = get_preset(name).config
     assert ModelConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_a_config_may_name_exactly_the_presets_there_are():
+    assert tuple(PRESETS) == PRESET_NAMES
 
 
 # (config data, the field the error must name, a piece of the message)

@@ -83,3 +83,206 @@ def test_importing_loads_nothing_above(modules, forbidden):
     loaded = _top_level_packages_after(*modules)
     assert {name.split(".")[0] for name in modules} <= loaded  # the import happened
     assert not loaded & forbidden, f"importing {', '.join(modules)} also loaded {sorted(loaded & forbidden)}"
+
+
+# --- The import graph of the project's own modules: cycles and private names ------------------------
+#
+# Small reusable functions: ``import_edges`` builds the graph (every import statement counts, also
+# those inside functions or under ``if TYPE_CHECKING``), ``import_cycles`` finds its strongly
+# connected components, ``private_imports`` lists ``_private`` names taken from another module.
+
+PROJECT = ("forensic", "train", "analysis", "webapp", "app")
+
+
+def project_modules(root: Path, packages=PROJECT) -> dict[str, Path]:
+    """``{dotted module name: file}`` for each package folder (or single ``<name>.py``) under ``root``."""
+    modules: dict[str, Path] = {}
+    for package in packages:
+        if (root / package).is_dir():
+            files = sorted((root / package).rglob("*.py"))
+        elif (root / f"{package}.py").is_file():
+            files = [root / f"{package}.py"]
+        else:
+            continue
+        for file in files:
+            parts = list(file.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = file
+    return modules
+
+
+def _import_base(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` statement reads from (relative levels resolved)."""
+    if node.level == 0:
+        return node.module or ""
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    parts = parts[: len(parts) - (node.level - 1)]
+    return ".".join(parts + ([node.module] if node.module else []))
+
+
+def _owner(name: str, modules) -> str | None:
+    """The project module ``name`` is, or lives in (``pkg.mod.attr`` -> ``pkg.mod``); None outside."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def iter_imports(root: Path, packages=PROJECT):
+    """Yields ``(module, file, node, targets)`` for each import statement in the project: ``targets``
+    are the project modules the statement makes Python run, and for each name imported the module
+    it is taken from (``from pkg import name`` means ``pkg.name`` when that is a module).
+
+    A module's own ancestors are left out unless a name is taken from one: Python imports a
+    package before its submodules anyway, so that edge alone is no dependency.
+    """
+    modules = project_modules(root, packages)
+    for module, file in modules.items():
+        is_package = file.name == "__init__.py"
+        ancestors = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"), filename=str(file))):
+            if isinstance(node, ast.Import):
+                named = [alias.name for alias in node.names]
+                base = None
+            elif isinstance(node, ast.ImportFrom):
+                base = _import_base(module, is_package, node)
+                named = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            targets: set[str] = set()
+            for name in named + ([base] if base else []):
+                owner = _owner(name, modules)
+                while owner:  # the module and each package above it that Python runs first
+                    if owner not in ancestors or (name in named and owner == _owner(name, modules)):
+                        targets.add(owner)
+                    owner = _owner(owner.rpartition(".")[0], modules)
+            targets.discard(module)
+            yield module, file, node, targets
+
+
+def import_edges(root: Path, packages=PROJECT) -> dict[str, set[str]]:
+    """``{module: {project modules it imports}}``, every module of ``packages`` a key."""
+    edges: dict[str, set[str]] = {module: set() for module in project_modules(root, packages)}
+    for module, _file, _node, targets in iter_imports(root, packages):
+        edges[module] |= targets
+    return edges
+
+
+def import_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of ``edges``: each strongly connected component of more than one module
+    (Tarjan's algorithm, iterative), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return sorted(cycles)
+
+
+def private_imports(root: Path, packages=PROJECT) -> list[str]:
+    """``file:line imports _name from module`` for each ``_private`` name (one leading underscore,
+    not a dunder) that a project module imports from another project module."""
+    modules = project_modules(root, packages)
+    found = []
+    for module, file, node, _targets in iter_imports(root, packages):
+        if isinstance(node, ast.ImportFrom):
+            base = _import_base(module, file.name == "__init__.py", node)
+            names = [(a.name, base) for a in node.names]
+        else:
+            names = [(part, alias.name) for alias in node.names for part in alias.name.split(".")[1:]]
+        for name, source in names:
+            if name.startswith("_") and not name.startswith("__") and _owner(source, modules) not in (None, module):
+                found.append(f"{file.relative_to(root).as_posix()}:{node.lineno} imports {name} from {source}")
+    return found
+
+
+def test_no_import_cycles_among_project_modules():
+    edges = import_edges(ROOT)
+    assert len(edges) > 50 and edges["forensic.pipeline"]  # the scan sees the project and its imports
+    cycles = import_cycles(edges)
+    assert not cycles, "import cycles (move the shared types down a layer): " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_private_name_imported_from_another_module():
+    found = private_imports(ROOT)
+    assert not found, "make these names public where they live, or move them: " + "; ".join(found)
+
+
+def _plant(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_the_cycle_checker_reports_a_cycle_hidden_in_functions(tmp_path):
+    _plant(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "def f():\n    from .b import g\n    return g()\n",
+        "pkg/b.py": "def g():\n    import pkg.a\n    return pkg.a\n",
+        "pkg/c.py": "from pkg import a\n",  # depends on the cycle, is not in it
+        "pkg/sub/__init__.py": "from .d import D\n",
+        "pkg/sub/d.py": "from .. import c\nD = 1\n",
+    })
+    edges = import_edges(tmp_path, ("pkg",))
+    assert edges["pkg.c"] == {"pkg.a"}
+    assert edges["pkg.sub.d"] == {"pkg.c"}
+    assert import_cycles(edges) == [["pkg.a", "pkg.b"]]
+
+
+def test_the_cycle_checker_sees_a_package_that_imports_its_importer(tmp_path):
+    _plant(tmp_path, {
+        "pkg/__init__.py": "from .core import Thing\n",
+        "pkg/core.py": "class Thing: ...\n",
+        "pkg/extra.py": "from . import Thing\n",  # a name from the package: its __init__ runs
+        "app.py": "import pkg.extra\n",
+        "other/__init__.py": "",
+        "other/m.py": "def f():\n    from pkg import core\n",
+    })
+    edges = import_edges(tmp_path, ("pkg", "other", "app"))
+    assert edges["app"] == {"pkg", "pkg.extra"}
+    assert edges["pkg.extra"] == {"pkg"}
+    assert edges["other.m"] == {"pkg", "pkg.core"}
+    assert import_cycles(edges) == []
+    (tmp_path / "pkg/core.py").write_text("class Thing: ...\n\ndef later():\n    from .extra import Thing\n")
+    assert import_cycles(import_edges(tmp_path, ("pkg", "other", "app"))) == [["pkg", "pkg.core", "pkg.extra"]]
+
+
+def test_the_private_import_checker_reports_a_planted_import(tmp_path):
+    _plant(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "_secret = 1\n__version__ = '1'\n\ndef f():\n    return _secret\n",
+        "pkg/b.py": "import os\nfrom os import _exit\nfrom .a import __version__, f\n\n\ndef g():\n    from .a import _secret\n",
+    })
+    assert private_imports(tmp_path, ("pkg",)) == ["pkg/b.py:7 imports _secret from pkg.a"]

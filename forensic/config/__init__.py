@@ -18,11 +18,12 @@ Modules: :mod:`~forensic.config.specs` (the parts: backbones, heads, streams, vo
 from .checks import BASE_ARCHS, MAX_BASE_PARAMS
 from .fields import ConfigError
 from .model_config import FORMAT_VERSION, MAX_CONFIG_BYTES, ModelConfig, check_config_dict
-from .specs import IMAGENET_MEAN, IMAGENET_STD, STREAM_NAMES, BackboneSpec, HeadConfig, StreamConfig, VoteConfig
+from .specs import IMAGENET_MEAN, IMAGENET_STD, PRESET_NAMES, STREAM_NAMES, BackboneSpec, HeadConfig, StreamConfig, VoteConfig
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "PRESET_NAMES",
     "STREAM_NAMES",
     "FORMAT_VERSION",
     "MAX_CONFIG_BYTES",

@@ -11,7 +11,21 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-__all__ = ["ConfigError"]
+__all__ = [
+    "ConfigError",
+    "as_bool",
+    "as_choice",
+    "as_int",
+    "as_list",
+    "as_number",
+    "as_object",
+    "as_optional_str",
+    "as_str",
+    "check_bounded",
+    "check_inside",
+    "only_known",
+    "required",
+]
 
 
 class ConfigError(ValueError):
@@ -37,13 +51,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _object(value: Any, where: str) -> Mapping[str, Any]:
+def as_object(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(where, f"must be a JSON object, not {_kind(value)}")
     return value
 
 
-def _list(value: Any, where: str, low: int, high: int) -> list:
+def as_list(value: Any, where: str, low: int, high: int) -> list:
     if not isinstance(value, list):
         raise ConfigError(where, f"must be a list, not {_kind(value)}")
     if not low <= len(value) <= high:
@@ -52,42 +66,42 @@ def _list(value: Any, where: str, low: int, high: int) -> list:
     return value
 
 
-def _required(data: Mapping[str, Any], key: str, where: str) -> Any:
+def required(data: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in data:
         raise ConfigError(f"{where}.{key}" if where else key, "is missing (it is required)")
     return data[key]
 
 
-def _only(data: Mapping[str, Any], allowed: set[str] | Mapping, where: str) -> None:
+def only_known(data: Mapping[str, Any], allowed: set[str] | Mapping, where: str) -> None:
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
         field = f"{where}.{unknown[0]}" if where else unknown[0]
         raise ConfigError(field, f"is not a known field (known: {', '.join(sorted(allowed))})")
 
 
-def _str(value: Any, where: str) -> str:
+def as_str(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(where, f"must be a string, not {_kind(value)}")
     return value
 
 
-def _optional_str(value: Any, where: str) -> str | None:
-    return None if value is None else _str(value, where)
+def as_optional_str(value: Any, where: str) -> str | None:
+    return None if value is None else as_str(value, where)
 
 
-def _bool(value: Any, where: str) -> bool:
+def as_bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(where, f"must be true or false, not {_show(value)}")
     return value
 
 
-def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+def as_choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ConfigError(where, f"must be one of {', '.join(choices)}; got {_show(value)}")
     return value
 
 
-def _int(value: Any, where: str, low: int | None, high: int | None) -> int:
+def as_int(value: Any, where: str, low: int | None, high: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(where, f"must be an integer, not {_show(value)}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -96,7 +110,7 @@ def _int(value: Any, where: str, low: int | None, high: int | None) -> int:
     return value
 
 
-def _number(
+def as_number(
     value: Any, where: str, low: float | None, high: float | None, *, low_open: bool = False, high_open: bool = False
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -112,17 +126,17 @@ def _number(
     return float(value)
 
 
-def _bounded(data: Mapping[str, Any], bounds: Mapping[str, tuple[type, float, float]], where: str) -> None:
-    _only(data, bounds, where)
+def check_bounded(data: Mapping[str, Any], bounds: Mapping[str, tuple[type, float, float]], where: str) -> None:
+    only_known(data, bounds, where)
     for key, value in data.items():
         kind, low, high = bounds[key]
         if kind is int:
-            _int(value, f"{where}.{key}", int(low), int(high))
+            as_int(value, f"{where}.{key}", int(low), int(high))
         else:
-            _number(value, f"{where}.{key}", low, high)
+            as_number(value, f"{where}.{key}", low, high)
 
 
-def _inside(path: str, where: str) -> None:
+def check_inside(path: str, where: str) -> None:
     """A file name from the config must stay inside its folder: relative, no ``..``, no drive."""
     posix, windows = PurePosixPath(path), PureWindowsPath(path)
     if not path or posix.is_absolute() or windows.is_absolute() or windows.drive or path.startswith(("/", "\\")):

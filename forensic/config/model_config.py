@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..lora import LoraConfig
-from .checks import _check_backbone, _check_lora, _check_stream, _check_vote
-from .fields import ConfigError, _bool, _choice, _int, _list, _object, _only, _required, _str
-from .specs import STREAM_NAMES, BackboneSpec, StreamConfig, VoteConfig
+from .checks import check_backbone, check_lora, check_stream, check_vote
+from .fields import ConfigError, as_bool, as_choice, as_int, as_list, as_object, as_str, only_known, required
+from .specs import PRESET_NAMES, STREAM_NAMES, BackboneSpec, StreamConfig, VoteConfig
 
 __all__ = ["FORMAT_VERSION", "MAX_CONFIG_BYTES", "ModelConfig", "check_config_dict"]
 
@@ -119,27 +119,25 @@ def check_config_dict(data: Any) -> None:
     Raises:
         ConfigError: naming the first bad field.
     """
-    top = _object(data, "")
-    _only(top, {"format_version", *(f.name for f in dataclasses.fields(ModelConfig))}, "")
-    version = _int(top.get("format_version", FORMAT_VERSION), "format_version", 1, None)
+    top = as_object(data, "")
+    only_known(top, {"format_version", *(f.name for f in dataclasses.fields(ModelConfig))}, "")
+    version = as_int(top.get("format_version", FORMAT_VERSION), "format_version", 1, None)
     if version > FORMAT_VERSION:
         raise ConfigError(
             "format_version", f"is {version}, newer than this library understands ({FORMAT_VERSION}): upgrade the forensic package"
         )
-    from ..presets import PRESETS  # presets are built from this package's classes
-
-    _choice(_required(top, "preset", ""), "preset", tuple(PRESETS))
-    _str(top.get("description", ""), "description")
-    _bool(top.get("untrained", False), "untrained")
-    _object(top.get("meta", {}), "meta")
-    _check_backbone(_required(top, "dinov2", ""), "dinov2")
+    as_choice(required(top, "preset", ""), "preset", PRESET_NAMES)
+    as_str(top.get("description", ""), "description")
+    as_bool(top.get("untrained", False), "untrained")
+    as_object(top.get("meta", {}), "meta")
+    check_backbone(required(top, "dinov2", ""), "dinov2")
     if top.get("clip") is not None:
-        _check_backbone(top["clip"], "clip")
+        check_backbone(top["clip"], "clip")
     if top.get("lora") is not None:
-        _check_lora(top["lora"])
-    streams = _list(_required(top, "streams", ""), "streams", 1, len(STREAM_NAMES))
-    names = [_check_stream(s, f"streams[{i}]", has_clip=top.get("clip") is not None) for i, s in enumerate(streams)]
+        check_lora(top["lora"])
+    streams = as_list(required(top, "streams", ""), "streams", 1, len(STREAM_NAMES))
+    names = [check_stream(s, f"streams[{i}]", has_clip=top.get("clip") is not None) for i, s in enumerate(streams)]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"streams[{i}].name", f"repeats the stream {name!r}")
-    _check_vote(top.get("vote", {}), names)
+    check_vote(top.get("vote", {}), names)

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "STREAM_NAMES", "BackboneSpec", "HeadConfig", "StreamConfig", "VoteConfig"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PRESET_NAMES", "STREAM_NAMES", "BackboneSpec", "HeadConfig", "StreamConfig", "VoteConfig"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 STREAM_NAMES = ("texture", "face", "fusion")
+#: the architecture presets a config may name; :data:`forensic.presets.PRESETS` defines one for each
+PRESET_NAMES = ("paper", "small", "tiny-random")
 
 
 @dataclass(frozen=True)
