@@ -77,9 +77,10 @@ def _sweep_args(parser: argparse.ArgumentParser, *, flag: str = "--families") ->
 
 def _cam_args(parser: argparse.ArgumentParser, *, allow_none: bool) -> None:
     g = parser.add_argument_group("Score-CAM")
-    from forensic.explain.methods import method_names  # the registry names the valid methods
+    from forensic.explain.methods import method_names  # the registry names the valid methods and the default (first)
 
-    g.add_argument("--cam", choices=method_names(allow_none=allow_none), default="fast", help="Score-CAM method (default fast)")
+    names = method_names(allow_none=allow_none)
+    g.add_argument("--cam", choices=names, default=names[0], help=f"Score-CAM method: {', '.join(names)} (default {names[0]})")
     g.add_argument("--cam-limit", type=int, metavar="N", help="Score-CAM on the first N images only (default: all)")
     g.add_argument("--cam-groups", type=int, metavar="K", help="channel groups of the fast Score-CAM (default: channels / 16)")
     g.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="fixed reference box in image pixels for the box metrics (default: the clean image's face box)")

@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from forensic.metrics import pearson
+
 from .runner import pair_name
 from .tables import summarize
 
-__all__ = ["COLUMNS", "ErrorAgreement", "error_agreement", "pearson", "wrong", "coverage", "complementarity_table"]
+__all__ = ["COLUMNS", "ErrorAgreement", "error_agreement", "wrong", "coverage", "complementarity_table"]
 
 COLUMNS: tuple[str, ...] = (
     "stream_a", "stream_b", "n", "error_rate_a", "error_rate_b", "both_wrong", "either_wrong", "disagreement",
@@ -85,17 +87,6 @@ def error_agreement(wrong_a: Sequence[bool] | np.ndarray, wrong_b: Sequence[bool
         error_corr=(n11 * n00 - n10 * n01) / phi_den if phi_den else math.nan,
         yule_q=(n11 * n00 - n10 * n01) / q_den if q_den else math.nan,
     )
-
-
-def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Pearson correlation; NaN when either is constant or fewer than two values."""
-    a = np.asarray(x, dtype=np.float64).ravel()
-    b = np.asarray(y, dtype=np.float64).ravel()
-    if a.size < 2:
-        return math.nan
-    a, b = a - a.mean(), b - b.mean()
-    den = math.sqrt(float(a @ a) * float(b @ b))
-    return math.nan if den == 0 else float(np.clip(a @ b / den, -1.0, 1.0))
 
 
 def wrong(probs: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray, *, threshold: float = 0.5) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Measurements on one Score-CAM map in image coordinates: mass in a box, centroid, correlation.
+"""Measurements on one Score-CAM map in image coordinates: mass in a box and centroid (two maps
+are compared with :func:`forensic.metrics.pearson`).
 
 Maps are compared at a reduced resolution (longer side :data:`MAP_SIDE`, area interpolation),
 which keeps them cheap to store and compare and makes no visible difference to a map that comes
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["MAP_SIDE", "reduce_map", "box_mask", "mass_in_box", "centroid", "centroid_shift", "map_correlation"]
+__all__ = ["MAP_SIDE", "reduce_map", "box_mask", "mass_in_box", "centroid", "centroid_shift"]
 
 #: longer side of the stored and compared maps
 MAP_SIDE = 128
@@ -68,15 +69,3 @@ def centroid(heatmap: np.ndarray) -> tuple[float, float]:
 def centroid_shift(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Euclidean distance between two centroids, in image fractions (NaN if either is undefined)."""
     return float(math.hypot(a[0] - b[0], a[1] - b[1]))
-
-
-def map_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two maps of the same shape over all cells; NaN if either is constant."""
-    x = np.asarray(a, dtype=np.float64).ravel()
-    y = np.asarray(b, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"maps differ in shape: {np.shape(a)} vs {np.shape(b)}")
-    x = x - x.mean()
-    y = y - y.mean()
-    denom = math.sqrt(float(x @ x) * float(y @ y))
-    return math.nan if denom == 0 else float(np.clip(x @ y / denom, -1.0, 1.0))

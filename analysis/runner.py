@@ -34,11 +34,12 @@ import numpy as np
 
 from forensic.degrade import degrade
 from forensic.images import load_image
+from forensic.metrics import pearson
 from forensic.stages import stability
 
 from .conditions import CLEAN, Condition
 from .data import AnalysisSample, image_seed
-from .maps import box_mask, centroid, centroid_shift, map_correlation, mass_in_box, reduce_map
+from .maps import box_mask, centroid, centroid_shift, mass_in_box, reduce_map
 from .store import RowStore
 
 __all__ = [
@@ -331,7 +332,7 @@ def _cam_row(
             "centroid_x": c[0],
             "centroid_y": c[1],
             "centroid_shift": centroid_shift(c, clean.centroids[name]),
-            "clean_corr": map_correlation(m, clean.maps[name]),
+            "clean_corr": pearson(m, clean.maps[name]),
             "forward_passes": s.cam.forward_passes if s.cam else None,
         }
     row = _base_row(sample, key, CAM_KEY)
@@ -397,7 +398,7 @@ def run_cams(
         conditions: the degradations (the clean image is always added: it is the reference).
         store: the CAM rows.
         seed: the run's seed (per-image degradation seeds derive from it).
-        method: ``fast`` or ``exact`` Score-CAM.
+        method: a Score-CAM method of the registry (:func:`forensic.explain.method_names`).
         maps_dir: where the reduced maps are kept (clean maps of every image).
         box: a fixed reference box (x0, y0, x1, y1) in image pixels for every image; by default
             the face box found on the clean image (none: box metrics are NaN).

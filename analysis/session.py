@@ -66,7 +66,7 @@ class AnalysisOptions:
         levels: keep only these level labels in robustness (None: all).
         sweep_families: families of the strength sweeps (stability, entropy, Score-CAM drift).
         strengths: the sweeps' strengths in [0, 1].
-        cam: Score-CAM method, ``fast`` or ``exact``; ``none`` skips the Score-CAM parts.
+        cam: a Score-CAM method of the registry (:func:`forensic.explain.method_names`); ``none`` skips the Score-CAM parts.
         cam_limit: Score-CAM on only the first this-many images (None: all of them).
         cam_groups: channel groups of the fast Score-CAM (None: channels / 16).
         box: a fixed reference box (x0, y0, x1, y1) in image pixels for the CAM box metrics
@@ -175,7 +175,9 @@ class Analysis:
         """
         study = get_study(name)
         if study.needs_cam and self.options.cam == "none":
-            raise AnalysisError(f"{name} needs Score-CAM: use --cam fast or --cam exact")
+            from forensic.explain import method_names
+
+            raise AnalysisError(f"{name} needs Score-CAM: use --cam with one of {', '.join(method_names())}")
         start = time.perf_counter()
         result = study.compute(self, study)
         result.seconds = time.perf_counter() - start

@@ -17,7 +17,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from .calibration import _as_probs_and_labels, expected_calibration_error
 
-__all__ = ["accuracy", "average_precision", "binary_metrics", "equal_error_rate", "roc_auc"]
+__all__ = ["accuracy", "average_precision", "binary_metrics", "equal_error_rate", "pearson", "roc_auc"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +101,22 @@ def binary_metrics(prob_fake: Any, labels: Any, *, threshold: float = 0.5, n_bin
         "n_fake": n_fake,
         "n_real": int(y.shape[0]) - n_fake,
     }
+
+
+def pearson(a: Any, b: Any) -> float:
+    """Pearson correlation of two equally shaped arrays over all their values (maps are flattened).
+
+    NaN when either side is constant or there are fewer than two values. Centred sums in float64,
+    clipped to [-1, 1] (rounding can step just past it).
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"pearson needs equal shapes, got {x.shape} and {y.shape}")
+    if x.size < 2:
+        return math.nan
+    x, y = x.ravel() - x.mean(), y.ravel() - y.mean()
+    den = math.sqrt(float(x @ x) * float(y @ y))
+    return math.nan if den == 0 else float(np.clip(x @ y / den, -1.0, 1.0))

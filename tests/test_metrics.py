@@ -11,7 +11,7 @@ from scipy.stats import norm
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from forensic.calibration import expected_calibration_error
-from forensic.metrics import accuracy, average_precision, binary_metrics, equal_error_rate, roc_auc
+from forensic.metrics import accuracy, average_precision, binary_metrics, equal_error_rate, pearson, roc_auc
 
 TINY_P = [0.1, 0.4, 0.35, 0.8]
 TINY_Y = [0, 0, 1, 1]
@@ -113,3 +113,21 @@ def test_inputs_are_validated() -> None:
         binary_metrics([0.2, 0.5], [0, 1, 1])
     with pytest.raises(ValueError, match="0 \\(real\\) or 1"):
         accuracy([0.2, 0.5], [0, 2])
+
+
+def test_pearson_of_values_and_of_maps(rng: np.random.Generator) -> None:
+    assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    x, y = rng.normal(size=200), rng.normal(size=200)
+    assert pearson(x, 0.5 * x + y) == pytest.approx(np.corrcoef(x, 0.5 * x + y)[0, 1], rel=1e-12)
+    m = rng.random((32, 48)).astype(np.float32)  # maps: every cell counts, flattened
+    assert pearson(m, 1 - m) == pytest.approx(-1.0)
+    assert pearson(m, m**2) == pytest.approx(np.corrcoef(m.ravel(), (m**2).ravel())[0, 1], rel=1e-6)
+
+
+def test_pearson_is_nan_when_undefined_and_refuses_unequal_shapes() -> None:
+    assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))  # a constant side
+    assert math.isnan(pearson([0.3], [0.7]))  # one value
+    assert math.isnan(pearson(np.ones((4, 4)), np.eye(4)))
+    with pytest.raises(ValueError, match="equal shapes"):
+        pearson(np.zeros((4, 4)), np.zeros(16))
