@@ -20,8 +20,9 @@ What it does, in order:
 
 Each non-trivial step is recorded as a human-readable note in :class:`DecodedImage`.
 
-Modules: :mod:`~forensic.images.decode` (the steps above), :mod:`~forensic.images.pixels` (modes
-and array layouts to RGB), :mod:`~forensic.images.scale` (bounded copies of big images) and
+Modules: :mod:`~forensic.images.decode` (the steps above), :mod:`~forensic.images.decoded`
+(:class:`DecodedImage`, what they give), :mod:`~forensic.images.pixels` (modes and array layouts to
+RGB), :mod:`~forensic.images.scale` (bounded copies of big images) and
 :mod:`~forensic.images.errors` (:class:`ImageError` and its messages).
 """
 
@@ -29,13 +30,13 @@ from .decode import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_SIDE,
     MAX_PIXELS_ENV,
-    DecodedImage,
     ImageSource,
     decode_image,
     default_max_pixels,
     load_image,
     special_file_kind,
 )
+from .decoded import DecodedImage
 from .errors import ImageError
 from .pixels import ensure_rgb_uint8
 from .scale import bounded, fit_pixels

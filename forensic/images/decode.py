@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import stat
-from dataclasses import dataclass
 from typing import IO, Any, Union
 
 import numpy as np
@@ -18,23 +17,23 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..runtime import ENV_VARIABLES, default_runtime
 from .errors import (
-    _WHAT_TO_UPLOAD,
+    WHAT_TO_UPLOAD,
     ImageError,
-    _bomb_from_pillow,
-    _check_size,
-    _decode_failure,
-    _display_name,
-    _short_reason,
-    _unidentified,
+    bomb_from_pillow,
+    check_size,
+    decode_failure,
+    display_name,
+    short_reason,
+    unidentified,
 )
-from .pixels import _array_to_rgb, _check_not_empty, _is_16bit_rgb, _pil_to_rgb
-from .scale import _box_reduce, _draft, _scaled_note, bounded, fit_pixels
+from .pixels import array_to_rgb, check_not_empty, is_16bit_rgb, pil_to_rgb
+from .decoded import DecodedImage
+from .scale import bounded, box_reduce, fit_pixels, jpeg_draft, scaled_note
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_SIDE",
     "MAX_PIXELS_ENV",
-    "DecodedImage",
     "ImageSource",
     "decode_image",
     "default_max_pixels",
@@ -74,41 +73,6 @@ _ORIENTATION_NOTES = {
 }
 
 _ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "AVIF"}
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    """A decoded image and what was done to it.
-
-    Attributes:
-        pixels: HxWx3 RGB ``uint8``, C-contiguous, owned by this object.
-        format: Pillow's format name (``"JPEG"``, ``"PNG"``, ...), or None for arrays and
-            in-memory PIL images.
-        original_mode: Pillow mode before conversion (``"CMYK"``, ``"I;16"``, ``"P"`` ...); for
-            numpy input the equivalent mode, or ``"<layout> <dtype>"`` where Pillow has none.
-        original_size: (width, height) as stored, before EXIF orientation.
-        notes: human-readable notes on each non-trivial step (orientation, frames, bit depth ...).
-        scaled_from: (width, height), after EXIF orientation, of the image :attr:`pixels` were
-            scaled down from to fit a pixel budget (``fit``, :func:`~forensic.images.bounded`);
-            None when they are the image's own size.
-    """
-
-    pixels: np.ndarray
-    format: str | None
-    original_mode: str
-    original_size: tuple[int, int]
-    notes: tuple[str, ...] = ()
-    scaled_from: tuple[int, int] | None = None
-
-    @property
-    def width(self) -> int:
-        """Width of :attr:`pixels` (after EXIF orientation)."""
-        return int(self.pixels.shape[1])
-
-    @property
-    def height(self) -> int:
-        """Height of :attr:`pixels` (after EXIF orientation)."""
-        return int(self.pixels.shape[0])
 
 
 def default_max_pixels() -> int:
@@ -167,7 +131,7 @@ def decode_image(
         raise
     except Exception as exc:  # untrusted input: no decoder error may escape as anything else
         logger.debug("unexpected error while decoding an image", exc_info=True)
-        raise _decode_failure(exc) from exc
+        raise decode_failure(exc) from exc
 
 
 def load_image(source: ImageSource, **kwargs: Any) -> np.ndarray:
@@ -193,7 +157,7 @@ def _decode_any(source: Any, *, limit: int, min_side: int, fit: int | None = Non
                 f"Reading the file object returned {type(data).__name__}, not bytes: pass a binary file."
             )
         name = getattr(source, "name", None)
-        return _decode_bytes(bytes(data), name=_display_name(name), limit=limit, min_side=min_side, fit=fit)
+        return _decode_bytes(bytes(data), name=display_name(name), limit=limit, min_side=min_side, fit=fit)
     raise ImageError(
         f"Unsupported input type {type(source).__name__}: pass a file path, bytes, a binary file "
         "object, a PIL image or a numpy array."
@@ -201,7 +165,7 @@ def _decode_any(source: Any, *, limit: int, min_side: int, fit: int | None = Non
 
 
 def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int, fit: int | None = None) -> DecodedImage:
-    name = _display_name(path)
+    name = display_name(path)
     text = os.fspath(path)
     if isinstance(text, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) and not os.path.exists(text):
         raise ImageError(
@@ -220,7 +184,7 @@ def _decode_path(path: str | os.PathLike[str], *, limit: int, min_side: int, fit
     except PermissionError:
         raise ImageError(f"Permission denied reading {name}: check the file's permissions.") from None
     except (OSError, ValueError) as exc:  # ValueError: embedded NUL byte in the path
-        reason = _short_reason(exc)
+        reason = short_reason(exc)
         raise ImageError(f"Cannot read {name} ({reason}): check the path and try again.") from None
     # Streamed, not read whole: for a huge file only the header is read before the size check.
     with handle:
@@ -265,16 +229,16 @@ def _decode_stream(
     stream.seek(0)
     if not head:
         what = f"The file {name}" if name else "The file"
-        raise ImageError(f"{what} is empty (0 bytes): {_WHAT_TO_UPLOAD}.")
+        raise ImageError(f"{what} is empty (0 bytes): {WHAT_TO_UPLOAD}.")
     try:
         opened = Image.open(stream, formats=_ALLOWED_FORMATS)
     except UnidentifiedImageError:
-        raise _unidentified(head, name) from None
+        raise unidentified(head, name) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow's own guard fires inside open() for sizes above 2 x Image.MAX_IMAGE_PIXELS (and
         # the warning above 1 x, when warnings are errors). We leave Pillow's global limit and the
         # warning filters alone (process-wide state) and only translate the refusal.
-        raise _bomb_from_pillow(exc, limit) from None
+        raise bomb_from_pillow(exc, limit) from None
     with opened as image:
         return _decode_pil(image, name=name, fmt=image.format, limit=limit, min_side=min_side, fit=fit)
 
@@ -285,38 +249,38 @@ def _decode_pil(
     original_mode = image.mode
     original_size = (int(image.size[0]), int(image.size[1]))
     # Only the header has been read so far: refuse bombs and slivers before decoding any pixel.
-    _check_size(original_size, limit=limit, min_side=min_side)
+    check_size(original_size, limit=limit, min_side=min_side)
 
     notes: list[str] = []
     frame_note = _frame_note(image, fmt)
     if frame_note:
         notes.append(frame_note)
-    if _is_16bit_rgb(image):
+    if is_16bit_rgb(image):
         # Pillow keeps the top byte of each 16-bit sample when it opens a 48/64-bit PNG or TIFF
         # as "RGB"/"RGBA": that is the right 8-bit scaling (within 1 level of round(v / 257)).
         notes.append("16-bit image converted to 8-bit")
 
     if fit is not None:
-        _draft(image, fit)
+        jpeg_draft(image, fit)
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _bomb_from_pillow(exc, limit) from None
+        raise bomb_from_pillow(exc, limit) from None
     except Exception as exc:
-        raise _decode_failure(exc, name) from exc
+        raise decode_failure(exc, name) from exc
 
     if fit is not None:
-        image = _box_reduce(image, fit)
+        image = box_reduce(image, fit)
     oriented = _apply_orientation(image, notes)
     shown = original_size[::-1] if oriented.size == image.size[::-1] != image.size else original_size
-    pixels = _pil_to_rgb(oriented, notes)
+    pixels = pil_to_rgb(oriented, notes)
     del image, oriented
     scaled_from = None
     if fit is not None:
         pixels = fit_pixels(pixels, fit)
         if pixels.shape[0] * pixels.shape[1] < shown[0] * shown[1]:
             scaled_from = (int(shown[0]), int(shown[1]))
-            notes.append(_scaled_note(shown, pixels, fit))
+            notes.append(scaled_note(shown, pixels, fit))
     return DecodedImage(
         pixels=pixels,
         format=fmt,
@@ -358,11 +322,11 @@ def _apply_orientation(image: Image.Image, notes: list[str]) -> Image.Image:
 
 
 def _decode_array(array: np.ndarray, *, limit: int, min_side: int) -> DecodedImage:
-    _check_not_empty(array)
+    check_not_empty(array)
     if array.ndim in (2, 3):
         height, width = int(array.shape[0]), int(array.shape[1])
-        _check_size((width, height), limit=limit, min_side=min_side)
-    rgb, mode, notes = _array_to_rgb(array)
+        check_size((width, height), limit=limit, min_side=min_side)
+    rgb, mode, notes = array_to_rgb(array)
     if rgb is array:  # never alias the caller's buffer: they may keep writing to it
         rgb = rgb.copy()
     return DecodedImage(

@@ -14,16 +14,25 @@ from typing import Any
 
 from PIL import Image
 
-__all__ = ["ImageError"]
+__all__ = [
+    "WHAT_TO_UPLOAD",
+    "ImageError",
+    "bomb_from_pillow",
+    "check_size",
+    "decode_failure",
+    "display_name",
+    "short_reason",
+    "unidentified",
+]
 
 
 class ImageError(ValueError):
     """Anything wrong with an input image; the message is one line that says what to do."""
 
-_WHAT_TO_UPLOAD = "upload a JPEG, PNG, WebP, BMP, TIFF or GIF image"
+WHAT_TO_UPLOAD = "upload a JPEG, PNG, WebP, BMP, TIFF or GIF image"
 
 
-def _check_size(size: tuple[int, int], *, limit: int, min_side: int) -> None:
+def check_size(size: tuple[int, int], *, limit: int, min_side: int) -> None:
     width, height = size
     pixels = width * height
     if pixels > limit:
@@ -41,7 +50,7 @@ def _megapixels(pixels: int) -> str:
     return f"{pixels / 1e6:.1f} megapixels"
 
 
-def _bomb_from_pillow(exc: Exception, limit: int) -> ImageError:
+def bomb_from_pillow(exc: Exception, limit: int) -> ImageError:
     match = re.search(r"\((\d+) pixels\)", str(exc))
     found = _megapixels(int(match.group(1))) if match else "too many pixels"
     effective = limit
@@ -55,7 +64,7 @@ def _bomb_from_pillow(exc: Exception, limit: int) -> ImageError:
     )
 
 
-def _decode_failure(exc: BaseException, name: str | None = None) -> ImageError:
+def decode_failure(exc: BaseException, name: str | None = None) -> ImageError:
     what = f"The image file {name}" if name else "The image file"
     if isinstance(exc, MemoryError):
         return ImageError(
@@ -66,11 +75,11 @@ def _decode_failure(exc: BaseException, name: str | None = None) -> ImageError:
             f"{what} is truncated (an incomplete download or copy?): upload the complete file again."
         )
     return ImageError(
-        f"{what} is damaged and cannot be decoded ({_short_reason(exc)}): re-export or re-download it."
+        f"{what} is damaged and cannot be decoded ({short_reason(exc)}): re-export or re-download it."
     )
 
 
-def _unidentified(head: bytes, name: str | None) -> ImageError:
+def unidentified(head: bytes, name: str | None) -> ImageError:
     """Say what the data is, when we can tell, instead of only what it is not."""
     what = f"The file {name}" if name else "The file"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -96,8 +105,8 @@ def _unidentified(head: bytes, name: str | None) -> ImageError:
     if _looks_like_text(head):
         suffix = Path(name.strip("'\"")).suffix if name else ""
         named = f" (its name ends in {suffix}, but it contains no image data)" if suffix else ""
-        return ImageError(f"{what} is text, not an image{named}: {_WHAT_TO_UPLOAD}.")
-    return ImageError(f"{what} is not a recognised image (unknown or damaged data): {_WHAT_TO_UPLOAD}.")
+        return ImageError(f"{what} is text, not an image{named}: {WHAT_TO_UPLOAD}.")
+    return ImageError(f"{what} is not a recognised image (unknown or damaged data): {WHAT_TO_UPLOAD}.")
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -115,7 +124,7 @@ def _looks_like_text(head: bytes) -> bool:
     return printable >= 0.95 * max(1, len(decoded))
 
 
-def _display_name(path: Any) -> str | None:
+def display_name(path: Any) -> str | None:
     """The base name of a path, quoted: messages must not leak temp-folder paths or break lines."""
     if path is None:
         return None
@@ -129,7 +138,7 @@ def _display_name(path: Any) -> str | None:
     return repr(base)
 
 
-def _short_reason(exc: BaseException) -> str:
+def short_reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     reason = text[0] if text else type(exc).__name__
     return reason[:120]

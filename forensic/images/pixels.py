@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import ImageError, _decode_failure
+from .errors import ImageError, decode_failure
 
-__all__ = ["ensure_rgb_uint8"]
+__all__ = ["array_to_rgb", "check_not_empty", "ensure_rgb_uint8", "is_16bit_rgb", "pil_to_rgb"]
 
 logger = logging.getLogger("forensic.images")
 
@@ -38,13 +38,13 @@ def ensure_rgb_uint8(array: Any) -> np.ndarray:
             "pass an HxWx3 uint8 RGB array."
         )
     if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
-        _check_not_empty(array)
+        check_not_empty(array)
         return np.ascontiguousarray(array)
-    rgb, _mode, _notes = _array_to_rgb(array)
+    rgb, _mode, _notes = array_to_rgb(array)
     return rgb
 
 
-def _is_16bit_rgb(image: Image.Image) -> bool:
+def is_16bit_rgb(image: Image.Image) -> bool:
     """True when Pillow will unpack 16-bit samples into an 8-bit RGB(A) image."""
     if image.mode not in ("RGB", "RGBA"):
         return False
@@ -56,13 +56,13 @@ def _is_16bit_rgb(image: Image.Image) -> bool:
     return False
 
 
-def _pil_to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
+def pil_to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
     try:
         return _convert_mode(image, notes)
     except ImageError:
         raise
     except MemoryError as exc:
-        raise _decode_failure(exc) from exc
+        raise decode_failure(exc) from exc
     except Exception:  # Pillow has no converter for a few rare modes ("La", ...)
         logger.debug("conversion of mode %s to RGB failed", image.mode, exc_info=True)
         raise ImageError(
@@ -152,9 +152,9 @@ def _float_image_to_uint8(values: np.ndarray, notes: list[str]) -> np.ndarray:
     return _rescale(values, lo, hi)
 
 
-def _array_to_rgb(array: np.ndarray) -> tuple[np.ndarray, str, list[str]]:
+def array_to_rgb(array: np.ndarray) -> tuple[np.ndarray, str, list[str]]:
     """Convert an accepted numpy layout to HxWx3 uint8; returns (rgb, mode-like name, notes)."""
-    _check_not_empty(array)
+    check_not_empty(array)
     channels = 1 if array.ndim == 2 else (int(array.shape[2]) if array.ndim == 3 else 0)
     if channels not in (1, 3, 4):
         raise ImageError(
@@ -232,6 +232,6 @@ def _flatten_on_white(rgba: np.ndarray, notes: list[str]) -> np.ndarray:
     return np.ascontiguousarray(out.astype(np.uint8))
 
 
-def _check_not_empty(array: np.ndarray) -> None:
+def check_not_empty(array: np.ndarray) -> None:
     if array.size == 0:
         raise ImageError(f"The array is empty (shape {tuple(array.shape)}): pass an image with pixels.")

@@ -5,15 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from .decode import DecodedImage
+from .decoded import DecodedImage
 
-__all__ = ["bounded", "fit_pixels"]
+__all__ = ["bounded", "box_reduce", "fit_pixels", "jpeg_draft", "scaled_note"]
 
 logger = logging.getLogger("forensic.images")
 
@@ -46,12 +44,12 @@ def bounded(decoded: DecodedImage, max_pixels: int) -> DecodedImage:
     pixels = fit_pixels(decoded.pixels, max_pixels)
     if pixels is decoded.pixels:
         return decoded
-    note = _scaled_note((decoded.width, decoded.height), pixels, max_pixels)
+    note = scaled_note((decoded.width, decoded.height), pixels, max_pixels)
     return dataclasses.replace(decoded, pixels=pixels, notes=decoded.notes + (note,),
                                scaled_from=decoded.scaled_from or (decoded.width, decoded.height))
 
 
-def _draft(image: Image.Image, fit: int) -> None:
+def jpeg_draft(image: Image.Image, fit: int) -> None:
     """Asks a JPEG decoder for a 1/2, 1/4 or 1/8 scale that still has at least ``fit`` pixels.
 
     The DCT-domain reduction never materialises the full-size pixels, so a huge JPEG costs the
@@ -67,7 +65,7 @@ def _draft(image: Image.Image, fit: int) -> None:
         logger.debug("JPEG draft mode refused", exc_info=True)
 
 
-def _box_reduce(image: Image.Image, fit: int) -> Image.Image:
+def box_reduce(image: Image.Image, fit: int) -> Image.Image:
     """``image`` shrunk by the largest whole factor that keeps at least ``fit`` pixels, in Pillow.
 
     Done before the conversion to numpy, so the full-size copy of the pixels is never made; the
@@ -80,7 +78,7 @@ def _box_reduce(image: Image.Image, fit: int) -> Image.Image:
     return image.reduce(factor)
 
 
-def _scaled_note(before: tuple[int, int], pixels: np.ndarray, max_pixels: int) -> str:
+def scaled_note(before: tuple[int, int], pixels: np.ndarray, max_pixels: int) -> str:
     width, height = before
     return (
         f"Analysed a {pixels.shape[1]}x{pixels.shape[0]} copy of the {width}x{height} image "
