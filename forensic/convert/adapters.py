@@ -13,11 +13,13 @@ import torch
 
 from .errors import ConversionError
 
+__all__ = ["LORA_KEY", "layer_adapters", "one_rank"]
+
 # a peft adapter matrix: <module>.lora_A.<adapter name>.weight (and lora_B)
-_LORA = re.compile(r"^(?P<mod>.+?)\.lora_(?P<ab>[AB])\.[^.]+\.weight$")
+LORA_KEY = re.compile(r"^(?P<mod>.+?)\.lora_(?P<ab>[AB])\.[^.]+\.weight$")
 
 
-def _layer_adapters(attn: Mapping[tuple[int, str, str], torch.Tensor], n: int) -> tuple[dict[str, torch.Tensor], set[int]]:
+def layer_adapters(attn: Mapping[tuple[int, str, str], torch.Tensor], n: int) -> tuple[dict[str, torch.Tensor], set[int]]:
     """Layer ``n``'s adapters in our names, and their ranks.
 
     Args:
@@ -45,7 +47,7 @@ def _layer_adapters(attn: Mapping[tuple[int, str, str], torch.Tensor], n: int) -
     return adapter, ranks
 
 
-def _one_rank(ranks: set[int]) -> int:
+def one_rank(ranks: set[int]) -> int:
     """The adapters' rank (0 without adapters); several ranks in one stream are an error."""
     if len(ranks) > 1:
         raise ConversionError(f"the LoRA adapters have different ranks {sorted(ranks)}; one rank per stream is supported")

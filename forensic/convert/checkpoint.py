@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from ..config import HeadConfig
 from .errors import ConversionError
-from .keys import _convert_clip, _convert_dinov2, _convert_head, _split_parts
+from .keys import convert_clip, convert_dinov2, convert_head, split_parts
 
 __all__ = ["SeedCheckpoint", "read_seed_checkpoint"]
 
@@ -56,10 +56,10 @@ def read_seed_checkpoint(path: str | Path, *, stream: str) -> SeedCheckpoint:
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ConversionError(f"{path} does not hold a state dict of tensors")
-    dino, clip, head, unmatched = _split_parts(state)
-    dinov2, adapter, rank, layout, bad_dino = _convert_dinov2(dino)
-    clip_state, bad_clip = _convert_clip(clip) if clip else (None, [])
-    head_state, head_cfg, bad_head = _convert_head(head, stream)
+    dino, clip, head, unmatched = split_parts(state)
+    dinov2, adapter, rank, layout, bad_dino = convert_dinov2(dino)
+    clip_state, bad_clip = convert_clip(clip) if clip else (None, [])
+    head_state, head_cfg, bad_head = convert_head(head, stream)
     unmatched += bad_dino + [f"clip_model.{k}" for k in bad_clip] + bad_head
     if unmatched:
         raise ConversionError(f"{len(unmatched)} keys of {path.name} could not be mapped: {sorted(unmatched)}")

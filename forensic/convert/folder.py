@@ -14,7 +14,7 @@ from ..lora import LoraConfig
 from ..presets import get_preset
 from .checkpoint import read_seed_checkpoint
 from .errors import ConversionError
-from .verify import _check_shapes, _max_abs_diff
+from .verify import check_shapes, max_abs_diff
 
 __all__ = ["ConversionReport", "convert_seed"]
 
@@ -85,7 +85,7 @@ def convert_seed(
         new_config = template.replace(streams=(stream_cfg,), lora=lora, untrained=False)
     new_config = new_config.replace(meta={**dict(new_config.meta), f"converted_{stream}": Path(path).name})
 
-    _check_shapes(new_config, stream, ckpt)
+    check_shapes(new_config, stream, ckpt)
     report = ConversionReport(folder=out, stream=stream, layout=ckpt.layout, lora_rank=ckpt.lora_rank, base="referenced" if base == "reference" else "embedded")
     bases = {"dinov2": ckpt.dinov2, "clip": ckpt.clip}
     for family, tensors in bases.items():
@@ -96,7 +96,7 @@ def convert_seed(
             filename = spec.weights_file or f"base_{family}.safetensors"
             target = out / filename
             if target.is_file():
-                diff = _max_abs_diff(load_file(target), tensors)
+                diff = max_abs_diff(load_file(target), tensors)
                 report.base_max_abs_diff[family] = diff
                 if diff is None or diff > base_tolerance:
                     raise ConversionError(f"{path} has a different {family} base than the one already in {out} (max abs diff {diff})")
@@ -115,7 +115,7 @@ def convert_seed(
                 report.notes.append(f"{family} base not verified against {spec.hub_id or spec.arch}: {exc.reason}")
                 log.warning("could not verify the %s base: %s", family, exc.reason)
                 continue
-            diff = _max_abs_diff(public, tensors)
+            diff = max_abs_diff(public, tensors)
             report.base_max_abs_diff[family] = diff
             if diff is None or diff > base_tolerance:
                 raise ConversionError(

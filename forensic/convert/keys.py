@@ -11,8 +11,10 @@ from collections.abc import Mapping
 import torch
 
 from ..config import HeadConfig
-from .adapters import _LORA, _layer_adapters, _one_rank
+from .adapters import LORA_KEY, layer_adapters, one_rank
 from .errors import ConversionError
+
+__all__ = ["convert_clip", "convert_dinov2", "convert_head", "split_parts"]
 
 # segments that may precede the DINOv2 model's own keys in the authors' wrappers
 _WRAPPER_SEGMENTS = {"module", "backbone", "vision_model", "base_model", "model", "dinov2", "encoder_model"}
@@ -27,7 +29,7 @@ _DROPPED = (
 
 
 # --------------------------------------------------------------------------------- key classification
-def _split_parts(state: Mapping[str, torch.Tensor]):
+def split_parts(state: Mapping[str, torch.Tensor]):
     dino: dict[str, torch.Tensor] = {}
     clip: dict[str, torch.Tensor] = {}
     head: dict[str, torch.Tensor] = {}
@@ -94,7 +96,7 @@ _SIMPLE_TOP = {
 _PROJ = re.compile(r"^(?P<mod>.+?)\.(?:(?P<base>base_layer)\.)?(?P<param>weight|bias)$")
 
 
-def _convert_dinov2(dino: Mapping[str, torch.Tensor]):
+def convert_dinov2(dino: Mapping[str, torch.Tensor]):
     base: dict[str, torch.Tensor] = {}
     adapter: dict[str, torch.Tensor] = {}
     unmatched: list[str] = []
@@ -120,7 +122,7 @@ def _convert_dinov2(dino: Mapping[str, torch.Tensor]):
             gate_up[(layer, gm.group(1), gm.group(2))] = value
             layout = "transformers-5"
             continue
-        lm, pm = _LORA.match(rest), _PROJ.match(rest)
+        lm, pm = LORA_KEY.match(rest), _PROJ.match(rest)
         if lm and lm.group("mod") in _ATTN:
             attn[(layer, _ATTN[lm.group("mod")], lm.group("ab"))] = value
         elif pm and pm.group("mod") in _ATTN:
@@ -140,7 +142,7 @@ def _convert_dinov2(dino: Mapping[str, torch.Tensor]):
                 raise ConversionError(f"layer {n}: query/key/value {param} incomplete")
             if (n, "o", param) in attn:
                 base[f"blocks.{n}.attn.proj.{param}"] = attn[(n, "o", param)]
-        adapters, layer_ranks = _layer_adapters(attn, n)
+        adapters, layer_ranks = layer_adapters(attn, n)
         adapter.update(adapters)
         ranks.update(layer_ranks)
         for param in ("weight", "bias"):
@@ -149,7 +151,7 @@ def _convert_dinov2(dino: Mapping[str, torch.Tensor]):
                 base[f"blocks.{n}.mlp.fc1.{param}"] = torch.cat([gate, up], dim=0)  # gate first, as weights_in
             elif gate is not None or up is not None:
                 raise ConversionError(f"layer {n}: mlp gate/up {param} incomplete")
-    return base, adapter, _one_rank(ranks), layout, unmatched
+    return base, adapter, one_rank(ranks), layout, unmatched
 
 
 # --------------------------------------------------------------------------------- CLIP
@@ -177,7 +179,7 @@ _CLIP_TOP = {
 }
 
 
-def _convert_clip(clip: Mapping[str, torch.Tensor]):
+def convert_clip(clip: Mapping[str, torch.Tensor]):
     out: dict[str, torch.Tensor] = {}
     qkv: dict[tuple[int, str, str], torch.Tensor] = {}
     unmatched: list[str] = []
@@ -210,7 +212,7 @@ def _convert_clip(clip: Mapping[str, torch.Tensor]):
 
 
 # --------------------------------------------------------------------------------- heads
-def _convert_head(head: Mapping[str, torch.Tensor], stream: str):
+def convert_head(head: Mapping[str, torch.Tensor], stream: str):
     unmatched: list[str] = []
     out: dict[str, torch.Tensor] = {}
     for key, value in head.items():

@@ -10,15 +10,17 @@ from ..config import ModelConfig
 from .checkpoint import SeedCheckpoint
 from .errors import ConversionError
 
+__all__ = ["check_shapes", "max_abs_diff"]
 
-def _max_abs_diff(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> float | None:
+
+def max_abs_diff(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> float | None:
     if set(a) != set(b):
         return None
     diffs = [float((a[k].float() - b[k].float()).abs().max()) if a[k].shape == b[k].shape else float("inf") for k in a]
     return max(diffs, default=0.0)
 
 
-def _check_shapes(config: ModelConfig, stream: str, ckpt: SeedCheckpoint) -> None:
+def check_shapes(config: ModelConfig, stream: str, ckpt: SeedCheckpoint) -> None:
     """Builds the architecture on the meta device and checks every converted tensor's name and shape."""
     from ..model import ForensicModel
 
