@@ -33,6 +33,7 @@ __all__ = [
     "CalibrationResult",
     "ReliabilityDiagram",
     "apply_temperature",
+    "as_probs_and_labels",
     "bounded_temperature",
     "calibrate",
     "calibration_skip_reason",
@@ -77,7 +78,7 @@ def _as_labels(labels: Any, n: int | None = None) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _as_probs_and_labels(prob_fake: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_probs_and_labels(prob_fake: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validates a (N,) P(fake) array in [0, 1] and matching labels; N >= 1."""
     p = np.asarray(prob_fake, dtype=np.float64)
     if p.ndim != 1:
@@ -279,7 +280,7 @@ def reliability_diagram(
             p >= 0.5, accuracy = fraction of correct predictions) or ``fake`` (the reliability of
             P(fake) itself: mean P(fake) against the fraction of fakes).
     """
-    p, y = _as_probs_and_labels(prob_fake, labels)
+    p, y = as_probs_and_labels(prob_fake, labels)
     if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
     if kind == "top-label":

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from .calibration import _as_probs_and_labels, expected_calibration_error
+from .calibration import as_probs_and_labels, expected_calibration_error
 
 __all__ = ["accuracy", "average_precision", "binary_metrics", "equal_error_rate", "pearson", "roc_auc"]
 
@@ -47,7 +47,7 @@ def _eer(p: np.ndarray, y: np.ndarray) -> float:
 
 def roc_auc(prob_fake: Any, labels: Any) -> float:
     """Area under the ROC curve (the NTIRE challenge metric); NaN if only one class is present."""
-    p, y = _as_probs_and_labels(prob_fake, labels)
+    p, y = as_probs_and_labels(prob_fake, labels)
     return math.nan if _one_class(y, "ROC AUC") else float(roc_auc_score(y, p))
 
 
@@ -57,13 +57,13 @@ def average_precision(prob_fake: Any, labels: Any) -> float:
     (With only fakes AP would trivially be 1, with only reals it is undefined; NaN for both keeps
     the ranking metrics consistent.)
     """
-    p, y = _as_probs_and_labels(prob_fake, labels)
+    p, y = as_probs_and_labels(prob_fake, labels)
     return math.nan if _one_class(y, "average precision") else float(average_precision_score(y, p))
 
 
 def accuracy(prob_fake: Any, labels: Any, threshold: float = 0.5) -> float:
     """Fraction of correct predictions, predicting fake when ``prob_fake >= threshold``."""
-    p, y = _as_probs_and_labels(prob_fake, labels)
+    p, y = as_probs_and_labels(prob_fake, labels)
     return float(np.mean((p >= threshold).astype(np.int64) == y))
 
 
@@ -76,7 +76,7 @@ def equal_error_rate(prob_fake: Any, labels: Any) -> float:
     between those points with ties broken at random, so the EER can be a value no single hard
     threshold reaches (e.g. 0.25 with one real/fake tie). NaN if only one class is present.
     """
-    p, y = _as_probs_and_labels(prob_fake, labels)
+    p, y = as_probs_and_labels(prob_fake, labels)
     return math.nan if _one_class(y, "EER") else _eer(p, y)
 
 
@@ -88,7 +88,7 @@ def binary_metrics(prob_fake: Any, labels: Any, *, threshold: float = 0.5, n_bin
         bins), and the counts ``n``, ``n_fake``, ``n_real`` (ints). Ranking metrics are NaN
         if only one class is present (one warning is logged).
     """
-    p, y = _as_probs_and_labels(prob_fake, labels)
+    p, y = as_probs_and_labels(prob_fake, labels)
     n_fake = int(y.sum())
     one_class = _one_class(y, "AUC / AP / EER")
     return {
