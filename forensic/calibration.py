@@ -120,11 +120,27 @@ def bounded_temperature(temperature: float) -> float:
     return clipped
 
 
-def _mean_nll(margin: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    # -log sigmoid(s * d / T) with s = +1 for fake, -1 for real; logaddexp keeps it stable for
-    # large margins where log(1 - sigmoid) would underflow.
-    signed = np.where(labels == 1, margin, -margin) / temperature
-    return float(np.mean(np.logaddexp(0.0, -signed)))
+def _as_targets(targets: Any, n: int) -> np.ndarray:
+    """Targets as a float64 (N,) array in [0, 1]: 0 (real) / 1 (fake) labels, or soft targets (a P(fake) each)."""
+    q = np.asarray(targets)
+    if q.ndim != 1:
+        raise ValueError(f"targets must be a 1-D array of 0 (real) / 1 (fake) labels or P(fake) values, got shape {q.shape}")
+    if q.shape[0] != n:
+        raise ValueError(f"targets has {q.shape[0]} entries but there are {n} scores: they must match one to one")
+    if q.dtype.kind not in "biuf":
+        raise ValueError(f"targets must be numbers in [0, 1] or booleans, got dtype {q.dtype}")
+    q = q.astype(np.float64)
+    bad = ~(np.isfinite(q) & (q >= 0.0) & (q <= 1.0))
+    if bad.any():
+        raise ValueError(f"targets must be 0 (real) or 1 (fake) labels, or P(fake) values in [0, 1]; found {q[bad][:5].tolist()}")
+    return q
+
+
+def _mean_nll(margin: np.ndarray, targets: np.ndarray, temperature: float) -> float:
+    # cross-entropy -[q log sigmoid(d / T) + (1 - q) log sigmoid(-d / T)]: with 0/1 labels the NLL;
+    # logaddexp keeps it stable for large margins where log(1 - sigmoid) would underflow.
+    z = margin / temperature
+    return float(np.mean(targets * np.logaddexp(0.0, -z) + (1.0 - targets) * np.logaddexp(0.0, z)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,20 +148,21 @@ def _mean_nll(margin: np.ndarray, labels: np.ndarray, temperature: float) -> flo
 # --------------------------------------------------------------------------------------------
 
 
-def negative_log_likelihood(logits: Any, labels: Any, *, temperature: float = 1.0) -> float:
+def negative_log_likelihood(logits: Any, targets: Any, *, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood (natural log) of ``softmax(logits / temperature)``.
 
     Args:
         logits: (N, 2) array, index 1 = fake.
-        labels: (N,) array of 0 (real) / 1 (fake).
+        targets: (N,) array in [0, 1]: 0 (real) / 1 (fake) labels, or soft targets (P(fake), e.g. a
+            teacher's), for which it is the cross-entropy.
         temperature: T > 0.
     """
     z = _as_logits(logits)
-    y = _as_labels(labels, z.shape[0])
-    return _mean_nll(z[:, 1] - z[:, 0], y, _check_temperature(temperature))
+    q = _as_targets(targets, z.shape[0])
+    return _mean_nll(z[:, 1] - z[:, 0], q, _check_temperature(temperature))
 
 
-def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
+def fit_temperature(logits: Any, targets: Any, *, max_iter: int = 200) -> float:
     """Fits the temperature T > 0 minimising the NLL of ``softmax(logits / T)`` (Guo et al. 2017).
 
     The search is over ``log T`` in :data:`TEMPERATURE_RANGE` with scipy's bounded Brent method,
@@ -154,7 +171,9 @@ def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
 
     Args:
         logits: (N, 2) array of logits, index 0 = real, index 1 = fake.
-        labels: (N,) array of 0 (real) / 1 (fake).
+        targets: (N,) array in [0, 1]: 0 (real) / 1 (fake) labels, or soft targets (each sample's
+            P(fake), e.g. a distillation teacher's: T then makes ``softmax(logits / T)`` closest to
+            them in cross-entropy).
         max_iter: maximum number of iterations of the search.
 
     Returns:
@@ -163,15 +182,15 @@ def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
         also refuses sets that cannot support a fit).
 
     Raises:
-        ValueError: wrong shapes, non-finite logits, fewer than 2 samples, labels other than
-            0 / 1, or only one class present.
+        ValueError: wrong shapes, non-finite logits, fewer than 2 samples, targets outside
+            [0, 1], or only one class present (every target 0, or every target 1).
     """
     z = _as_logits(logits)
-    y = _as_labels(labels, z.shape[0])
+    y = _as_targets(targets, z.shape[0])
     if z.shape[0] < 2:
         raise ValueError(f"temperature scaling needs at least 2 samples, got {z.shape[0]}")
-    n_fake = int(y.sum())
-    if n_fake == 0 or n_fake == y.shape[0]:
+    if np.all(y == 0) or np.all(y == 1):
+        n_fake = int(y.sum())
         raise ValueError(
             "temperature scaling needs both real (0) and fake (1) examples; "
             f"got {y.shape[0] - n_fake} real and {n_fake} fake"
@@ -202,7 +221,7 @@ def fit_temperature(logits: Any, labels: Any, *, max_iter: int = 200) -> float:
             "about the labels on this set (or rank them backwards)",
             _T_MAX,
         )
-    logger.debug("fitted temperature %.6g on %d samples (%d fake)", temperature, y.shape[0], n_fake)
+    logger.debug("fitted temperature %.6g on %d samples (mean target %.3g)", temperature, y.shape[0], float(y.mean()))
     return temperature
 
 

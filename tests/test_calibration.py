@@ -254,3 +254,36 @@ def test_ece_validates_inputs(prob: list, labels: list, kwargs: dict, match: str
 def test_boolean_labels_are_accepted() -> None:
     assert expected_calibration_error(P, Y.astype(bool), n_bins=4) == pytest.approx(13 / 120)
     assert isinstance(calibrate(_margin_logits(np.array([-1.0, 2.0, 0.5, -3.0])), [0, 1, 0, 1]), CalibrationResult)
+
+
+# ---------------------------------------------------------------- soft targets (distillation)
+
+
+def test_fit_temperature_recovers_the_temperature_of_soft_targets(rng: np.random.Generator) -> None:
+    # soft targets made at a known temperature: a teacher 2.5x less confident than the student's logits
+    margin = rng.normal(0, 3, 200)
+    targets = expit(margin / 2.5)
+    t = fit_temperature(_margin_logits(margin), targets)
+    assert t == pytest.approx(2.5, rel=1e-4)
+    at = {s: negative_log_likelihood(_margin_logits(margin), targets, temperature=s) for s in (1.0, t, t * 0.97, t * 1.03)}
+    assert at[t] < at[1.0] and at[t] < at[t * 0.97] and at[t] < at[t * 1.03]  # the cross-entropy's minimum
+    np.testing.assert_allclose(apply_temperature(_margin_logits(margin), t), targets, rtol=1e-4, atol=1e-6)
+
+
+def test_hard_labels_are_soft_targets_of_zero_and_one(overconfident: tuple[np.ndarray, np.ndarray]) -> None:
+    logits, labels = overconfident
+    assert fit_temperature(logits, labels.astype(np.float64)) == fit_temperature(logits, labels)
+    assert negative_log_likelihood(logits, labels.astype(bool)) == negative_log_likelihood(logits, labels)
+
+
+def test_soft_cross_entropy_matches_hand_computation() -> None:
+    logits = np.array([[0.0, 2.0], [1.0, 0.0]])
+    q = np.array([0.8, 0.25])
+    expected = -(0.8 * math.log(expit(2.0)) + 0.2 * math.log(expit(-2.0)) + 0.25 * math.log(expit(-1.0)) + 0.75 * math.log(expit(1.0))) / 2
+    assert negative_log_likelihood(logits, q) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("targets", [[0.2, 1.5, 0.1], [0.2, -0.1, 0.4], [0.2, math.nan, 0.4]])
+def test_soft_targets_outside_zero_one_are_refused(targets: list) -> None:
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        fit_temperature(np.zeros((3, 2)), targets)
