@@ -11,6 +11,7 @@ from scipy.stats import norm
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from forensic.calibration import expected_calibration_error
+from forensic.degrade import degrade, ssim
 from forensic.metrics import accuracy, average_precision, binary_metrics, equal_error_rate, pearson, roc_auc
 
 TINY_P = [0.1, 0.4, 0.35, 0.8]
@@ -131,3 +132,49 @@ def test_pearson_is_nan_when_undefined_and_refuses_unequal_shapes() -> None:
     assert math.isnan(pearson(np.ones((4, 4)), np.eye(4)))
     with pytest.raises(ValueError, match="equal shapes"):
         pearson(np.zeros((4, 4)), np.zeros(16))
+
+
+def _luma(x: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64)
+
+
+@pytest.mark.parametrize("spec", ["jpeg:quality=10", "gnoise:sigma=30", "gblur:sigma=3"])
+def test_ssim_matches_scikit_image(astronaut: np.ndarray, spec: str) -> None:
+    from skimage.metrics import structural_similarity
+
+    out = degrade(astronaut, spec, seed=0)
+    ref = structural_similarity(_luma(astronaut), _luma(out), gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                data_range=255)
+    assert ssim(astronaut, out) == pytest.approx(ref, abs=1e-9)
+    assert ssim(astronaut, astronaut) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("shape", [(1100, 1500), (12, 40), (40, 9)])
+def test_ssim_in_bands_matches_the_whole_image(shape: tuple[int, int]) -> None:
+    """Bands of ~1 MP (two here for 1100x1500) give scikit-image's value; tiny images average the whole map."""
+    from scipy.ndimage import gaussian_filter
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    a = np.ascontiguousarray(np.kron(rng.integers(0, 256, (shape[0] // 4 + 1, shape[1] // 4 + 1, 3)), np.ones((4, 4, 1)))
+                             [: shape[0], : shape[1]].astype(np.uint8))
+    b = np.clip(a.astype(np.int16) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    x, y = _luma(a), _luma(b)
+    if min(shape) > 10:
+        ref = structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+    else:  # scikit-image refuses an image smaller than its window: the SSIM map written out (11x11 window, reflected edges)
+        def blur(z: np.ndarray) -> np.ndarray:
+            return gaussian_filter(z, 1.5, truncate=3.5, mode="reflect")
+
+        c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+        ref = float(np.mean(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))))
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-9)
+
+
+def test_ssim_refuses_images_of_different_shapes() -> None:
+    with pytest.raises(ValueError, match="same shape"):
+        ssim(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8))

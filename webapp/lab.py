@@ -10,20 +10,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from forensic.degrade import DEGRADATION_PRESETS, degrade_result, psnr
+from forensic.degrade import DEGRADATION_PRESETS, degrade_result, psnr, ssim
 from forensic.images import fit_pixels
 
-__all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "build_spec", "preview", "ssim", "working_copy"]
+__all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "build_spec", "preview", "working_copy"]
 
 #: Largest image the lab degrades and measures (2048 x 2048); bigger uploads are previewed on a
 #: copy scaled down to this many pixels (area interpolation), which bounds the server's memory
 #: (figures in bench/RESULTS.md).
 LAB_MAX_PIXELS = 2048 * 2048
-# SSIM works on horizontal bands of about this many pixels, so its float64 maps stay small.
-_SSIM_BAND_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -156,44 +153,3 @@ def preview(image: np.ndarray, settings: LabSettings, *, input_size: tuple[int, 
         computed_size=(int(work.shape[1]), int(work.shape[0])),
         input_size=input_size or (int(image.shape[1]), int(image.shape[0])),
     )
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean structural similarity (Wang et al. 2004) of two RGB uint8 images, on their BT.601 luma.
-
-    Gaussian window (sigma 1.5, 11x11), K1 = 0.01, K2 = 0.03, data range 255, population
-    covariances, and the 5-pixel border left out of the mean: the settings of scikit-image's
-    ``structural_similarity(gaussian_weights=True, use_sample_covariance=False)``. scikit-image is
-    only a test dependency, so this is written out here (and tested against it).
-
-    Computed in horizontal bands of about a megapixel, each with the window's 5 rows of context
-    above and below, so the result is that of the whole image while the float64 maps stay ~8 MB.
-    """
-    if a.shape != b.shape:
-        raise ValueError(f"ssim needs images of the same shape, got {a.shape} and {b.shape}")
-    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-    h, w = x.shape
-    pad = 5  # the window's radius: the border scikit-image leaves out, and each band's context
-    crop = min(h, w) > 2 * pad
-    rows = range(pad, h - pad) if crop else range(h)
-    band = max(2 * pad, _SSIM_BAND_PIXELS // w)
-    total = 0.0
-    for top in range(rows.start, rows.stop, band):
-        bottom = min(top + band, rows.stop)
-        lo, hi = max(0, top - pad), min(h, bottom + pad)
-        smap = _ssim_map(x[lo:hi].astype(np.float64), y[lo:hi].astype(np.float64))
-        kept = smap[top - lo : bottom - lo]
-        total += float(kept[:, pad : w - pad].sum() if crop else kept.sum())
-    count = len(rows) * (w - 2 * pad if crop else w)
-    return total / count
-
-
-def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    def blur(z: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))

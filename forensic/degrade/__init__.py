@@ -12,15 +12,12 @@ Modules: :mod:`~forensic.degrade.ops` (one function per operation, float32 [0, 1
 the families of :mod:`~forensic.degrade.families`.
 
 :data:`DEGRADATION_PRESETS` are named degradation specs (``ffpp-c40``); ``forensic.PRESETS`` are
-model presets, a different thing. The old name ``forensic.degrade.PRESETS`` still works, with a
-DeprecationWarning.
+model presets, a different thing.
 """
 
 from __future__ import annotations
 
 import operator
-import warnings
-from typing import Any
 
 import numpy as np
 
@@ -36,7 +33,9 @@ from forensic.degrade.ops import (
     SpecError,
     psnr,
 )
-from forensic.degrade.protocol import FAMILIES, SWEEP_STRENGTHS, ProtocolLevel, at_strength, protocol_levels
+from forensic.degrade.ops.pixels import ssim
+from forensic.degrade.families import FAMILIES, SWEEP_STRENGTHS
+from forensic.degrade.protocol import ProtocolLevel, at_strength, protocol_levels
 from forensic.degrade.spec import (
     ALL_OPS,
     DEGRADATION_PRESETS,
@@ -82,6 +81,7 @@ __all__ = [
     "protocol_levels",
     "psnr",
     "run_spec",
+    "ssim",
 ]
 
 
@@ -89,17 +89,6 @@ __all__ = [
 #: also survive JSON (64-bit integers in orjson, which Gradio uses) and a browser's number field
 #: (exact only up to 2**53); 32 bits is what the trainer's per-sample seeds and most tools use.
 MAX_SEED: int = 2**32 - 1
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PRESETS":  # the old name, easy to confuse with forensic.PRESETS (model presets)
-        warnings.warn(
-            "forensic.degrade.PRESETS is deprecated: use forensic.degrade.DEGRADATION_PRESETS",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return DEGRADATION_PRESETS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_seed(seed: object) -> int:

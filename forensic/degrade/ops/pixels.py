@@ -1,12 +1,13 @@
-"""Array helpers shared by the operations: float/uint8 conversion, PSNR, seeded noise, coordinate grids."""
+"""Array helpers shared by the operations: float/uint8 conversion, image quality (PSNR, SSIM), seeded noise, coordinate grids."""
 
 from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
-__all__ = ["as_float", "as_uint8", "centered_grid", "normal", "psnr", "untouched"]
+__all__ = ["as_float", "as_uint8", "centered_grid", "normal", "psnr", "ssim", "untouched"]
 
 
 def as_float(img: np.ndarray) -> np.ndarray:
@@ -52,6 +53,51 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 _PSNR_BLOCK_VALUES = 1 << 20  # 8 MB of float64 per block
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean structural similarity (Wang et al. 2004) of two RGB uint8 images, on their BT.601 luma.
+
+    Gaussian window (sigma 1.5, 11x11), K1 = 0.01, K2 = 0.03, data range 255, population
+    covariances, and the 5-pixel border left out of the mean: the settings of scikit-image's
+    ``structural_similarity(gaussian_weights=True, use_sample_covariance=False)``. scikit-image is
+    only a test dependency, so this is written out here (and tested against it).
+
+    Computed in horizontal bands of about a megapixel, each with the window's 5 rows of context
+    above and below, so the result is that of the whole image while the float64 maps stay ~8 MB.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"ssim needs images of the same shape, got {a.shape} and {b.shape}")
+    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+    h, w = x.shape
+    pad = 5  # the window's radius: the border scikit-image leaves out, and each band's context
+    crop = min(h, w) > 2 * pad
+    rows = range(pad, h - pad) if crop else range(h)
+    band = max(2 * pad, _SSIM_BAND_PIXELS // w)
+    total = 0.0
+    for top in range(rows.start, rows.stop, band):
+        bottom = min(top + band, rows.stop)
+        lo, hi = max(0, top - pad), min(h, bottom + pad)
+        smap = _ssim_map(x[lo:hi].astype(np.float64), y[lo:hi].astype(np.float64))
+        kept = smap[top - lo : bottom - lo]
+        total += float(kept[:, pad : w - pad].sum() if crop else kept.sum())
+    count = len(rows) * (w - 2 * pad if crop else w)
+    return total / count
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def blur(z: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(z, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+# SSIM works on horizontal bands of about this many pixels, so its float64 maps stay small.
+_SSIM_BAND_PIXELS = 1 << 20
 
 
 def normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
