@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import forensic.config
+
 from train.__main__ import main
 from train.config import CONFIG_DIR, ConfigError, TrainConfig, load_config, valid_keys
 
@@ -68,6 +70,8 @@ def test_bad_overrides_fail_clearly(override, message):
     with pytest.raises(ConfigError) as info:
         load_config("tiny", [override])
     assert message in str(info.value)
+    # one root for configuration errors: a training config's error is a forensic.config.ConfigError
+    assert isinstance(info.value, forensic.config.ConfigError) and info.value.problem == str(info.value)
 
 
 def test_unknown_key_lists_valid_keys(tmp_path):

@@ -18,11 +18,21 @@ from typing import Any, Literal
 
 import yaml
 
+import forensic.config
+
 __all__ = ["ConfigError", "build", "dotted_keys", "parse_items", "plain", "set_dotted"]
 
 
-class ConfigError(ValueError):
-    """A training config or override is invalid; the message says which key and what is valid."""
+class ConfigError(forensic.config.ConfigError):
+    """A training config or override is invalid; the message says which key and what is valid.
+
+    One root for configuration errors: a :class:`forensic.config.ConfigError` (a ``ValueError``),
+    whose ``problem`` is the whole message here (``field`` is empty: the message names the key).
+    """
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)  # the message as given (no "config.json field" prefix)
+        self.field, self.problem = "", message
 
 
 def dotted_keys(cls: type, prefix: str = "") -> list[str]:
