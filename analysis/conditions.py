@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from forensic.degrade import DF_TYPES, FAMILIES, SWEEP_STRENGTHS, at_strength, parse_spec, protocol_levels
-from forensic.degrade.protocol import PAPER_FAMILIES
+from forensic.degrade.families import PAPER_FAMILIES
 
 __all__ = [
     "Condition",

@@ -11,7 +11,7 @@ import forensic.sweep as sweep
 import webapp.views as views
 from forensic.degrade import DF_TYPES, FAMILIES, OPS, SWEEP_STRENGTHS
 from forensic.degrade.ops import DF_LEVELS
-from forensic.degrade.protocol import PAPER_FAMILIES
+from forensic.degrade.families import PAPER_FAMILIES
 
 
 def test_deeperforensics_types_are_the_operations_types() -> None:

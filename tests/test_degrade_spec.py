@@ -188,19 +188,13 @@ def test_package_exports_degrade_image(img: np.ndarray) -> None:
     assert forensic.degrade.parse_spec is parse_spec  # the subpackage keeps its name
 
 
-def test_degradation_presets_are_not_the_model_presets_and_the_old_name_still_works() -> None:
+def test_degradation_presets_are_not_the_model_presets() -> None:
     import forensic
     import forensic.degrade
 
     assert "ffpp-c40" in DEGRADATION_PRESETS and "ffpp-c40" not in forensic.PRESETS
     assert set(DEGRADATION_PRESETS).isdisjoint(forensic.PRESETS)
-    with pytest.warns(DeprecationWarning, match="DEGRADATION_PRESETS") as caught:
-        assert forensic.degrade.PRESETS is DEGRADATION_PRESETS
-    assert caught[0].filename == __file__  # the warning points at the caller
-    with pytest.warns(DeprecationWarning):
-        from forensic.degrade import PRESETS  # noqa: F401  (the old import line keeps working)
-    with pytest.raises(AttributeError):
-        forensic.degrade.NO_SUCH_NAME  # noqa: B018
+    assert not hasattr(forensic.degrade, "PRESETS")  # one name for one thing
 
 
 @pytest.mark.parametrize("module", ["forensic.degrade.spec", "forensic.degrade.protocol", "forensic.degrade.families"])

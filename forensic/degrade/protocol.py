@@ -18,37 +18,17 @@ resize         ``resize:scale=1 / (1 + 3 s),interp=area``   (1 .. 0.25, back up 
 compound       ``compound:strength=s``                      (see forensic.degrade.compound)
 =============  ==========================================================
 
-The families and levels themselves are data in :mod:`forensic.degrade.families` (re-exported here).
+The families and levels themselves are data in :mod:`forensic.degrade.families`.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from forensic.degrade.families import (
-    FAMILIES,
-    GNOISE_SIGMAS,
-    JPEG_QUALITIES,
-    PAPER_FAMILIES,
-    PROTOCOL_STRENGTHS,
-    SWEEP_STRENGTHS,
-    check_family,
-    level_params,
-    strength_params,
-)
+from forensic.degrade.families import check_family, level_params, strength_params
 from forensic.degrade.spec import DegradationSpec, single_step
 
-__all__ = [
-    "FAMILIES",
-    "GNOISE_SIGMAS",
-    "JPEG_QUALITIES",
-    "PAPER_FAMILIES",
-    "PROTOCOL_STRENGTHS",
-    "SWEEP_STRENGTHS",
-    "ProtocolLevel",
-    "at_strength",
-    "protocol_levels",
-]
+__all__ = ["ProtocolLevel", "at_strength", "protocol_levels"]
 
 
 class ProtocolLevel(NamedTuple):

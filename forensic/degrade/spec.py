@@ -153,7 +153,7 @@ def _build_presets() -> Mapping[str, str]:
 DEGRADATION_PRESETS: Mapping[str, str] = _build_presets()
 """Named degradation specs: preset name -> spec text (``""`` for the clean image), read-only.
 
-Not ``forensic.PRESETS``, the model presets; the old name ``forensic.degrade.PRESETS`` still works, with a warning.
+Not ``forensic.PRESETS``, the model presets.
 """
 
 
