@@ -160,7 +160,7 @@ def test_converted_streams_match_reference_logits(authors_models, converted, str
         ref = authors_models[stream](x)
         ours = model.forward_stream(stream, x).logits
     assert ref.abs().max() > 0.1  # a meaningful comparison
-    assert torch.allclose(ours, ref, atol=1e-4, rtol=0), (ours - ref).abs().max()
+    assert torch.allclose(ours, ref, atol=5e-5 * ref.abs().max(), rtol=0), (ours - ref).abs().max()  # fusion logits reach ~25
 
 
 def test_reference_at_other_resolution(authors_models, converted):
@@ -170,7 +170,7 @@ def test_reference_at_other_resolution(authors_models, converted):
     with torch.no_grad():
         ref = authors_models["texture"](x)
         ours = model.forward_stream("texture", x).logits
-    assert (ours - ref).abs().max() < 1e-4
+    assert (ours - ref).abs().max() < 5e-5 * ref.abs().max()
 
 
 def test_converted_folder_layout(converted):

@@ -149,7 +149,7 @@ def test_export_loads_and_predict_agrees_with_the_trainer(run, capsys):
         assert r["streams"]["texture"]["prob_fake"] == pytest.approx(ours["prob_fake_calibrated"], abs=1e-5)
     report = detector.analyze(sorted(clean)[0], stability=False)
     assert report.streams["texture"].prob_fake == pytest.approx(clean[sorted(clean)[0]]["prob_fake_calibrated"], abs=1e-5)
-    assert np.allclose(report.streams["texture"].logits, clean[sorted(clean)[0]]["logits"], atol=1e-4)
+    assert np.allclose(report.streams["texture"].logits, clean[sorted(clean)[0]]["logits"], atol=1e-4 * max(1.0, np.abs(clean[sorted(clean)[0]]["logits"]).max()))
     # the validation metrics in the card are those of the predictions file
     labels = [p["label"] for p in clean.values()]
     from forensic.metrics import binary_metrics

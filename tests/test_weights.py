@@ -35,7 +35,7 @@ def test_round_trip_gives_the_same_logits(saved):
         x224 = x[:, :, :224, :224]
         # the tensors are equal (checked below) but the CPU kernels may pick another summation order for
         # the CLIP tower's memory-mapped weights: equal to float32 rounding, not always bit for bit
-        torch.testing.assert_close(loaded.forward_stream("fusion", x224).logits, model.forward_stream("fusion", x224).logits, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(loaded.forward_stream("fusion", x224).logits, model.forward_stream("fusion", x224).logits, rtol=1e-5, atol=1e-5)
     _assert_same_state(loaded.state_dict(), model.state_dict())
 
 
