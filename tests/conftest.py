@@ -1,12 +1,66 @@
+# Order and thread checks (opt-in): `pytest --shuffle-seed N` shuffles modules and tests within them; `--torch-threads N` sets torch's thread count.
 """Shared fixtures: real photos, small generated images and a toy model trained once per session."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
+
+# ------------------------------------------------------------------------------ order and threads
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("forensic", "order and thread checks")
+    group.addoption("--shuffle-seed", type=int, default=None, metavar="N",
+                    help="run the test modules, and the tests within each, in an order shuffled with seed N")
+    group.addoption("--torch-threads", type=int, default=None, metavar="N",
+                    help="torch.set_num_threads(N) at session start (results must not depend on it)")
+
+
+def pytest_report_header(config) -> list[str]:
+    seed, threads = config.getoption("shuffle_seed"), config.getoption("torch_threads")
+    return [f"shuffle seed: {seed}, torch threads: {threads}"] if seed is not None or threads is not None else []
+
+
+def pytest_sessionstart(session) -> None:
+    threads = session.config.getoption("torch_threads")
+    if threads is not None:
+        if threads < 1:
+            raise pytest.UsageError(f"--torch-threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """``--shuffle-seed N``: modules in a shuffled order, and each module's tests shuffled; a module's
+    tests stay together, so its module-scoped fixtures are still set up once."""
+    seed = config.getoption("shuffle_seed")
+    if seed is None:
+        return
+    rng = random.Random(seed)
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups = list(modules.values())
+    rng.shuffle(groups)
+    for group in groups:
+        rng.shuffle(group)
+    items[:] = [item for group in groups for item in group]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_threads_kept():
+    """Each module gives back the torch thread count it found (a training run sets its own
+    ``threads``): no module runs with a count left by whichever module ran before it."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
