@@ -16,8 +16,8 @@ the ``p`` an operation reads its values from; :func:`register` and :data:`OPS`),
 (array helpers), then one module per family: :mod:`.blurs`, :mod:`.noises`, :mod:`.geometry`,
 :mod:`.compression`, :mod:`.colours`, :mod:`.artefacts`, :mod:`.distractors`,
 :mod:`.deeperforensics`. A family registers its operations when imported; the imports below,
-in this order, fix the order of :data:`OPS` (and so of ``--list`` and the UI). Each operation is
-also re-exported here by its Python name (``from forensic.degrade.ops import gblur``).
+in this order, fix the order of :data:`OPS` (and so of ``--list`` and the UI). An operation is
+reached through :data:`OPS` by its name (``OPS["gblur"]``).
 """
 
 from __future__ import annotations
@@ -35,39 +35,11 @@ from forensic.degrade.ops.registry import (
 )
 from forensic.degrade.ops.pixels import as_float, as_uint8, psnr, untouched
 
-# the families, in registration order
-from forensic.degrade.ops.blurs import aniso_blur, box_blur, gblur, motion_blur, smooth  # isort: skip
-from forensic.degrade.ops.noises import gnoise, noise, poisson, salt_pepper, speckle  # isort: skip
-from forensic.degrade.ops.geometry import INTERPOLATIONS, resize, resize_to  # isort: skip
-from forensic.degrade.ops.compression import (  # isort: skip
-    chroma_420,
-    crf_to_jpeg_quality,
-    h264_approx,
-    jpeg,
-    jpeg_roundtrip,
-    prelude,
-)
-from forensic.degrade.ops.colours import (  # isort: skip
-    brightness_contrast,
-    color,
-    color_cast,
-    grayscale,
-    posterize,
-    vignette,
-)
-from forensic.degrade.ops.artefacts import chromatic_aberration, glitch, moire  # isort: skip
-from forensic.degrade.ops.distractors import distractor, distractor_patch, distractor_text  # isort: skip
-from forensic.degrade.ops.deeperforensics import (  # isort: skip
-    DF_LEVELS,
-    DF_TYPES,
-    df_block,
-    df_blur,
-    df_compress,
-    df_contrast,
-    df_noise,
-    df_pixelate,
-    df_saturation,
-)
+# the families register their operations when imported: this order is the order of OPS
+from forensic.degrade.ops import blurs, noises, geometry, compression, colours, artefacts, distractors, deeperforensics  # noqa: F401  # isort: skip
+from forensic.degrade.ops.compression import crf_to_jpeg_quality
+from forensic.degrade.ops.deeperforensics import DF_LEVELS, DF_TYPES
+from forensic.degrade.ops.geometry import INTERPOLATIONS, resize_to
 
 __all__ = [
     "DF_LEVELS",
