@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from .conditions import Condition, resolve_families, robustness_conditions, sweep_conditions
 from .data import AnalysisSample, load_samples
-from .session import STUDIES, Analysis, AnalysisOptions, StudyResult
+from .options import AnalysisOptions
+from .session import STUDIES, Analysis
 from .store import AnalysisError
+from .study import StudyResult
 
 __all__ = [
     "Analysis",

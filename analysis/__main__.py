@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace):
     from .conditions import DEFAULT_ROBUSTNESS_FAMILIES, DEFAULT_SWEEP_FAMILIES, FAMILIES, SWEEP_STRENGTHS, resolve_families
-    from .session import AnalysisOptions
+    from .options import AnalysisOptions
 
     families = getattr(args, "families", None)
     sweep = getattr(args, "sweep_families", None)

@@ -1,6 +1,6 @@
 """The studies, one :class:`~analysis.study.Study` entry each, in the order the report shows them.
 
-Each ``compute`` function runs the records it needs through the :class:`~analysis.session.Analysis`
+Each ``compute`` function runs the records it needs through its :class:`~analysis.study.StudyContext`
 (stream passes, Score-CAM), aggregates them with its module (:mod:`analysis.robustness`, ...),
 writes its CSV with :meth:`Study.tabulate` and adds figures, summary tables and notes. Adding a
 study is writing one function and adding its entry to :data:`REGISTRY`.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,11 +26,8 @@ from . import robustness as robustness_mod
 from . import stability as stability_mod
 from .conditions import CLEAN, Condition
 from .runner import cam_key, degraded_copy, load_maps
-from .study import Study, StudyResult, TableView, pivot
+from .study import Study, StudyContext, StudyResult, TableView, pivot
 from .tables import write_csv
-
-if TYPE_CHECKING:
-    from .session import Analysis
 
 __all__ = ["REGISTRY", "get_study"]
 
@@ -38,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------- robustness
-def _robustness(a: Analysis, study: Study) -> StudyResult:
+def _robustness(a: StudyContext, study: Study) -> StudyResult:
     conditions = a.robustness_conditions
     runs = [a.run_passes(conditions)]
     rows = robustness_mod.robustness_table(a.passes, a.samples, conditions, seed=a.options.seed, streams=a.streams)
@@ -72,7 +69,7 @@ ROBUSTNESS = Study(
 
 
 # ------------------------------------------------------------------------------------- stability
-def _stability(a: Analysis, study: Study) -> StudyResult:
+def _stability(a: StudyContext, study: Study) -> StudyResult:
     conditions = a.sweep_conditions
     runs = [a.run_passes(conditions)]
     rows = stability_mod.stability_table(a.passes, a.samples, conditions, seed=a.options.seed, streams=a.streams)
@@ -103,7 +100,7 @@ STABILITY = Study(
 
 
 # ------------------------------------------------------------------------------------- entropy
-def _entropy(a: Analysis, study: Study) -> StudyResult:
+def _entropy(a: StudyContext, study: Study) -> StudyResult:
     conditions = a.sweep_conditions
     runs = [a.run_passes(conditions)]
     with_cam = a.options.cam != "none"
@@ -145,7 +142,7 @@ ENTROPY = Study(
 
 
 # ------------------------------------------------------------------------------------- cam-drift
-def _cam_drift(a: Analysis, study: Study) -> StudyResult:
+def _cam_drift(a: StudyContext, study: Study) -> StudyResult:
     conditions = a.sweep_conditions
     runs = [a.run_cams(conditions)]
     o = a.options
@@ -181,7 +178,7 @@ def _cam_drift(a: Analysis, study: Study) -> StudyResult:
     return result
 
 
-def _overlay_figure(a: Analysis, conditions: Sequence[Condition]):
+def _overlay_figure(a: StudyContext, conditions: Sequence[Condition]):
     """The first ``figure_images`` images and their streams' maps at (up to six of) ``conditions``; None without any."""
     shown = a.cam_samples[: a.options.figure_images]
     if not shown or not conditions:
@@ -234,7 +231,7 @@ def _reduced_size(shape: tuple[int, ...]) -> tuple[int, int]:
     return (max(1, round(w * scale)), max(1, round(h * scale)))
 
 
-def _cam_drift_description(a: Analysis) -> str:
+def _cam_drift_description(a: StudyContext) -> str:
     return (
         f"Each stream's Score-CAM ({a.cam_label}) in image coordinates on {len(a.cam_samples)} images at each strength (a fixed "
         "seed per image), compared with the clean image's map: correlation, shift of the mass centre (in image fractions), "
@@ -257,7 +254,7 @@ CAM_DRIFT = Study(
 
 
 # ------------------------------------------------------------------------------------- complementarity
-def _complementarity(a: Analysis, study: Study) -> StudyResult:
+def _complementarity(a: StudyContext, study: Study) -> StudyResult:
     o = a.options
     clean = [Condition("clean", "clean", 0.0, CLEAN)]
     runs = [a.run_passes(clean)]

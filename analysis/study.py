@@ -1,9 +1,11 @@
-"""What a study is: its entry (:class:`Study`), its result (:class:`StudyResult`) and summary tables.
+"""What a study is: its entry (:class:`Study`), what it reads (:class:`StudyContext`), its result
+(:class:`StudyResult`) and summary tables.
 
 A study is one entry in :data:`analysis.studies.REGISTRY`: a name, a heading and description, its
 CSV, and a ``compute`` function that evaluates what the records lack, aggregates them, writes the
 table through :meth:`Study.tabulate` and adds its figures, summary tables and notes.
-:class:`analysis.session.Analysis` runs any of them by name and returns a :class:`StudyResult`.
+:class:`analysis.session.Analysis` is a :class:`StudyContext`: it runs any study by name and
+returns a :class:`StudyResult`. Studies know only the context, never the session.
 """
 
 from __future__ import annotations
@@ -11,15 +13,55 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .conditions import Condition
+from .data import AnalysisSample
+from .options import AnalysisOptions
 from .runner import RunStats
+from .store import RowStore
 from .tables import write_csv
 
-if TYPE_CHECKING:
-    from .session import Analysis
+__all__ = ["Study", "StudyContext", "StudyResult", "TableView", "pivot", "run_note"]
 
-__all__ = ["Study", "StudyResult", "TableView", "pivot", "run_note"]
+
+class StudyContext(Protocol):
+    """What a study reads and runs: the options, the images, the records and the output folder.
+
+    Attributes:
+        options: what to analyse and how.
+        out: the output folder (the study's CSV goes there).
+        samples: the labelled images; ``cam_samples`` those Score-CAM runs on (a prefix of them).
+        streams: the detector's stream names.
+        passes: the per-image stream pass records; ``cams`` the Score-CAM rows.
+        maps_dir: the folder of the reduced Score-CAM maps.
+        cam_label: the Score-CAM method's label in the records (``fast/g4``, ``exact``).
+        robustness_conditions: the robustness protocol's conditions; ``sweep_conditions`` the sweeps'.
+    """
+
+    options: AnalysisOptions
+    out: Path
+    samples: Sequence[AnalysisSample]
+    cam_samples: Sequence[AnalysisSample]
+    streams: tuple[str, ...]
+    passes: RowStore
+    cams: RowStore
+    maps_dir: Path
+    cam_label: str
+    robustness_conditions: Sequence[Condition]
+    sweep_conditions: Sequence[Condition]
+
+    def run_passes(self, conditions: Sequence[Condition]) -> RunStats:
+        """Evaluates the stream passes at ``conditions`` that the records lack."""
+        ...
+
+    def run_cams(self, conditions: Sequence[Condition]) -> RunStats:
+        """Computes the Score-CAM rows at ``conditions`` that the records lack."""
+        ...
+
+    def save_figure(self, fig: Any, name: str) -> Path:
+        """Saves ``fig`` as ``out/figures/<name>.png``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,8 +102,8 @@ class StudyResult:
     seconds: float = 0.0
 
 
-#: runs a study on an analysis: ``compute(analysis, study) -> StudyResult``
-Compute = Callable[["Analysis", "Study"], StudyResult]
+#: runs a study on a context: ``compute(context, study) -> StudyResult``
+Compute = Callable[[StudyContext, "Study"], StudyResult]
 
 
 @dataclass(frozen=True)
@@ -71,7 +113,7 @@ class Study:
     Attributes:
         name: the study's name on the command line (``python -m analysis NAME``).
         title: the heading of its section of the report.
-        description: what it measures, for the report; a function of the analysis where it
+        description: what it measures, for the report; a function of the context where it
             depends on the options (e.g. the Score-CAM method).
         csv: its table's file name in the output folder.
         columns: the table's columns.
@@ -84,7 +126,7 @@ class Study:
 
     name: str
     title: str
-    description: str | Callable[[Analysis], str]
+    description: str | Callable[[StudyContext], str]
     csv: str
     columns: tuple[str, ...]
     compute: Compute
@@ -92,15 +134,15 @@ class Study:
     options: tuple[str, ...] = ()
     needs_cam: bool = False
 
-    def describe(self, analysis: Analysis) -> str:
-        """The study's description for this analysis."""
-        return self.description if isinstance(self.description, str) else self.description(analysis)
+    def describe(self, context: StudyContext) -> str:
+        """The study's description for this context."""
+        return self.description if isinstance(self.description, str) else self.description(context)
 
-    def tabulate(self, analysis: Analysis, rows: list[dict[str, Any]], runs: Sequence[RunStats]) -> StudyResult:
+    def tabulate(self, context: StudyContext, rows: list[dict[str, Any]], runs: Sequence[RunStats]) -> StudyResult:
         """Writes ``rows`` to the study's CSV; returns its result so far (figures and views to add)."""
-        csv = write_csv(analysis.out / self.csv, rows, self.columns)
+        csv = write_csv(context.out / self.csv, rows, self.columns)
         return StudyResult(
-            name=self.name, title=self.title, description=self.describe(analysis), csv=csv, columns=self.columns,
+            name=self.name, title=self.title, description=self.describe(context), csv=csv, columns=self.columns,
             rows=rows, notes=[run_note(runs)], runs=list(runs),
         )
 

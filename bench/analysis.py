@@ -107,7 +107,7 @@ def _duration(seconds: float) -> str:
 
 def example_figure(args: argparse.Namespace) -> None:
     from analysis import figures
-    from analysis.session import Analysis, AnalysisOptions
+    from analysis import Analysis, AnalysisOptions
     from forensic.model import ForensicModel
     from forensic.pipeline import Detector
     from forensic.presets import get_preset
