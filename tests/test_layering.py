@@ -4,7 +4,9 @@ data with :mod:`forensic.toy`, not with the tests' helpers.
 
 Two checks: every import statement in the sources (also those inside functions, which only run
 later), and what a fresh interpreter has loaded after importing a package (so modules other tests
-imported do not hide a wrong-way import).
+imported do not hide a wrong-way import). And among the project's own modules (forensic, train,
+analysis, webapp, app.py): no import cycle, and no ``_private`` name imported from another module;
+each checker is shown to catch a planted example.
 """
 
 from __future__ import annotations
