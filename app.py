@@ -103,6 +103,27 @@ def _returning(fn, names: tuple[str, ...]):
     return run
 
 
+def _with_lab(fn):
+    """``fn(image, lab, *rest)`` called as Gradio calls an event: ``(image, *controls, *rest)``, the controls
+    in :attr:`webapp.lab.LabSettings.CONTROLS`' order, built into one ``LabSettings``. Gradio sees the
+    controls as parameters (the API's names: ``/analyze``'s ``jpeg_quality``, ...) and ``fn``'s others."""
+    import functools
+    import inspect
+
+    from webapp.lab import LabSettings
+
+    n = len(LabSettings.CONTROLS)
+    image, _, *rest = inspect.signature(fn).parameters.values()
+    controls = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in LabSettings.CONTROLS]
+
+    @functools.wraps(fn)
+    def run(image, *args, **kwargs):
+        return fn(image, LabSettings.from_controls(*args[:n]), *args[n:], **kwargs)
+
+    run.__signature__ = inspect.signature(fn).replace(parameters=[image, *controls, *rest])
+    return run
+
+
 def _wire(page, h) -> None:
     """The events: each names its handler, inputs and outputs; the API endpoints raise, the page's handlers do not."""
     import gradio as gr
@@ -111,17 +132,17 @@ def _wire(page, h) -> None:
     inputs = [image, *lab, page.explain]
     detector_queue = {"concurrency_limit": 1, "concurrency_id": "detector"}
     on_status = {"show_progress_on": [page.status]}  # one progress bar, not one on each of 20 panels
-    stale = {"fn": h.lab_changed, "inputs": [image, *lab, page.analysed, page.compared, page.swept],
+    stale = {"fn": _with_lab(h.lab_changed), "inputs": [image, *lab, page.analysed, page.compared, page.swept],
              "outputs": page.get(STALE), "api_visibility": "private", "show_progress": "hidden", "concurrency_limit": None}
 
     # the lab: a preview on every change; results that no longer match it are marked out of date
-    gr.on([image.change, *(c.change for c in lab)], h.degrade, [image, *lab], page.get(("degraded", "spec_box", "lab_info", "lab_json")),
+    gr.on([image.change, *(c.change for c in lab)], _with_lab(h.degrade), [image, *lab], page.get(("degraded", "spec_box", "lab_info", "lab_json")),
           api_name="degrade", trigger_mode="always_last", show_progress="minimal", concurrency_limit=2)
     gr.on([c.change for c in lab], trigger_mode="always_last", **stale)
     page.examples.select(h.pick_example, None, image, api_visibility="private", show_progress="hidden")
 
     # a new upload is analysed at once (with the chosen explanations); the comparison and sweep are cleared
-    image.change(_returning(h.upload_in_place, ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE), api_visibility="private",
+    image.change(_returning(_with_lab(h.upload_in_place), ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE), api_visibility="private",
                  trigger_mode="always_last", **on_status, **detector_queue).then(**stale)
     image.change(_returning(h.clear_compare, COMPARE_PAGE), [image], page.get(COMPARE_PAGE), api_visibility="private",
                  show_progress="hidden")
@@ -129,9 +150,9 @@ def _wire(page, h) -> None:
                  show_progress="hidden")
 
     # the page's buttons: messages in place, never an error pill on every panel
-    page.analyze_btn.click(_returning(h.analyze_in_place, ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE),
+    page.analyze_btn.click(_returning(_with_lab(h.analyze_in_place), ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE),
                            api_visibility="private", **on_status, **detector_queue).then(**stale)
-    page.compare_btn.click(_returning(h.compare_in_place, COMPARE_PAGE), inputs, page.get(COMPARE_PAGE),
+    page.compare_btn.click(_returning(_with_lab(h.compare_in_place), COMPARE_PAGE), inputs, page.get(COMPARE_PAGE),
                            api_visibility="private", show_progress_on=[page.compare_status], **detector_queue).then(**stale)
     page.sweep_btn.click(_returning(h.sweep_in_place, SWEEP_PAGE), [image, page.family, page.seed, page.spec_box],
                          page.get(SWEEP_PAGE), api_visibility="private", show_progress_on=[page.sweep_status],
@@ -140,9 +161,9 @@ def _wire(page, h) -> None:
                          api_visibility="private", show_progress_on=[page.batch_status], **detector_queue)
 
     # the API (gradio_client): no trigger on the page; a bad request raises one line
-    gr.on([], _returning(h.analyze, ANALYSIS_API), inputs, page.get(ANALYSIS_API), api_name="analyze", **detector_queue)
-    gr.on([], h.report, inputs, [page.report_html_file], api_name="report", **detector_queue)
-    gr.on([], _returning(h.compare, COMPARE_API), inputs, page.get(COMPARE_API), api_name="compare", **detector_queue)
+    gr.on([], _returning(_with_lab(h.analyze), ANALYSIS_API), inputs, page.get(ANALYSIS_API), api_name="analyze", **detector_queue)
+    gr.on([], _with_lab(h.report), inputs, [page.report_html_file], api_name="report", **detector_queue)
+    gr.on([], _returning(_with_lab(h.compare), COMPARE_API), inputs, page.get(COMPARE_API), api_name="compare", **detector_queue)
     gr.on([], _returning(h.sweep, SWEEP_API), [image, page.family, page.seed], page.get(SWEEP_API), api_name="sweep",
           **detector_queue)
     gr.on([], h.analyze_batch, [page.batch_files], [page.batch_csv], api_name="analyze_batch", **detector_queue)

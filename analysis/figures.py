@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from forensic.viz import STREAM_COLORS, STREAM_TITLES, overlay
+from forensic.viz import STREAM_TITLES, new_figure, overlay, stream_rgb
 
 __all__ = [
-    "new_figure",
     "save_figure",
     "metric_figure",
     "curve_figure",
@@ -34,13 +32,6 @@ __all__ = [
 METRIC_LABELS = {"auc": "ROC AUC", "ap": "average precision", "accuracy": "accuracy", "eer": "equal error rate", "ece": "calibration error (ECE)"}
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A figure on the Agg canvas (works without a display)."""
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
     """Writes ``fig`` as a PNG and returns the path."""
     path = Path(path)
@@ -52,8 +43,7 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
 def _color(stream: str) -> tuple[float, float, float]:
     if stream == "vote":
         return (0.0, 0.0, 0.0)
-    r, g, b = STREAM_COLORS.get(stream, (128, 128, 128))
-    return (r / 255, g / 255, b / 255)
+    return stream_rgb(stream)
 
 
 def _num(v: Any) -> float:

@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "STREAM_COLORS",
     "STREAM_TITLES",
+    "ENTROPY_LABEL",
+    "new_figure",
+    "stream_rgb",
+    "set_titles",
     "overlay",
     "draw_regions",
     "stream_overlays",
@@ -36,6 +40,8 @@ __all__ = [
 #: one colour per stream, used everywhere (RGB)
 STREAM_COLORS = {"texture": (255, 140, 0), "face": (40, 180, 90), "fusion": (60, 120, 230)}
 STREAM_TITLES = {"texture": "Global Texture", "face": "Localized Facial", "fusion": "Hybrid Semantic Fusion"}
+#: the y label of every entropy axis: the number and what it means
+ENTROPY_LABEL = "entropy / ln N\n(how spread out the attention is)"
 
 
 def _colormap(values: np.ndarray, name: str = "jet") -> np.ndarray:
@@ -107,14 +113,29 @@ def figure_to_array(fig: Figure) -> np.ndarray:
     return arr
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float, *, layout: str | None = None) -> Figure:
+    """An empty Agg figure of ``width`` x ``height`` inches at 100 dpi (``layout="constrained"``
+    gives colour bars and legends outside the axes their room)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+def stream_rgb(name: str) -> tuple[float, float, float]:
+    """The stream's colour (:data:`STREAM_COLORS`) as matplotlib's 0..1 floats; grey for an unknown name."""
+    r, g, b = STREAM_COLORS.get(name, (128, 128, 128))
+    return (r / 255, g / 255, b / 255)
+
+
+def set_titles(fig: Figure, title: str, subject: str = "") -> None:
+    """A figure's title on top and, under it all, which image it describes (``Image: <subject>``)."""
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if subject:
+        fig.supxlabel(f"Image: {subject}", fontsize=8, color="0.35")
 
 
 def _cam_caption(cam) -> str:
@@ -132,7 +153,7 @@ def explanation_figure(report: Report) -> Figure:
     """Side by side: the image with the streams' regions, then each stream's Score-CAM overlay."""
     overlays = stream_overlays(report)
     names = list(overlays)
-    fig = _figure(4.0 * (1 + len(names)), 5.0)
+    fig = new_figure(4.0 * (1 + len(names)), 5.0)
     axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
     face_box = None if report.face.box is None else (report.face.box.x0, report.face.box.y0, report.face.box.x1, report.face.box.y1)
     axes[0].imshow(draw_regions(report.image, {n: s.input.region for n, s in report.streams.items()}, face_box=face_box))
@@ -148,23 +169,41 @@ def explanation_figure(report: Report) -> Figure:
     return fig
 
 
-def entropy_figure(report: Report) -> Figure:
-    """Bars: each stream's attention entropy (and Score-CAM entropy) normalised by ln N."""
+def entropy_figure(report: Report, *, subject: str = "",
+                   title: str = "How spread out is each stream's attention?\n(1 = evenly everywhere, 0 = one spot)") -> Figure:
+    """Each stream's attention entropy / ln N (solid) and Score-CAM entropy (hatched, if explained),
+    values written in, on an axis from 0 to 1; the legend sits above the axes (it covers no bar)."""
+    from matplotlib.patches import Patch
+
     names = list(report.streams)
-    fig = _figure(5.2, 3.4)
+    fig = new_figure(5.6, 3.9, layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
     att = [report.streams[n].attention.normalized if report.streams[n].attention else np.nan for n in names]
     cam = [report.streams[n].cam_entropy.normalized if report.streams[n].cam_entropy else np.nan for n in names]
-    ax.bar(x - 0.18, att, 0.36, label="CLS attention", color=[np.array(STREAM_COLORS.get(n, (128, 128, 128))) / 255 for n in names])
-    if not all(np.isnan(cam)):
-        ax.bar(x + 0.18, cam, 0.36, label="Score-CAM", color="0.6")
+    colours = [stream_rgb(n) for n in names]
+    has_cam = not all(np.isnan(cam))
+    width = 0.38 if has_cam else 0.55
+    groups = [ax.bar(x - (width / 2 if has_cam else 0), att, width, color=colours, edgecolor="black", linewidth=0.6)]
+    if has_cam:
+        groups.append(ax.bar(x + width / 2, cam, width, color=[(*c, 0.35) for c in colours], edgecolor=colours,
+                             hatch="///", linewidth=1.0))
+    for group in groups:
+        for bar in group:
+            v = bar.get_height()
+            if np.isfinite(v):
+                ax.text(bar.get_x() + bar.get_width() / 2, v + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, names)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("entropy / ln N")
-    ax.set_title("Attention entropy (1 = spread evenly)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    ax.set_ylim(0, 1.12)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylabel(ENTROPY_LABEL, fontsize=9)
+    handles = [Patch(facecolor="0.55", edgecolor="black", label="CLS attention (solid)")]
+    handles.append(Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="Score-CAM map (hatched)")
+                   if has_cam else Patch(facecolor="white", edgecolor="0.7", label="Score-CAM: explanations off"))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False,
+              borderaxespad=0.2)
+    set_titles(fig, title, subject)
     return fig
 
 
@@ -181,14 +220,15 @@ def similarity_heatmap(ax, matrix):
     return im
 
 
-def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity") -> Figure:
-    """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix` with the values written in."""
-    fig = _figure(4.2, 3.6)
+def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity", subject: str = "") -> Figure:
+    """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix`, values written in, with a
+    colour bar in words (-1 opposite, 0 unrelated, 1 the same)."""
+    fig = new_figure(4.8, 3.9, layout="constrained")
     ax = fig.subplots()
     im = similarity_heatmap(ax, matrix)
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, ticks=[-1, 0, 1])
+    bar.ax.set_yticklabels(["-1 opposite", "0 unrelated", "1 the same"], fontsize=8)
+    set_titles(fig, title, subject)
     return fig
 
 
@@ -196,16 +236,12 @@ def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") ->
     """A robustness sweep (:attr:`forensic.sweep.SweepResult.rows`) for students: the vote and each
     stream's P(fake), attention spread and feature stability against strength, every axis from 0
     and one legend under the panels (it covers no line)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     strengths = [r["strength"] for r in rows]
     names = [n for n in STREAM_COLORS if rows and n in rows[0]["streams"]]
-    fig = Figure(figsize=(12.0, 4.0), dpi=100, layout="constrained")  # room for the legend outside
-    FigureCanvasAgg(fig)
+    fig = new_figure(12.0, 4.0, layout="constrained")  # room for the legend outside
     ax_p, ax_e, ax_s = fig.subplots(1, 3)
     for name in names:
-        style = {"color": np.array(STREAM_COLORS[name]) / 255, "marker": "o", "ms": 3, "label": name}
+        style = {"color": stream_rgb(name), "marker": "o", "ms": 3, "label": name}
         ax_p.plot(strengths, [r["streams"][name]["prob_fake"] for r in rows], **style)
         ax_e.plot(strengths, [r["streams"][name]["attention_entropy"] for r in rows], **style)
         ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], **style)

@@ -13,27 +13,39 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from forensic.degrade import DEGRADATION_PRESETS as PRESETS, degrade, parse_spec  # noqa: E402
 from webapp import render  # noqa: E402
-from webapp.lab import NEUTRAL, LabSettings, build_spec, preset_choices, preview  # noqa: E402
+from webapp.lab import NEUTRAL, LabSettings, preset_choices, preview  # noqa: E402
 
 
 def test_neutral_settings_give_no_spec_and_an_identical_image(astronaut):
-    assert build_spec(NEUTRAL) is None
+    assert NEUTRAL.spec() is None
     result = preview(astronaut, NEUTRAL)
     assert result.spec is None and result.applied == () and math.isinf(result.psnr) and result.ssim == 1.0
     assert np.array_equal(result.image, astronaut)
 
 
+def test_settings_from_the_controls_as_gradio_passes_them():
+    import inspect
+
+    # the controls' order is that of from_controls' parameters (the API's parameter names)
+    assert tuple(inspect.signature(LabSettings.from_controls).parameters) == LabSettings.CONTROLS
+    s = LabSettings.from_controls(None, 40.0, 1.5, 9.0, 30, 10, 0.5, 0.3, None)
+    assert s == LabSettings(preset="none", jpeg_quality=40, gblur_sigma=1.5, motion_length=9, motion_angle=30.0,
+                            gnoise_sigma=10.0, resize_scale=0.5, compound=0.3, seed=0)
+    assert isinstance(s.jpeg_quality, int) and isinstance(s.motion_length, int)
+    assert LabSettings.from_controls("ffpp-c40", 100, 0, 1, 0, 0, 1, 0, 7).spec() == "ffpp-c40"
+
+
 def test_spec_skips_neutral_ops_orders_jpeg_last_and_parses():
     s = LabSettings(preset="ffpp-c40", compound=0.3, gblur_sigma=1.5, motion_length=9, motion_angle=30,
                     gnoise_sigma=10, resize_scale=0.5, jpeg_quality=20, seed=7)
-    spec = build_spec(s)
+    spec = s.spec()
     assert spec == ("ffpp-c40;compound:strength=0.3;gblur:sigma=1.5;motion-blur:length=9,angle=30;"
                     "gnoise:sigma=10;resize:scale=0.5,interp=area;jpeg:quality=20")
     assert [c.name for c in parse_spec(spec).calls] == [
         "h264-approx", "compound", "gblur", "motion-blur", "gnoise", "resize", "jpeg"
     ]
-    assert build_spec(LabSettings(jpeg_quality=100, motion_length=1, resize_scale=1.0)) is None
-    assert build_spec(LabSettings(motion_length=3, motion_angle=0)) == "motion-blur:length=3,angle=0"
+    assert LabSettings(jpeg_quality=100, motion_length=1, resize_scale=1.0).spec() is None
+    assert LabSettings(motion_length=3, motion_angle=0).spec() == "motion-blur:length=3,angle=0"
 
 
 def test_preview_matches_the_library_and_the_seed(astronaut):

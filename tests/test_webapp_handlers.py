@@ -25,17 +25,17 @@ pytest.importorskip("gradio")
 from webapp import figures, vote  # noqa: E402
 from webapp.files import ScratchDir  # noqa: E402
 from webapp.handlers import Handlers  # noqa: E402
+from webapp.lab import LabSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FACE_CROP = str(ROOT / "examples" / "astronaut_face.png")
 ASTRONAUT = str(ROOT / "examples" / "astronaut.jpg")
 GRID = {round(0.1 * i, 1) for i in range(11)}
-# preset, jpeg, gblur, motion length, motion angle, gnoise, resize, compound, seed
-NEUTRAL = ("none", 100, 0, 1, 0, 0, 1, 0, 0)
+NEUTRAL = LabSettings()
 
 
 def lab(jpeg=100, seed=0, gnoise=0):
-    return ("none", jpeg, 0, 1, 0, gnoise, 1, 0, seed)
+    return LabSettings(jpeg_quality=jpeg, seed=seed, gnoise_sigma=gnoise)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def offline(tmp_path_factory):
 @pytest.fixture(scope="module")
 def jpeg_view(handlers):
     """Analyze of the face crop at JPEG 40, fast Score-CAM, with the report files."""
-    return handlers.analyze_in_place(FACE_CROP, *lab(jpeg=40, seed=3), explain="fast")
+    return handlers.analyze_in_place(FACE_CROP, lab(jpeg=40, seed=3), explain="fast")
 
 
 def _text(markup: str) -> str:
@@ -103,7 +103,7 @@ def test_an_untrained_vote_gives_no_verdict_word():
 
 # ------------------------------------------------------------------------------ in place (items 2 and 4)
 def test_analyze_without_an_image_is_one_message_and_empty_panels(handlers):
-    view = handlers.analyze_in_place(None, *NEUTRAL, explain="fast")
+    view = handlers.analyze_in_place(None, NEUTRAL, explain="fast")
     assert "No image" in view.status and "status-error" in view.status
     assert view.vote == view.details == "" and view.report_json is None and view.regions is None
     assert all(getattr(view, f"overlay_{n}") is None for n in ("texture", "face", "fusion"))
@@ -114,13 +114,13 @@ def test_analyze_without_an_image_is_one_message_and_empty_panels(handlers):
 def test_a_bad_upload_is_shown_in_place(handlers, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image\n" * 20)
-    view = handlers.analyze_in_place(str(bad), *NEUTRAL, explain="none")
+    view = handlers.analyze_in_place(str(bad), NEUTRAL, explain="none")
     assert "not an image" in view.status and view.vote == "" and view.report_json is None
 
 
 def test_an_upload_honours_explanations_off(handlers):
     """Upload used to run fast Score-CAM whatever the Explanations choice (minutes for `paper` on a CPU)."""
-    view = handlers.upload_in_place(FACE_CROP, *NEUTRAL, explain="none")
+    view = handlers.upload_in_place(FACE_CROP, NEUTRAL, explain="none")
     assert view.report_json["explain"] == "none"
     assert all(view.report_json["streams"][n]["cam"] is None for n in ("texture", "face", "fusion"))
     assert all(getattr(view, f"overlay_{n}") is None for n in ("texture", "face", "fusion"))
@@ -144,14 +144,14 @@ def test_every_result_names_its_image(jpeg_view):
 
 def test_a_lab_change_marks_the_results_out_of_date_until_analyze(handlers, jpeg_view):
     analysed = jpeg_view.analysed
-    status, results, _, _, sweep = handlers.lab_changed(FACE_CROP, *lab(jpeg=20, seed=3), analysed, None, None)
+    status, results, _, _, sweep = handlers.lab_changed(FACE_CROP, lab(jpeg=20, seed=3), analysed, None, None)
     assert "Out of date" in status and "jpeg:quality=40" in status and "jpeg:quality=20" in status
     assert "stale-results" in results["elem_classes"]
     # back to what was analysed: fresh again, nothing recomputed
-    status, results, *_ = handlers.lab_changed(FACE_CROP, *lab(jpeg=40, seed=3), analysed, None, None)
+    status, results, *_ = handlers.lab_changed(FACE_CROP, lab(jpeg=40, seed=3), analysed, None, None)
     assert status == jpeg_view.status and "stale-results" not in results["elem_classes"]
     # a new seed changes the image too (the degradation is seeded)
-    status, *_ = handlers.lab_changed(FACE_CROP, *lab(jpeg=40, seed=4), analysed, None, None)
+    status, *_ = handlers.lab_changed(FACE_CROP, lab(jpeg=40, seed=4), analysed, None, None)
     assert "Out of date" in status and "seed 4" in status
 
 
@@ -181,18 +181,6 @@ def test_figures_start_at_zero_and_the_legend_covers_no_bar(jpeg_view):
     assert stab.get_ylim()[0] == 0 and "cosine" in stab.get_ylabel()
 
 
-def test_the_sweep_figure_starts_at_zero_with_its_legend_outside_the_panels():
-    rows = [{"strength": s / 10, "prob_fake": 0.6, "streams": {n: {"prob_fake": 0.5 + s / 40, "attention_entropy": 0.9,
-                                                                   "stability": 1 - s / 50} for n in ("texture", "face", "fusion")}}
-            for s in range(11)]
-    fig = figures.sweep_figure(rows, title="t")
-    fig.canvas.draw()
-    legend = fig.legends[0].get_window_extent()
-    assert [ax.get_ylim()[0] for ax in fig.axes] == [0, 0, 0]
-    assert not any(ax.get_window_extent().overlaps(legend) for ax in fig.axes)
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["texture", "face", "fusion", "vote (0.1 grid)"]
-
-
 def test_overlays_say_fast_or_exact_and_the_fidelity_when_the_library_gives_it(jpeg_view):
     from webapp import render
 
@@ -209,7 +197,7 @@ def test_overlays_say_fast_or_exact_and_the_fidelity_when_the_library_gives_it(j
 
 
 def test_the_face_fallback_is_in_the_face_overlay_title(handlers):
-    view = handlers.analyze_in_place(ASTRONAUT, *NEUTRAL, explain="none")
+    view = handlers.analyze_in_place(ASTRONAUT, NEUTRAL, explain="none")
     assert view.report_json["streams"]["face"]["input"]["kind"] == "face-fallback"
     assert "fell back" in view.caption_face and "fell back" not in view.caption_texture
     # the regions picture is labelled: the face box's white tag and each stream's colour are drawn
@@ -261,7 +249,7 @@ def test_a_batch_is_a_table_and_a_csv_in_upload_order(handlers, tmp_path):
     assert [r["file"] for r in rows] == ["astronaut_face.png", "broken.png", "astronaut_face_selfblend.png"]
     assert rows[1]["error"] and rows[1]["prob_fake"] == "" and not rows[0]["error"]
     assert float(rows[0]["prob_fake"]) in GRID and rows[0]["face_mode"] == "crop" and rows[0]["untrained"] == "True"
-    single = handlers.analyze(FACE_CROP, *NEUTRAL, explain="none").report_json
+    single = handlers.analyze(FACE_CROP, NEUTRAL, explain="none").report_json
     assert float(rows[0]["prob_fake"]) == single["prob_fake"]
     assert float(rows[0]["texture"]) == pytest.approx(single["streams"]["texture"]["prob_fake"], abs=1e-4)
     assert [r[2] for r in view.batch_table] == ["none (untrained)", "-", "none (untrained)"]  # no verdict word
@@ -272,7 +260,7 @@ def test_a_batch_is_a_table_and_a_csv_in_upload_order(handlers, tmp_path):
 def test_clean_vs_degraded_overlays_and_their_cosine(handlers):
     from forensic.explain.similarity import map_similarity
 
-    view = handlers.compare(FACE_CROP, *lab(gnoise=40, seed=1), explain="none")  # off: compared with fast
+    view = handlers.compare(FACE_CROP, lab(gnoise=40, seed=1), explain="none")  # off: compared with fast
     data = view.drift_json
     assert data["spec"] == "gnoise:sigma=40" and data["method"] == "fast" and "used fast" in view.compare_status
     for n in ("texture", "face", "fusion"):
@@ -288,7 +276,7 @@ def test_clean_vs_degraded_overlays_and_their_cosine(handlers):
 
 
 def test_compare_without_a_degradation_says_so_in_place(handlers):
-    view = handlers.compare_in_place(FACE_CROP, *NEUTRAL, explain="fast")
+    view = handlers.compare_in_place(FACE_CROP, NEUTRAL, explain="fast")
     assert "Nothing to compare" in view.compare_status and view.clean_texture is None
 
 
@@ -300,7 +288,7 @@ def test_the_sweep_says_what_it_sweeps_from(handlers):
 
 
 def test_without_a_detector_analyze_shows_the_face_and_the_reason(offline):
-    view = offline.analyze_in_place(FACE_CROP, *NEUTRAL, explain="fast")
+    view = offline.analyze_in_place(FACE_CROP, NEUTRAL, explain="fast")
     assert "No verdict" in view.vote and "Weights unavailable: test." in view.vote
     assert view.report_json["face"]["mode"] == "crop" and view.regions.shape == (256, 256, 3)
     assert view.report_html_file["interactive"] is False
@@ -311,7 +299,7 @@ def test_a_big_upload_is_analysed_on_the_labs_bounded_copy(handlers):
     """The preview is what the streams see: past the lab's bound both work on the same scaled-down copy
     (here a bound of 128 x 128 pixels for the 256 px crop; the app's is 2048 x 2048)."""
     bounded = Handlers(handlers.detector, scratch=handlers.scratch, max_pixels=128 * 128)
-    view = bounded.analyze(FACE_CROP, *NEUTRAL, explain="none")
+    view = bounded.analyze(FACE_CROP, NEUTRAL, explain="none")
     assert view.regions.shape == (128, 128, 3)
     assert any("copy of the 256x256 image" in n for n in view.report_json["image"]["notes"])
     assert "copy of the 256x256 image" in view.details
@@ -329,12 +317,16 @@ def test_a_big_upload_is_decoded_once_into_the_bounded_copy_and_the_lab_names_it
     assert decoded.pixels.shape == (128, 128, 3) and decoded.scaled_from == (256, 256)
     assert decode_upload(FACE_CROP, 128 * 128) is decoded  # slider moves hit the cache
     bounded = Handlers(handlers.detector, scratch=handlers.scratch, max_pixels=128 * 128)
-    lab = list(NEUTRAL)
-    lab[1] = 40  # JPEG quality 40
-    image, spec, summary, info = bounded.degrade(FACE_CROP, *lab)
+    image, spec, summary, info = bounded.degrade(FACE_CROP, lab(jpeg=40))
     assert image.shape == (128, 128, 3) and spec == "jpeg:quality=40"
     assert "computed on a 128x128 copy of the 256x256 image" in summary
     assert info["size"] == [256, 256] and any("copy of the 256x256 image" in n for n in info["notes"])
+
+
+def test_a_seed_out_of_range_is_said_in_place_by_the_lab(offline):
+    image, spec, summary, info = offline.degrade(FACE_CROP, LabSettings(seed=2**40))
+    assert image is None and spec == "" and "seed must be a whole number" in summary and "seed" in info["error"]
+    assert all(out == {"__type__": "update"} for out in offline.lab_changed(FACE_CROP, LabSettings(seed=-1), {"spec": None}))
 
 
 def test_the_scratch_folder_forgets_old_files(tmp_path):

@@ -1,7 +1,8 @@
 """Several images at once: one row per file (in upload order), a table for the page and a CSV file.
 
-The CSV has the columns of ``python -m forensic predict --format csv`` with the uploaded file's
-name in ``file``: one bad file is a row with an ``error``, never a failed batch.
+The rows are those of ``python -m forensic predict --format csv`` (:mod:`forensic.records`), with
+the uploaded file's name in ``file`` where the CLI has its ``path``: one bad file is a row with an
+``error``, never a failed batch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forensic.config import STREAM_NAMES
+from forensic.records import CSV_COLUMNS as RECORD_COLUMNS
+from forensic.records import csv_row, report_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from forensic.report import Report
@@ -22,20 +25,15 @@ __all__ = ["MAX_FILES", "CSV_COLUMNS", "TABLE_HEADERS", "batch_row", "table_rows
 #: files one request may hold (a batch runs on the single model thread and blocks the queue)
 MAX_FILES = 64
 STREAMS = STREAM_NAMES
-CSV_COLUMNS = ("file", "prob_fake", "label", *STREAMS, "face_mode", "preset", "untrained", "error")
+#: the CLI's columns, the file named by its upload name
+CSV_COLUMNS = ("file", *(c for c in RECORD_COLUMNS if c != "path"))
 TABLE_HEADERS = ("file", "P(fake)", "verdict", *STREAMS, "face mode", "error")
 
 
 def batch_row(path: str | Path, outcome: Report | Exception, *, preset: str, untrained: bool) -> dict[str, Any]:
     """The CSV row of one file: its verdict, or its error in one line."""
-    name = Path(path).name
-    if isinstance(outcome, Exception):
-        message = str(outcome).strip().splitlines()[0] if str(outcome).strip() else type(outcome).__name__
-        return {"file": name, "prob_fake": None, "label": None, **{n: None for n in STREAMS}, "face_mode": None,
-                "preset": preset, "untrained": untrained, "error": message}
-    streams = {n: round(float(outcome.streams[n].prob_fake), 4) if n in outcome.streams else None for n in STREAMS}
-    return {"file": name, "prob_fake": outcome.prob_fake, "label": outcome.label, **streams, "face_mode": outcome.face.mode,
-            "preset": outcome.preset, "untrained": outcome.untrained, "error": None}
+    row = csv_row(report_record(Path(path).name, outcome, preset=preset, untrained=untrained))
+    return {"file": row.pop("path"), **row}
 
 
 def table_rows(rows: Iterable[dict[str, Any]]) -> list[list[Any]]:
@@ -57,8 +55,7 @@ def table_rows(rows: Iterable[dict[str, Any]]) -> list[list[Any]]:
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:
     """The rows as CSV text (header first; empty cells for None)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for r in rows:
-        writer.writerow({k: "" if r.get(k) is None else r[k] for k in CSV_COLUMNS})
+    writer.writerows(rows)
     return buf.getvalue()

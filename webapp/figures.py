@@ -1,6 +1,8 @@
-"""Figures and pictures for students: plain-language labels, axes from 0, legends that match and do not cover.
+"""The app's own figures and pictures for students: plain-language labels, axes from 0, legends that match and do not cover.
 
-Each figure says which image it describes (a subtitle) and what its axes mean in words. The
+Figures the CLI draws too (entropy, similarity, sweep) are :mod:`forensic.viz`'s; this module has
+those only the app shows, in the same style (:func:`forensic.viz.set_titles`: each figure says
+which image it describes, in a subtitle, and what its axes mean in words). The
 regions picture labels every stream's rectangle and the detected face with tags that never
 overlap each other (:func:`place_tags`), so nothing hides under Gradio's panel badge either.
 """
@@ -19,32 +21,24 @@ from forensic import viz
 from forensic.config import STREAM_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from forensic.explain.similarity import SimilarityMatrix
     from forensic.report import Report
 
 __all__ = [
-    "ENTROPY_LABEL",
     "Tag",
     "place_tags",
     "regions_picture",
-    "entropy_figure",
     "stability_figure",
     "similarity_figure",
     "message_figure",
     "colour_scale_html",
     "drift_figure",
     "draw_labelled_regions",
-    "sweep_figure",
 ]
 
 STREAMS = STREAM_NAMES
-#: the sweep's figure is the library's (also what a script or notebook draws)
-sweep_figure = viz.sweep_figure
-#: the y label of every entropy axis: the number and what it means
-ENTROPY_LABEL = "entropy / ln N\n(how spread out the attention is)"
 _KIND_SHORT = {
     "center-crop": "centre crop",
     "face-crop": "face crop",
@@ -53,25 +47,8 @@ _KIND_SHORT = {
 }
 
 
-def _rgb(name: str) -> tuple[float, float, float]:
-    r, g, b = viz.STREAM_COLORS.get(name, (128, 128, 128))
-    return (r / 255, g / 255, b / 255)
-
-
 def _figure(width: float, height: float) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")  # colour bars and legends get their room
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _titles(fig: Figure, ax: Axes, title: str, subject: str) -> None:
-    if title:
-        fig.suptitle(title, fontsize=11)
-    if subject:
-        fig.supxlabel(f"Image: {subject}", fontsize=8, color="0.35")
+    return viz.new_figure(width, height, layout="constrained")  # colour bars and legends get their room
 
 
 def message_figure(text: str, *, title: str = "", size: tuple[float, float] = (5.2, 3.4)) -> Figure:
@@ -79,51 +56,12 @@ def message_figure(text: str, *, title: str = "", size: tuple[float, float] = (5
     fig = _figure(*size)
     ax = fig.subplots()
     ax.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=11)
+    viz.set_titles(fig, title)
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=10.5, wrap=True, transform=ax.transAxes, color="0.25")
     return fig
 
 
 # ------------------------------------------------------------------------------------ bar charts
-def entropy_figure(report: Report, *, subject: str = "") -> Figure:
-    """Each stream's attention entropy / ln N (solid) and Score-CAM entropy (hatched), axis 0..1."""
-    from matplotlib.patches import Patch
-
-    names = [n for n in STREAMS if n in report.streams]
-    fig = _figure(5.6, 3.9)
-    ax = fig.subplots()
-    x = np.arange(len(names))
-    att = [report.streams[n].attention.normalized if report.streams[n].attention else np.nan for n in names]
-    cam = [report.streams[n].cam_entropy.normalized if report.streams[n].cam_entropy else np.nan for n in names]
-    colours = [_rgb(n) for n in names]
-    has_cam = not all(np.isnan(cam))
-    width = 0.38 if has_cam else 0.55
-    bars = ax.bar(x - (width / 2 if has_cam else 0), att, width, color=colours, edgecolor="black", linewidth=0.6)
-    groups = [bars]
-    if has_cam:
-        groups.append(ax.bar(x + width / 2, cam, width, color=[(*c, 0.35) for c in colours], edgecolor=colours,
-                             hatch="///", linewidth=1.0))
-    for group in groups:
-        for bar in group:
-            v = bar.get_height()
-            if np.isfinite(v):
-                ax.text(bar.get_x() + bar.get_width() / 2, v + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, names)
-    ax.set_ylim(0, 1.12)
-    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
-    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
-    ax.set_ylabel(ENTROPY_LABEL, fontsize=9)
-    handles = [Patch(facecolor="0.55", edgecolor="black", label="CLS attention (solid)")]
-    handles.append(Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="Score-CAM map (hatched)")
-                   if has_cam else Patch(facecolor="white", edgecolor="0.7", label="Score-CAM: explanations off"))
-    # above the axes, outside them: it can never cover a bar
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False,
-              borderaxespad=0.2)
-    _titles(fig, ax, "How spread out is each stream's attention?\n(1 = evenly everywhere, 0 = one spot)", subject)
-    return fig
-
-
 def stability_figure(report: Report, *, subject: str = "") -> Figure:
     """Each stream's cosine between its clean and degraded features, on an axis from 0 to 1."""
     names = [n for n in STREAMS if n in report.streams]
@@ -134,7 +72,7 @@ def stability_figure(report: Report, *, subject: str = "") -> Figure:
     fig = _figure(5.6, 3.9)
     ax = fig.subplots()
     shown = [np.nan if v is None else v for v in values]
-    bars = ax.bar(names, shown, color=[_rgb(n) for n in names], edgecolor="black", linewidth=0.6, width=0.55)
+    bars = ax.bar(names, shown, color=[viz.stream_rgb(n) for n in names], edgecolor="black", linewidth=0.6, width=0.55)
     for bar, v in zip(bars, values):
         if v is not None:
             ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
@@ -142,21 +80,15 @@ def stability_figure(report: Report, *, subject: str = "") -> Figure:
     ax.set_ylim(low, 1.12)
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
     ax.set_ylabel("cosine(clean, degraded)\n1 = features unchanged", fontsize=9)
-    _titles(fig, ax, "Did the degradation move each stream's features?", subject)
+    viz.set_titles(fig, "Did the degradation move each stream's features?", subject)
     return fig
 
 
 def similarity_figure(matrix: SimilarityMatrix | None, *, title: str, subject: str = "", empty: str = "") -> Figure:
-    """A cosine matrix between the streams, values written in, with a colour bar in words."""
+    """:func:`forensic.viz.similarity_figure`, or why it is empty (``empty``) when there is no matrix."""
     if matrix is None:
         return message_figure(empty or "Not available for this analysis.", title=title, size=(4.8, 3.9))
-    fig = _figure(4.8, 3.9)
-    ax = fig.subplots()
-    im = viz.similarity_heatmap(ax, matrix)
-    bar = fig.colorbar(im, ax=ax, fraction=0.046, ticks=[-1, 0, 1])
-    bar.ax.set_yticklabels(["-1 opposite", "0 unrelated", "1 the same"], fontsize=8)
-    _titles(fig, ax, title, subject)
-    return fig
+    return viz.similarity_figure(matrix, title=title, subject=subject)
 
 
 def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, float | None], *, subject: str = "") -> Figure:
@@ -167,7 +99,7 @@ def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, fl
     x = np.arange(len(names))
     maps = [np.nan if cosines[n] is None else cosines[n] for n in names]
     feats = [np.nan if stability.get(n) is None else stability[n] for n in names]
-    colours = [_rgb(n) for n in names]
+    colours = [viz.stream_rgb(n) for n in names]
     a = ax.bar(x - 0.19, maps, 0.38, color=colours, edgecolor="black", linewidth=0.6)
     b = ax.bar(x + 0.19, feats, 0.38, color=[(*c, 0.35) for c in colours], edgecolor=colours, hatch="///")
     for group in (a, b):
@@ -184,7 +116,7 @@ def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, fl
     ax.set_ylim(min(0.0, *(v for v in maps + feats if np.isfinite(v))), 1.12)
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
     ax.set_ylabel("cosine(clean, degraded)\n1 = did not move", fontsize=9)
-    _titles(fig, ax, "How far did each stream's attention drift?", subject)
+    viz.set_titles(fig, "How far did each stream's attention drift?", subject)
     return fig
 
 

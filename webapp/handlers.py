@@ -8,7 +8,8 @@ components (:class:`webapp.layout.Page`); ``app.py`` only wires them. Two flavou
 - the page's handlers (``*_in_place``) never raise: the message goes in place, in the panel's
   status line, and the result panels are left empty (no red "Error" pill on each).
 
-Each result says which image it describes, and :meth:`Handlers.lab_changed` marks results that no
+The lab's handlers take its controls as one :class:`webapp.lab.LabSettings` (``app.py`` builds it from
+the values Gradio passes one by one). Each result says which image it describes, and :meth:`Handlers.lab_changed` marks results that no
 longer match the lab as out of date (cheap: nothing is recomputed until Analyze is pressed).
 All of it runs without a server: tests call these methods directly.
 """
@@ -24,13 +25,14 @@ from typing import Any
 import gradio as gr
 
 from forensic.degrade import SpecError, check_seed
+from forensic import viz
 from forensic.explain import method_names
 from forensic.images import ImageError
 
 from . import batch as batch_table
-from . import figures, render
+from . import render
 from .files import ScratchDir
-from .lab import LAB_MAX_PIXELS, LabSettings, build_spec, preview
+from .lab import LAB_MAX_PIXELS, LabSettings, preview
 from .report_file import Chart, Picture, report_html
 from .runtime import decode_upload, on_gpu, on_model_thread, user_error
 from .views import (
@@ -46,7 +48,7 @@ from .views import (
     status_html,
 )
 
-__all__ = ["Handlers", "checked_seed"]
+__all__ = ["Handlers", "checked_lab", "checked_seed"]
 
 STREAMS = render.STREAMS
 
@@ -109,17 +111,7 @@ class Handlers:
         self._run_analysis, self._run_pair, self._run_sweep, self._run_batch = run_analysis, run_pair, run_sweep, run_batch
 
     # -------------------------------------------------------------------------------- lab
-    @staticmethod
-    def settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength,
-                 seed) -> LabSettings:
-        """The lab's controls as :class:`LabSettings`; a seed out of range is a ``gr.Error`` in one line."""
-        seed = checked_seed(seed)
-        return LabSettings(preset=preset or "none", jpeg_quality=int(jpeg_quality), gblur_sigma=float(gblur_sigma),
-                           motion_length=int(motion_length), motion_angle=float(motion_angle), gnoise_sigma=float(gnoise_sigma),
-                           resize_scale=float(resize_scale), compound=float(compound_strength), seed=seed)
-
-    def degrade(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                compound_strength, seed):
+    def degrade(self, image, lab: LabSettings):
         """The degraded image, the spec (for `python -m forensic degrade`), a summary and the details as JSON.
 
         A bad upload or setting is *returned* (no image, the message in the summary and as ``error`` in
@@ -128,8 +120,7 @@ class Handlers:
         if not image:
             return None, "", "Upload an image to start.", None
         try:
-            lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                                compound_strength, seed)
+            lab = checked_lab(lab)
             decoded = decode_upload(image, self.max_pixels)
             result = preview(decoded.pixels, lab, input_size=decoded.scaled_from)
         except (gr.Error, SpecError, ValueError) as exc:
@@ -140,18 +131,16 @@ class Handlers:
                                 "notes": list(decoded.notes)})
         return result.image, result.spec or "", render.lab_markdown(result), info
 
-    def lab_changed(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                    compound_strength, seed, analysed=None, compared=None, swept=None):
+    def lab_changed(self, image, lab: LabSettings, analysed=None, compared=None, swept=None):
         """Marks the results that no longer describe the lab's image as out of date (nothing is recomputed).
 
         Returns the analysis status and results class, the comparison's, and the sweep's status.
         """
         try:
-            lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                                compound_strength, seed)
+            lab = checked_lab(lab)
         except gr.Error:
             return (gr.skip(),) * 5
-        spec = build_spec(lab)
+        spec = lab.spec()
         now = render.describe_lab(spec, lab.seed)
         out = []
         for done, what in ((analysed, "Analyze"), (compared, "Compare")):
@@ -166,24 +155,20 @@ class Handlers:
         return tuple(out)
 
     # -------------------------------------------------------------------------------- analysis
-    def analyze(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                compound_strength, seed, explain="fast", progress=gr.Progress()) -> AnalysisView:
+    def analyze(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> AnalysisView:
         """The vote, each stream's table row and region, three Score-CAM overlays, the figures and the report JSON.
 
         Raises:
             gr.Error: a bad upload or setting, in one line.
         """
-        return self._analysis(image, (preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                                      resize_scale, compound_strength, seed), explain, progress, files=False)
+        return self._analysis(image, lab, explain, progress, files=False)
 
-    def analyze_in_place(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                         resize_scale, compound_strength, seed, explain="fast", progress=gr.Progress()) -> AnalysisView:
+    def analyze_in_place(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> AnalysisView:
         """The page's Analyze: never raises. The explanation choice is honoured (``none`` runs no Score-CAM).
 
         No image: a prompt, every panel empty. A bad upload or setting: its reason in the status line.
         The report's download buttons are enabled with its files, or disabled.
         """
-        lab = (preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale, compound_strength, seed)
         if not image:
             view = AnalysisView(status=status_html("⚠ **No image**: upload one (or click an example) first, then Analyze.",
                                                    "error"), results=results_class(False))
@@ -195,29 +180,25 @@ class Handlers:
         return replace(view, **{k: gr.update(value=getattr(view, k), interactive=getattr(view, k) is not None)
                                 for k in ("report_html_file", "report_json_file")})
 
-    def upload_in_place(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                        resize_scale, compound_strength, seed, explain="fast", progress=gr.Progress()) -> AnalysisView:
+    def upload_in_place(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> AnalysisView:
         """A new upload (or example) is analysed at once, as Analyze would; a cleared input clears the results."""
         if not image:
             return replace(AnalysisView(status=status_html("Upload an image or click an example: it is analysed at once.", "info"),
                                         results=results_class(False)),
                            report_html_file=gr.update(value=None, interactive=False),
                            report_json_file=gr.update(value=None, interactive=False))
-        return self.analyze_in_place(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                                     resize_scale, compound_strength, seed, explain, progress)
+        return self.analyze_in_place(image, lab, explain, progress)
 
-    def report(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-               compound_strength, seed, explain="fast", progress=gr.Progress()) -> str:
+    def report(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> str:
         """``/report``: the analysis as one self-contained HTML file (its path)."""
         if self.detector is None:
             raise gr.Error(self.error, title="No detector loaded", print_exception=False)
-        view = self._analysis(image, (preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                                      resize_scale, compound_strength, seed), explain, progress, files=True)
+        view = self._analysis(image, lab, explain, progress, files=True)
         return view.report_html_file
 
-    def _analysis(self, image, lab_values, explain, progress, *, files: bool) -> AnalysisView:
-        lab = self.settings(*lab_values)
-        spec = build_spec(lab)
+    def _analysis(self, image, lab: LabSettings, explain, progress, *, files: bool) -> AnalysisView:
+        lab = checked_lab(lab)
+        spec = lab.spec()
         decoded = decode_upload(image, self.max_pixels)
         try:
             if self.detector is None:
@@ -259,8 +240,7 @@ class Handlers:
         return face_only_view(pixels, face, spec=spec, seed=lab.seed, error=self.error)
 
     # -------------------------------------------------------------------------------- clean vs degraded
-    def compare(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                compound_strength, seed, explain="fast", progress=gr.Progress()) -> CompareView:
+    def compare(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> CompareView:
         """The three overlays of the clean image next to those of the degraded one, with each stream's map cosine.
 
         Raises:
@@ -268,9 +248,8 @@ class Handlers:
         """
         if self.detector is None:
             raise gr.Error(self.error, title="No detector loaded", print_exception=False)
-        lab = self.settings(preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
-                            compound_strength, seed)
-        spec = build_spec(lab)
+        lab = checked_lab(lab)
+        spec = lab.spec()
         if spec is None:
             raise gr.Error("Nothing to compare: the lab applies no degradation. Move a slider or pick a preset first.",
                            title="No degradation", print_exception=False)
@@ -282,15 +261,13 @@ class Handlers:
             raise user_error(exc) from exc
         return compare_view(clean, degraded, spec=spec, seed=lab.seed, method=method, asked=explain or "none")
 
-    def compare_in_place(self, image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                         resize_scale, compound_strength, seed, explain="fast", progress=gr.Progress()) -> CompareView:
+    def compare_in_place(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> CompareView:
         """The page's Compare: the message in place instead of an error."""
         if not image:
             return CompareView(compare_status=status_html("⚠ **No image**: upload one first.", "error"),
                                compare_results=results_class(False))
         try:
-            return self.compare(image, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma,
-                                resize_scale, compound_strength, seed, explain, progress)
+            return self.compare(image, lab, explain, progress)
         except gr.Error as exc:
             return CompareView(compare_status=status_html(f"⚠ **{exc.message}**", "error"), compare_results=results_class(False))
 
@@ -316,7 +293,7 @@ class Handlers:
         swept = {"family": result.family, "seed": result.seed}
         data = {**result.to_dict(), "swept_from": "the clean upload (the lab's settings are not applied)"}
         return SweepView(sweep_status=self._sweep_status(swept, None, seed, True, fresh=True),
-                         sweep_plot=figures.sweep_figure(result.rows, title=title), sweep_json=render.jsonable(data), swept=swept)
+                         sweep_plot=viz.sweep_figure(result.rows, title=title), sweep_json=render.jsonable(data), swept=swept)
 
     def sweep_in_place(self, image, family, seed, spec="", progress=gr.Progress()) -> SweepView:
         """The page's sweep: the message in place instead of an error. ``spec`` is the lab's, to say it is not applied."""
@@ -393,6 +370,11 @@ class Handlers:
         except gr.Error:
             seed = 0
         return SweepView(sweep_status=self._sweep_status(None, None, seed, bool(image)))
+
+
+def checked_lab(lab: LabSettings) -> LabSettings:
+    """``lab`` with its seed checked (:func:`checked_seed`), or a ``gr.Error`` in one line."""
+    return replace(lab, seed=checked_seed(lab.seed))
 
 
 def checked_seed(seed) -> int:

@@ -1,4 +1,4 @@
-"""The degradation lab: slider values -> a spec string, the degraded preview, PSNR and SSIM.
+"""The degradation lab: its controls as one :class:`LabSettings` -> a spec string, the degraded preview, PSNR and SSIM.
 
 The lab works on a copy of at most :data:`LAB_MAX_PIXELS` pixels: at full size one preview of a
 64-megapixel upload took 5 GB (a float32 copy per operation, PSNR and SSIM in float64), and two run
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from forensic.degrade import DEGRADATION_PRESETS, degrade_result, psnr, ssim
 from forensic.images import fit_pixels
 
-__all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "build_spec", "preview", "working_copy"]
+__all__ = ["LAB_MAX_PIXELS", "LabSettings", "LabPreview", "NEUTRAL", "preset_choices", "preview", "working_copy"]
 
 #: Largest image the lab degrades and measures (2048 x 2048); bigger uploads are previewed on a
 #: copy scaled down to this many pixels (area interpolation), which bounds the server's memory
@@ -48,8 +49,48 @@ class LabSettings:
     jpeg_quality: int = 100
     seed: int = 0
 
+    #: the controls' values in the order the page (and the API: ``/degrade``, ``/analyze``, ...) passes them;
+    #: these are the API's parameter names
+    CONTROLS: ClassVar[tuple[str, ...]] = ("preset", "jpeg_quality", "gblur_sigma", "motion_length", "motion_angle",
+                                           "gnoise_sigma", "resize_scale", "compound_strength", "seed")
+
+    @classmethod
+    def from_controls(cls, preset, jpeg_quality, gblur_sigma, motion_length, motion_angle, gnoise_sigma, resize_scale,
+                      compound_strength, seed) -> LabSettings:
+        """The settings from the controls' values as Gradio passes them (:attr:`CONTROLS`' order).
+
+        The seed is kept as given (None: 0): it is checked where a handler can say what is wrong in
+        its own way (:func:`forensic.degrade.check_seed`).
+        """
+        return cls(preset=preset or "none", jpeg_quality=int(jpeg_quality), gblur_sigma=float(gblur_sigma),
+                   motion_length=int(motion_length), motion_angle=float(motion_angle), gnoise_sigma=float(gnoise_sigma),
+                   resize_scale=float(resize_scale), compound=float(compound_strength), seed=0 if seed is None else seed)
+
+    def spec(self) -> str | None:
+        """The spec the CLI accepts (``python -m forensic degrade --spec ...``) for these settings, or None."""
+        steps: list[str] = []
+        if self.preset and self.preset != "none":
+            steps.append(self.preset)
+        if self.compound > 0:
+            steps.append(f"compound:strength={_num(self.compound)}")
+        if self.gblur_sigma > 0:
+            steps.append(f"gblur:sigma={_num(self.gblur_sigma)}")
+        if int(self.motion_length) > 1:
+            steps.append(f"motion-blur:length={int(self.motion_length)},angle={_num(self.motion_angle)}")
+        if self.gnoise_sigma > 0:
+            steps.append(f"gnoise:sigma={_num(self.gnoise_sigma)}")
+        if self.resize_scale < 1:
+            steps.append(f"resize:scale={_num(self.resize_scale)},interp=area")
+        if int(self.jpeg_quality) < 100:
+            steps.append(f"jpeg:quality={int(self.jpeg_quality)}")
+        return ";".join(steps) or None
+
 
 NEUTRAL = LabSettings()
+
+
+def _num(x: float) -> str:
+    return f"{float(x):g}"
 
 
 @dataclass(frozen=True)
@@ -98,30 +139,6 @@ def preset_choices() -> list[tuple[str, str]]:
     return choices
 
 
-def _num(x: float) -> str:
-    return f"{float(x):g}"
-
-
-def build_spec(s: LabSettings) -> str | None:
-    """The spec the CLI accepts (``python -m forensic degrade --spec ...``) for these settings, or None."""
-    steps: list[str] = []
-    if s.preset and s.preset != "none":
-        steps.append(s.preset)
-    if s.compound > 0:
-        steps.append(f"compound:strength={_num(s.compound)}")
-    if s.gblur_sigma > 0:
-        steps.append(f"gblur:sigma={_num(s.gblur_sigma)}")
-    if int(s.motion_length) > 1:
-        steps.append(f"motion-blur:length={int(s.motion_length)},angle={_num(s.motion_angle)}")
-    if s.gnoise_sigma > 0:
-        steps.append(f"gnoise:sigma={_num(s.gnoise_sigma)}")
-    if s.resize_scale < 1:
-        steps.append(f"resize:scale={_num(s.resize_scale)},interp=area")
-    if int(s.jpeg_quality) < 100:
-        steps.append(f"jpeg:quality={int(s.jpeg_quality)}")
-    return ";".join(steps) or None
-
-
 def working_copy(image: np.ndarray, max_pixels: int = LAB_MAX_PIXELS) -> np.ndarray:
     """``image`` itself if it has at most ``max_pixels`` pixels, else a copy scaled down to that (area)."""
     return fit_pixels(image, max_pixels)
@@ -138,7 +155,7 @@ def preview(image: np.ndarray, settings: LabSettings, *, input_size: tuple[int, 
         forensic.degrade.SpecError: an unknown preset (only possible through the API).
         ValueError: a seed outside 0..2**32-1.
     """
-    spec = build_spec(settings)
+    spec = settings.spec()
     work = working_copy(image)
     result = degrade_result(work, spec, seed=settings.seed)
     applied = tuple({"name": op.name, "params": dict(op.params), "stage": op.stage} for op in result.applied)

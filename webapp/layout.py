@@ -27,7 +27,7 @@ __all__ = ["Page", "build_page", "EXPLAIN_CHOICES", "LAB_NAMES", "examples"]
 
 STREAMS = render.STREAMS
 EXPLAIN_CHOICES = method_labels(allow_none=True)
-#: the lab's controls, in the order of the handlers' parameters
+#: the lab's controls, in the order of :attr:`webapp.lab.LabSettings.CONTROLS` (app.py builds the settings from them)
 LAB_NAMES = ("preset", "jpeg", "gblur", "motion", "angle", "gnoise", "resize", "compound", "seed")
 
 

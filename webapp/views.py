@@ -164,7 +164,7 @@ def analysis_view(report, *, threshold: float = 0.5) -> AnalysisView:
         regions=figures.regions_picture(report),
         **{f"caption_{n}": render.overlay_caption(report, n) for n in STREAMS},
         **{f"overlay_{n}": overlays.get(n) for n in STREAMS},
-        entropy_plot=figures.entropy_figure(report, subject=about),
+        entropy_plot=viz.entropy_figure(report, subject=about),
         stability_plot=figures.stability_figure(report, subject=about),
         feat_plot=figures.similarity_figure(report.feature_similarity, title="How alike are the streams' features?", subject=about),
         cam_plot=figures.similarity_figure(report.cam_similarity, title="Do the streams look at the same places?", subject=about,

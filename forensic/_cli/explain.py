@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import viz
     from ..degrade import SpecError
     from ..images import ImageError
+    from ..records import report_record
 
     if args.compound is not None and not (math.isfinite(args.compound) and 0 <= args.compound <= 1):
         return fail(f"--compound must be in [0, 1], got {args.compound}")
@@ -84,10 +85,12 @@ def run(args: argparse.Namespace) -> int:
     for name, img in viz.stream_overlays(report).items():
         Image.fromarray(img).save(out / f"cam_{name}.png")
     viz.explanation_figure(report).savefig(out / "explanation.png", dpi=100)
-    viz.entropy_figure(report).savefig(out / "entropy.png", dpi=100)
+    subject = Path(args.image).name
+    viz.entropy_figure(report, subject=subject).savefig(out / "entropy.png", dpi=100)
     if report.cam_similarity is not None:
-        viz.similarity_figure(report.cam_similarity, title="Score-CAM cosine similarity").savefig(out / "similarity.png", dpi=100)
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        viz.similarity_figure(report.cam_similarity, title="Do the streams' Score-CAM maps look at the same places?",
+                              subject=subject).savefig(out / "similarity.png", dpi=100)
+    (out / "report.json").write_text(json.dumps(report_record(args.image, report), indent=2) + "\n")
     verdict = f"P(fake) {report.prob_fake:.1f} ({report.label})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
     say(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
     for name, stream in report.streams.items():

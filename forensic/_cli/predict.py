@@ -14,8 +14,6 @@ from typing import IO
 from ..options import add_model_args
 from ._common import UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, warn
 
-STREAMS = ("texture", "face", "fusion")
-
 
 def _positive(text: str) -> int:
     try:
@@ -50,27 +48,6 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N",
                         help="images per pass through the streams (default 8; 32-128 keeps a big GPU busy)")
     parser.set_defaults(run=run)
-
-
-def _record(path: Path, report, error: Exception | None, detector) -> dict:
-    from ..report import error_record
-
-    if error is not None:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return error_record(str(path), message, preset=detector.preset, untrained=detector.untrained)
-    record = report.to_dict()
-    record["path"] = str(path)
-    return record
-
-
-def _csv_row(record: dict) -> dict:
-    streams = record.get("streams") or {}
-    face = record.get("face") or {}
-    row = {"path": record["path"], "prob_fake": record.get("prob_fake"), "label": record.get("label")}
-    for name in STREAMS:
-        row[name] = (streams.get(name) or {}).get("prob_fake")
-    row.update({"face_mode": face.get("mode"), "preset": record.get("preset"), "untrained": record.get("untrained"), "error": record.get("error")})
-    return row
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +102,8 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
     """
     from tqdm import tqdm
 
+    from ..records import CSV_COLUMNS, csv_row, report_record
+
     values: list[float] = []
     writer = None
     done = failures = 0
@@ -134,19 +113,17 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
     )
     try:
         for path, outcome in results:
-            error = outcome if isinstance(outcome, Exception) else None
-            record = _record(path, None if error else outcome, error, detector)
-            failures += error is not None
-            if error is not None:
+            record = report_record(path, outcome, preset=detector.preset, untrained=detector.untrained)
+            failures += record["error"] is not None
+            if record["error"] is not None:
                 bar.write(f"{path}: {record['error']}", file=sys.stderr)
             if args.format == "json":
                 sink.write(json.dumps(record) + "\n")
             elif args.format == "csv":
-                row = _csv_row(record)
                 if writer is None:
-                    writer = csv.DictWriter(sink, fieldnames=list(row))
+                    writer = csv.DictWriter(sink, fieldnames=CSV_COLUMNS)
                     writer.writeheader()
-                writer.writerow(row)
+                writer.writerow(csv_row(record))
             else:
                 # a failed file keeps its line so the order matches the sorted file names
                 values.append(record["prob_fake"] if record["prob_fake"] is not None else 0.5)
