@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median_time, random_config  # noqa: E402
 
 import forensic.backbones as backbones  # noqa: E402
-from forensic.model import ForensicModel, StreamClassifier  # noqa: E402
+from forensic.explain.engine import StreamClassifier  # noqa: E402
+from forensic.model import ForensicModel  # noqa: E402
 
 
 def _pass_time(model: ForensicModel, stream: str, x: torch.Tensor, *, explicit: bool, backward: bool) -> float:

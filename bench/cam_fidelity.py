@@ -101,19 +101,23 @@ def _cases(norms: str = "init"):
 def _measure(model, stream, image, *, options, steps):
     import torch
 
-    from forensic.explain import stream_cam
+    from forensic.explain import StreamInputs, explain_streams, plan_for
     from forensic.explain.faithfulness import deletion_insertion, random_map, stream_score_fn
+    from forensic.metrics import pearson
+    from forensic.runtime import RuntimeConfig
     from forensic.streams import prepare_input, to_tensor
 
     cfg = model.config.stream(stream)
     x = to_tensor(prepare_input(image, cfg).pixels, cfg)
     with torch.no_grad():
         norm1 = model.forward_stream(stream, x, return_norm1=True).last_norm1
-    exact = stream_cam(model, stream, x, method="exact", activations=norm1)
-    fast = stream_cam(model, stream, x, method="fast", activations=norm1, **options)
-    adaptive = stream_cam(model, stream, x, method="adaptive", activations=norm1, **options)
-    r = float(np.corrcoef(exact.input_map.ravel(), fast.input_map.ravel())[0, 1])
-    r_adaptive = float(np.corrcoef(exact.input_map.ravel(), adaptive.input_map.ravel())[0, 1])
+    inputs = {stream: StreamInputs(x, norm1)}
+    plan = plan_for(model, runtime=RuntimeConfig(cam_bf16=False), prefer="shared")  # float32 on the model itself: the methods' own error
+    exact, fast, adaptive = (
+        explain_streams(model, inputs, method=method, plan=plan, **options)[stream] for method in ("exact", "fast", "adaptive")
+    )
+    r = pearson(exact.input_map, fast.input_map)
+    r_adaptive = pearson(exact.input_map, adaptive.input_map)
     rng = np.random.default_rng(0)
     randoms = [random_map(exact.input_map.shape, exact.grid_map.shape, rng) for _ in range(2)]
     curves = deletion_insertion(stream_score_fn(model, stream), x, [exact.input_map, fast.input_map, *randoms], steps=steps)

@@ -14,8 +14,8 @@ import numpy as np
 
 from .ensemble import VoteResult
 from .explain.attention import EntropyResult
-from .explain.cam import CamResult
 from .explain.similarity import SimilarityMatrix
+from .explain.types import CamResult
 from .faces import FaceResult
 from .streams import StreamInput
 

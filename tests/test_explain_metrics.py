@@ -119,7 +119,7 @@ def test_random_maps_are_smooth_like_score_cam_maps():
 
 # ------------------------------------------------------------------------------ a fast map's fidelity estimate
 def test_fidelity_estimate_follows_the_observed_errors():
-    from forensic.explain.cam import CamFidelity
+    from forensic.explain.types import CamFidelity
     from forensic.explain.fast import map_fidelity
 
     gen = torch.Generator().manual_seed(0)

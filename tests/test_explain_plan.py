@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from forensic.explain import StreamInputs, check_method, explain_streams, explanation_lock, method_names, plan_for
-from forensic.explain.cam import ChannelScores, ScoreReply, ScoreRequest
 from forensic.explain.engine import drive_all
+from forensic.explain.merged import MergedStreamCopy
 from forensic.explain.plan import GPU_MAX_BATCH, ExplainPlan, cam_dtype, decide
-from forensic.model import ForensicModel, MergedStreamCopy
+from forensic.explain.types import ChannelScores, ScoreReply, ScoreRequest
+from forensic.model import ForensicModel
 from forensic.presets import get_preset
 from forensic.runtime import RuntimeConfig, RuntimeConfigError, default_runtime
 from forensic.streams import prepare_input, to_tensor

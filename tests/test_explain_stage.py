@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from forensic.explain import explain_report, stream_cam
+from forensic.explain import StreamInputs, explain_report, explain_streams, plan_for
 from forensic.pipeline import Detector
+from forensic.runtime import RuntimeConfig
 from forensic.streams import to_tensor
 
 
@@ -36,7 +37,8 @@ def test_the_stage_returns_a_new_report_with_fidelity(detector, astronaut):
     verdict = detector.analyze(astronaut, stability=False)
     forwarded = _forwarded(detector, verdict)
     seen = []
-    report = explain_report(detector.model, verdict, forwarded, method="fast", progress=lambda stage, f: seen.append((stage, f)))
+    float32 = RuntimeConfig(cam_bf16=False)  # the comparison below holds to float32 rounding
+    report = explain_report(detector.model, verdict, forwarded, method="fast", runtime=float32, progress=lambda stage, f: seen.append((stage, f)))
     assert verdict.explain == "none" and all(s.cam is None and s.cam_image is None for s in verdict.streams.values())
     assert report.explain == "fast" and report.prob_fake == verdict.prob_fake and "explain_fast" in report.timings
     assert seen and all(0.2 <= f <= 0.9 + 1e-9 for _, f in seen) and seen[-1][1] == pytest.approx(0.9)
@@ -49,9 +51,10 @@ def test_the_stage_returns_a_new_report_with_fidelity(detector, astronaut):
         assert -1.0 <= fidelity["low_pearson"] <= fidelity["expected_pearson"] <= 1.0
         assert "fidelity" in s.cam.fidelity.summary() and "channels checked" in s.cam.fidelity.summary()
     json.dumps(report.to_dict())  # JSON-able
-    # the stage's map is stream_cam's map on the same input (the stage runs on a merged copy, stream_cam on the model)
+    # the stage's map is the map of the same input explained alone (the stage on a merged copy, this one on the model itself)
     x, norm1 = forwarded.tensors["texture"], forwarded.outputs["texture"].last_norm1
-    alone = stream_cam(detector.model, "texture", x, method="fast", activations=norm1)
+    itself = plan_for(detector.model, runtime=float32, prefer="shared")
+    alone = explain_streams(detector.model, {"texture": StreamInputs(x, norm1)}, method="fast", plan=itself)["texture"]
     assert np.abs(alone.input_map - report.streams["texture"].cam.input_map).max() < 1e-4
 
 

@@ -239,7 +239,7 @@ def test_cast_copy_is_independent_and_close(model):
 
 def test_merged_stream_copy_runs_each_stream_like_the_hooks(model):
     """Adapters folded into the weights give the hooked model's outputs; switching never drifts."""
-    from forensic.model import MergedStreamCopy
+    from forensic.explain.merged import MergedStreamCopy
 
     copy = MergedStreamCopy(model, torch.float32)
     assert not copy.model.router._handles  # no adapter hooks on the copy

@@ -55,6 +55,7 @@ from torch.utils.data import DataLoader
 from forensic.config import ModelConfig
 from forensic.model import ForensicModel
 from forensic.pipeline import resolve_dtype
+from forensic.precision import autocast as _autocast
 
 from . import rundir
 from .agreement import agreement, stream_probs
@@ -85,7 +86,6 @@ from .engine import (
 )
 from .losses import distillation_loss
 from .modeling import build_training_model, training_model_config
-from .precision import autocast as _autocast
 from .teacher import TeacherSource, load_teacher, resolve_teacher, teacher_device
 from .teacher_cache import TeacherCache, TeacherPass, entry_key, fill_cache
 

@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader
 from forensic.calibration import apply_temperature
 from forensic.metrics import binary_metrics
 from forensic.model import ForensicModel
+from forensic.precision import autocast
 
 from .distributed import DistInfo, all_gather_objects
-from .precision import autocast
 
 __all__ = ["CLEAN", "EvalResult", "evaluate"]
 

@@ -19,10 +19,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from forensic.model import ForensicModel
+from forensic.precision import autocast
 
 from .config import TrainConfig
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum
-from .precision import autocast
 
 __all__ = ["WarmupCosine", "StepLoss", "LossFn", "make_optimizer", "make_scheduler", "optimise_epoch", "train_one_epoch"]
 

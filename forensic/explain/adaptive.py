@@ -1,7 +1,7 @@
 """The ``adaptive`` Score-CAM: the fast estimate where it is trustworthy, the exact map where it is not.
 
 Runs :class:`~forensic.explain.fast.FastScoreCAM` (at most ``C / 8`` passes). When its fidelity
-estimate (:class:`~forensic.explain.cam.CamFidelity`) is below ``min_fidelity`` (default 0.95,
+estimate (:class:`~forensic.explain.types.CamFidelity`) is below ``min_fidelity`` (default 0.95,
 the ``high`` level), it scores every channel the estimate did not check, so the map *is* exact
 Score-CAM, at the cost of exact less the channels already checked. The map's fidelity then reads
 ``exact`` and keeps the fast estimate that triggered the finish (``fast_estimate``).
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from .cam import CamFidelity, ChannelScores, GridMasks, ScoreGenerator, ScoreRequest
 from .fast import FastScoreCAM
+from .types import CamFidelity, ChannelScores, GridMasks, ScoreGenerator, ScoreRequest
 
 __all__ = ["AdaptiveScoreCAM"]
 
@@ -35,14 +35,16 @@ class AdaptiveScoreCAM(FastScoreCAM):
     label = "adaptive Score-CAM (fast, finished exactly when unsure)"
     options = (*FastScoreCAM.options, "min_fidelity")
 
-    def __init__(self, *args, min_fidelity: float = 0.95, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, min_fidelity: float = 0.95, **kwargs) -> None:
+        super().__init__(**kwargs)
         if not 0.0 <= min_fidelity <= 1.0:
             raise ValueError(f"min_fidelity must be in [0, 1], got {min_fidelity}")
         self.min_fidelity = min_fidelity
 
     def planned_passes(self, channels: int) -> int:
-        return channels  # the most it may take: the exact finish
+        """The most it may take: the group passes, then every channel scored once (the exact finish)."""
+        groups = self.groups(channels)
+        return channels + (groups if groups < channels else 0)
 
     def channel_scores(self, masks: GridMasks) -> ScoreGenerator:
         estimate = yield from super().channel_scores(masks)

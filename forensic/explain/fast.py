@@ -6,7 +6,7 @@ Exact Score-CAM scores every channel's mask with one forward pass. This method s
 1. **Groups.** Channels are clustered by k-means on their min-max normalised token-grid maps
    (``n_groups``, default ``C / 16``). Each group's mean mask is scored once with the gradient of
    the score with respect to the mask (one forward + backward pass per group; masks are
-   upsampled grid maps, :class:`~forensic.explain.cam.GridMasks`, so the gradient lives on the
+   upsampled grid maps, :class:`~forensic.explain.types.GridMasks`, so the gradient lives on the
    (rows, cols) grid). Every channel's score is estimated to first order around its group's
    mask: ``s_c = s_g + <grad s(M_g), M_c - M_g>``.
 2. **Adaptive refinement.** In rounds of ``round_size`` channels (default ``C / 64``), the
@@ -22,7 +22,7 @@ Exact Score-CAM scores every channel's mask with one forward pass. This method s
    moves the map's level, hence which tokens survive the ReLU: the failure seen in practice) plus
    independent noise. Plausible errors of that size are drawn for the unchecked channels and the
    map recomputed; the median and 10th percentile of its Pearson correlation with the map
-   returned are the :class:`~forensic.explain.cam.CamFidelity`.
+   returned are the :class:`~forensic.explain.types.CamFidelity`.
 
 With one channel per group this is exactly Score-CAM. Measured against exact Score-CAM over 64
 cases (``bench/cam_fidelity.py``, bench/RESULTS.md): the median map agrees closely, but a tail of
@@ -40,12 +40,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cam import CamFidelity, ChannelScores, GridMasks, ScoreCAM, ScoreGenerator, ScoreRequest
+from .types import CamFidelity, CamMethod, ChannelScores, GridMasks, ScoreGenerator, ScoreRequest
 
 __all__ = ["FastScoreCAM", "kmeans_groups", "map_fidelity"]
 
 
-class FastScoreCAM(ScoreCAM):
+class FastScoreCAM(CamMethod):
     """Score-CAM from a few groups of similar channels, refined where it matters (see the module doc).
 
     Args:
@@ -55,7 +55,6 @@ class FastScoreCAM(ScoreCAM):
         stop: stop refining once a round moves the map less than this (Pearson of successive maps).
         seed: seed of k-means and of the fidelity draws.
         draws: plausible error draws behind the fidelity estimate.
-        other arguments: see :class:`~forensic.explain.cam.ScoreCAM`.
     """
 
     name = "fast"
@@ -64,16 +63,14 @@ class FastScoreCAM(ScoreCAM):
 
     def __init__(
         self,
-        *args,
+        *,
         n_groups: int | None = None,
         max_passes: int | None = None,
         round_size: int | None = None,
         stop: float = 0.999,
         seed: int = 0,
         draws: int = 32,
-        **kwargs,
     ) -> None:
-        super().__init__(*args, **kwargs)
         self.n_groups = n_groups
         self.max_passes = max_passes
         self.round_size = round_size
@@ -85,6 +82,10 @@ class FastScoreCAM(ScoreCAM):
         """The most masked passes the estimate spends (default: channels / 8)."""
         return min(channels, self.max_passes or max(1, channels // 8))
 
+    def groups(self, channels: int) -> int:
+        """The groups asked of k-means (default: channels / 16; at most the budget); it may return fewer."""
+        return max(1, min(self.n_groups or max(2, channels // 16), self.budget(channels)))
+
     def planned_passes(self, channels: int) -> int:
         return self.budget(channels)
 
@@ -92,8 +93,7 @@ class FastScoreCAM(ScoreCAM):
         maps, acts = masks.maps, masks.activations
         c = masks.channels
         budget = self.budget(c)
-        k = max(1, min(self.n_groups or max(2, c // 16), budget))
-        labels, k = kmeans_groups(maps, k, seed=self.seed)
+        labels, k = kmeans_groups(maps, self.groups(c), seed=self.seed)
         if k == c:  # one channel per group: nothing to estimate
             reply = yield ScoreRequest(maps)
             everything = torch.ones(c, dtype=torch.bool, device=maps.device)

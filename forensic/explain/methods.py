@@ -1,4 +1,4 @@
-"""The registry of explanation methods: a name -> a :class:`~forensic.explain.cam.ScoreCAM` subclass.
+"""The registry of explanation methods: a name -> a :class:`~forensic.explain.types.CamMethod` subclass.
 
 Registration is explicit (one entry per method below, no import-time discovery). Every caller
 (pipeline, CLI, app, analysis) validates a method name here and nowhere else.
@@ -7,13 +7,14 @@ Registration is explicit (one entry per method below, no import-time discovery).
 from __future__ import annotations
 
 from .adaptive import AdaptiveScoreCAM
-from .cam import ExactScoreCAM, ScoreCAM
+from .exact import ExactScoreCAM
 from .fast import FastScoreCAM
+from .types import CamMethod
 
-__all__ = ["METHODS", "get_method", "check_method", "method_names", "method_labels", "method_options"]
+__all__ = ["METHODS", "get_method", "check_method", "method_names", "method_labels", "method_options", "make_method"]
 
 #: name -> class; ``fast`` is the default of every interface
-METHODS: dict[str, type[ScoreCAM]] = {cls.name: cls for cls in (FastScoreCAM, AdaptiveScoreCAM, ExactScoreCAM)}
+METHODS: dict[str, type[CamMethod]] = {cls.name: cls for cls in (FastScoreCAM, AdaptiveScoreCAM, ExactScoreCAM)}
 
 
 def method_names(*, allow_none: bool = False) -> tuple[str, ...]:
@@ -35,11 +36,17 @@ def check_method(name: object, *, allow_none: bool = False) -> str:
     return name
 
 
-def get_method(name: str) -> type[ScoreCAM]:
+def get_method(name: str) -> type[CamMethod]:
     """The class registered as ``name`` (see :func:`check_method` for the error)."""
     return METHODS[check_method(name)]
 
 
-def method_options(cls: type[ScoreCAM], options: dict) -> dict:
+def method_options(cls: type[CamMethod], options: dict) -> dict:
     """The ``options`` that ``cls`` takes, None values dropped (``n_groups`` means nothing to exact Score-CAM)."""
     return {k: v for k, v in options.items() if k in cls.options and v is not None}
+
+
+def make_method(name: str, **options) -> CamMethod:
+    """The method registered as ``name``, built with the ``options`` it takes (the others are dropped)."""
+    cls = get_method(name)
+    return cls(**method_options(cls, options))

@@ -1,12 +1,12 @@
 """How explanations run on this model and device, decided in one place: :func:`plan_for`.
 
 An :class:`ExplainPlan` fixes the precision of the masked passes, whether they run on a
-:class:`~forensic.model.MergedStreamCopy` (each stream's adapter folded into the weights: no
+:class:`~forensic.explain.merged.MergedStreamCopy` (each stream's adapter folded into the weights: no
 per-pass weight casts, no adapter hooks) or on the shared model (texture and face masked
 copies then share batches, each routed to its adapter), whether the streams' methods run one
 after the other or in lockstep, and the batch sizes (from memory). :func:`explanation_lock`
-serialises explanations of one model (bounded memory; grad-cam's hooks, when a method needs
-them, sit on the shared modules).
+serialises explanations of one model (bounded memory: each holds its masked batches and its
+merged copy).
 
 The rules, and why:
 
@@ -14,7 +14,8 @@ The rules, and why:
   per stream would hold three). bf16 when the CPU has bf16 matrix instructions (AMX,
   AVX512-BF16, where bf16 matmuls are several times faster) and the weights are float32, unless
   ``RuntimeConfig.cam_bf16`` is off; otherwise the weights' own dtype (then the copy shares all
-  but the adapted weights). 32 images per forward pass; gradient passes sized to a 1.5 GB
+  but the adapted weights). ``prefer="shared"`` runs on the model itself instead (no copy; under
+  autocast where the precision differs from the weights'). 32 images per forward pass; gradient passes sized to a 1.5 GB
   activation budget (DINOv2-small: 8 images; giant: 1, as fast per image as larger batches at
   about half the peak memory).
 - **GPU**: bf16. A merged copy with every stream's merged weights kept (re-selecting swaps
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from ..runtime import RuntimeConfig, default_runtime
+from .merged import MergedStreamCopy
 
 __all__ = [
     "ExplainPlan",
@@ -92,7 +94,7 @@ class ExplainPlan:
     Attributes:
         device: where the passes run.
         dtype: the precision of the masked passes.
-        merged: run them on a :class:`~forensic.model.MergedStreamCopy`.
+        merged: run them on a :class:`~forensic.explain.merged.MergedStreamCopy`.
         keep_merged: keep every stream's merged weights (re-selecting swaps tensors).
         autocast: autocast dtype over the shared model (not merged and ``dtype`` differs from the weights').
         lockstep: advance all streams' methods together, one request each per round.
@@ -115,9 +117,8 @@ class ExplainPlan:
 
     def grad_batch_size(self, model, stream: str, size: tuple[int, int]) -> int:
         """Images per gradient pass through ``stream`` at input ``size``: what fits the budget, 1 .. batch size."""
-        per_image = grad_pass_bytes(model, stream, size, element_size=_element_size(self.dtype))
         cap = self.batch_size if self.device.type == "cuda" else min(self.batch_size, 8)
-        return int(max(1, min(cap, self.grad_budget_bytes // per_image)))
+        return grad_batch_size_for(model, stream, size, cap=cap, budget_bytes=self.grad_budget_bytes, element_size=_element_size(self.dtype))
 
     def describe(self) -> str:
         how = "merged copy" + (" (kept per stream)" if self.keep_merged else "") if self.merged else "shared model"
@@ -138,10 +139,9 @@ def plan_for(
     Args:
         runtime: the settings (default: :func:`~forensic.runtime.default_runtime`).
         free_bytes: free device memory (default: asked of the device; GPUs only).
-        prefer: ``merged`` or ``shared`` forces the GPU choice (benchmarks); None decides.
+        prefer: ``merged`` or ``shared`` forces the choice (benchmarks; ``shared`` on a CPU: no
+            copy, the model as it is); None decides.
     """
-    from ..model import MergedStreamCopy
-
     param = next(model.parameters())
     device, weights = param.device, param.dtype
     dtype = cam_dtype(device, weights, runtime or default_runtime())
@@ -182,15 +182,16 @@ def decide(
         free_bytes: free device memory (GPUs).
         copy_bytes: what a merged copy keeping every stream would take.
         image_bytes: one image's forward-pass activations (the largest stream).
-        prefer: ``merged`` or ``shared`` forces the GPU choice.
+        prefer: ``merged`` or ``shared`` forces the choice (a CPU merges unless ``shared``).
     """
     if prefer not in (None, "merged", "shared"):
         raise ValueError(f"prefer must be 'merged', 'shared' or None, not {prefer!r}")
     device = torch.device(device)
     if device.type != "cuda":
         why = "CPU with bf16 instructions" if dtype != weights else "weights' own precision"
-        return ExplainPlan(device, dtype, merged=True, keep_merged=False, autocast=None, lockstep=False, batch_streams=False,
-                           batch_size=CPU_BATCH, grad_budget_bytes=CPU_GRAD_BUDGET, reason=why)
+        merged = prefer != "shared"
+        return ExplainPlan(device, dtype, merged=merged, keep_merged=False, autocast=None if merged or dtype == weights else dtype,
+                           lockstep=False, batch_streams=False, batch_size=CPU_BATCH, grad_budget_bytes=CPU_GRAD_BUDGET, reason=why)
     free = float(free_bytes or 0.0)
     merged = prefer == "merged" or (prefer is None and copy_bytes <= GPU_MERGED_SHARE * free)
     left = max(free - (copy_bytes if merged else 0.0), 0.0)
@@ -236,15 +237,13 @@ def forward_pass_bytes(model, stream: str, size: tuple[int, int], *, element_siz
     return _LIVE_PER_ELEMENT * element_size * max(dino, clip) + 3 * size[0] * size[1] * element_size
 
 
-def grad_batch_size_for(model, stream: str, x: torch.Tensor, *, cap: int, budget_bytes: float | None = None, element_size: int = 2) -> int:
-    """Images per gradient pass: as many as fit the memory budget, at least 1 and at most ``cap``.
+def grad_batch_size_for(model, stream: str, size: tuple[int, int], *, cap: int, budget_bytes: float, element_size: int = 2) -> int:
+    """Images per gradient pass through ``stream`` at input ``size``: as many as fit ``budget_bytes``, at least 1 and at most ``cap``.
 
-    The budget is :data:`CPU_GRAD_BUDGET` on a CPU (DINOv2-small: 8 images; giant: 1) and
+    The plan's budget is :data:`CPU_GRAD_BUDGET` on a CPU (DINOv2-small: 8 images; giant: 1) and
     :data:`GPU_GRAD_SHARE` of the free memory on a GPU (`paper` on a 24 GB A10G: ~9 images).
     """
-    if budget_bytes is None:
-        budget_bytes = GPU_GRAD_SHARE * torch.cuda.mem_get_info(x.device)[0] if x.device.type == "cuda" else CPU_GRAD_BUDGET
-    per_image = grad_pass_bytes(model, stream, tuple(x.shape[-2:]), element_size=element_size)
+    per_image = grad_pass_bytes(model, stream, size, element_size=element_size)
     return int(max(1, min(cap, budget_bytes // per_image)))
 
 
