@@ -74,7 +74,19 @@ def test_csv_format(capsys, folder):
     code, out, _ = _run(capsys, "predict", str(folder / "b_astronaut.png"), "--preset", "tiny-random", "--format", "csv", "--degrade", "jpeg-q20")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 1
-    assert set(rows[0]) >= {"path", "prob_fake", "label", "texture", "face", "fusion", "face_mode", "error"}
+    assert list(rows[0]) == ["path", "prob_fake", "label", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
+    assert rows[0]["preset"] == "tiny-random" and rows[0]["error"] == "" and 0 <= float(rows[0]["texture"]) <= 1
+
+
+def test_a_failed_file_is_a_record_with_the_same_keys_and_a_one_line_error():
+    from forensic.records import CSV_COLUMNS, csv_row, report_record
+
+    record = report_record("x/broken.png", OSError("\nimage file is truncated\nmore detail"), preset="small", untrained=False)
+    assert record["path"] == "x/broken.png" and record["error"] == "image file is truncated"
+    assert set(FIELDS) <= set(record) and record["prob_fake"] is None and record["streams"] == {}
+    row = csv_row(record)
+    assert tuple(row) == CSV_COLUMNS and row["texture"] is None and row["preset"] == "small"
+    assert report_record("y.png", ValueError())["error"] == "ValueError"  # no message: its type
 
 
 def test_bad_spec_and_missing_weights_exit_2_without_traceback(capsys, folder):
