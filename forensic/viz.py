@@ -30,6 +30,7 @@ __all__ = [
     "draw_regions",
     "stream_overlays",
     "figure_to_array",
+    "cam_caption",
     "explanation_figure",
     "entropy_figure",
     "similarity_figure",
@@ -138,7 +139,7 @@ def set_titles(fig: Figure, title: str, subject: str = "") -> None:
         fig.supxlabel(f"Image: {subject}", fontsize=8, color="0.35")
 
 
-def _cam_caption(cam) -> str:
+def cam_caption(cam) -> str:
     """``exact Score-CAM`` or ``fast Score-CAM, fidelity high (expected r 0.98)``: how far to trust the map."""
     if cam is None:
         return ""
@@ -162,7 +163,7 @@ def explanation_figure(report: Report) -> Figure:
         s = report.streams[name]
         ax.imshow(overlays[name])
         ent = f", CAM entropy {s.cam_entropy.normalized:.2f}" if s.cam_entropy else ""
-        ax.set_title(f"{STREAM_TITLES.get(name, name)}\nP(fake) {s.prob_fake:.2f}{ent}\n{_cam_caption(s.cam)}", fontsize=10)
+        ax.set_title(f"{STREAM_TITLES.get(name, name)}\nP(fake) {s.prob_fake:.2f}{ent}\n{cam_caption(s.cam)}", fontsize=10)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()

@@ -8,17 +8,17 @@ import numpy as np
 
 from forensic import viz
 from forensic.explain import CamFidelity
-from forensic.viz import _cam_caption
+from forensic.viz import cam_caption
 
 
 def test_each_overlay_caption_says_how_far_to_trust_the_map():
     low = CamFidelity(expected_pearson=0.69, low_pearson=-0.06, agreement=1.0, checked=12, channels=192, rounds=2)
-    assert _cam_caption(SimpleNamespace(method="fast", fidelity=low)) == "fast Score-CAM, fidelity low (expected r 0.69)"
-    assert _cam_caption(SimpleNamespace(method="exact", fidelity=None)) == "exact Score-CAM"
+    assert cam_caption(SimpleNamespace(method="fast", fidelity=low)) == "fast Score-CAM, fidelity low (expected r 0.69)"
+    assert cam_caption(SimpleNamespace(method="exact", fidelity=None)) == "exact Score-CAM"
     finished = CamFidelity(1.0, 1.0, 0.99, 192, 192, 2, fast_estimate=0.69)
-    assert _cam_caption(SimpleNamespace(method="adaptive", fidelity=finished)) == (
+    assert cam_caption(SimpleNamespace(method="adaptive", fidelity=finished)) == (
         "adaptive Score-CAM: the exact map\n(the fast estimate, expected r 0.69, was not high)")
-    assert _cam_caption(None) == ""
+    assert cam_caption(None) == ""
 
 
 def test_app_overlay_captions_name_the_method_and_an_adaptive_maps_exact_finish():
