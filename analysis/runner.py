@@ -3,11 +3,11 @@
 Two kinds of records, both keyed by (image key, spec, degradation seed) so that every family's
 clean level is evaluated once and shared:
 
-- **pass rows** (:func:`run_passes`, batched through :meth:`Detector.analyze_many`): per stream
+- **pass rows** (:func:`run_passes`, one stream of work items through :meth:`Detector.run`): per stream
   P(fake), CLS-attention entropy and the cosine between the pooled feature of the degraded and of
   the clean image; the vote; the inter-stream cosine of the DINOv2 CLS features. Robustness,
   stability, entropy and complementarity all read these.
-- **CAM rows** (:func:`run_cams`, one :meth:`Detector.analyze` with ``explain`` per image and
+- **CAM rows** (:func:`run_cams`, one stream of explained work items, one per image and
   condition, keyed also by the CAM method): per stream Score-CAM entropy, mass inside a reference
   box, centroid and its shift from the clean map, correlation with the clean map, deletion and
   insertion AUC of the map and of a random map, and a fast map's fidelity estimate; the
@@ -23,9 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,9 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from forensic.degrade import degrade
-from forensic.images import load_image
 from forensic.metrics import pearson
-from forensic.stages import stability
+from forensic.pipeline import WorkItem
 
 from .conditions import CLEAN, Condition
 from .data import AnalysisSample, image_seed
@@ -170,9 +167,9 @@ def _error_row(sample: AnalysisSample, key: tuple, fields: Sequence[str], exc: B
 
 
 # ------------------------------------------------------------------------------------------- passes
-def _pass_row(sample: AnalysisSample, key: tuple, report, clean_features: dict[str, np.ndarray]) -> dict[str, Any]:
+def _pass_row(sample: AnalysisSample, key: tuple, report) -> dict[str, Any]:
     row = _base_row(sample, key, PASS_KEY)
-    stable = stability(clean_features, {name: s.features for name, s in report.streams.items()})
+    clean = report.degradation is None  # the stability reference itself: cosine 1 by definition
     row.update(
         error=None,
         prob_fake=float(report.prob_fake),
@@ -182,13 +179,20 @@ def _pass_row(sample: AnalysisSample, key: tuple, report, clean_features: dict[s
                 "prob_fake": float(s.prob_fake),
                 "attention_nats": s.attention.nats if s.attention else None,
                 "attention_max": s.attention.max_nats if s.attention else None,
-                "stability": stable[name],
+                "stability": 1.0 if clean else s.stability,
             }
             for name, s in report.streams.items()
         },
         cls_cosine=_pairs(report.feature_similarity) if report.feature_similarity is not None else {},
     )
     return row
+
+
+def _item(sample: AnalysisSample, spec: str, seed: int, **fields: Any) -> WorkItem:
+    """The work item of one (sample, condition): the file, degraded with the sample's own seed."""
+    degraded = spec != CLEAN
+    return WorkItem(sample.path, degradation=spec if degraded else None, seed=image_seed(sample.key, seed) if degraded else 0,
+                    key=("analysis", sample.key), **fields)
 
 
 def run_passes(
@@ -203,70 +207,37 @@ def run_passes(
 ) -> RunStats:
     """Evaluates every (sample, condition) not yet in ``store``, ``batch_size`` images at a time.
 
-    The clean image is always among the conditions (it is the stability reference). Per chunk of
-    ``batch_size`` images, every pass (the clean ones first, then each spec's degraded copies)
-    goes through one :meth:`Detector.analyze_many` stream, so face detection and the streams of
-    successive passes overlap; rows are appended as results come, a batch at a time.
+    Every pass is one work item of one stream through :meth:`Detector.run` (sample by sample, the
+    clean image first), with stability against the clean image: the pipeline analyses each
+    image's clean twin once, in the same batches, even when its own row is already stored. Rows
+    are appended as results come, a batch at a time.
     """
     specs = _specs(conditions)
-    todo = {s.key: [sp for sp in specs if not store.done(pass_key(s, sp, seed))] for s in samples}
-    work = [s for s in samples if todo[s.key]]
-    total = sum(len(todo[s.key]) for s in work)
-    skipped = len(samples) * len(specs) - total
+    todo = [(s, sp) for s in samples for sp in specs if not store.done(pass_key(s, sp, seed))]
+    skipped = len(samples) * len(specs) - len(todo)
     stats = {"computed": 0, "failed": 0}
-    bar = (progress or _no_progress)("stream passes", total)
+    bar = (progress or _no_progress)("stream passes", len(todo))
+    rows: list[dict[str, Any]] = []
 
-    def save(rows: list[dict[str, Any]]) -> None:
+    def save() -> None:
         bad = sum(r.get("error") is not None for r in rows)
         stats["computed"] += len(rows) - bad
         stats["failed"] += bad
         bar.update(store.append(rows))
         rows.clear()
 
+    items = (((s, sp), _item(s, sp, seed, stability=True)) for s, sp in todo)
     try:
-        for start in range(0, len(work), batch_size):
-            chunk = work[start : start + batch_size]
-            images: dict[str, np.ndarray] = {}
-            rows: list[dict[str, Any]] = []
-            for s in chunk:
-                try:
-                    images[s.key] = load_image(s.path)
-                except Exception as exc:  # one unreadable file must not stop the study
-                    log.warning("cannot read %s: %s", s.path, exc)
-                    rows.extend(_error_row(s, pass_key(s, sp, seed), PASS_KEY, exc) for sp in todo[s.key])
-            save(rows)
-            loaded = [s for s in chunk if s.key in images]
-            jobs = [(s, CLEAN) for s in loaded] + [(s, sp) for sp in specs[1:] for s in loaded if sp in todo[s.key]]
-            streamed: deque[tuple[AnalysisSample, str]] = deque()
-
-            def sources() -> Iterator[np.ndarray]:
-                for s, spec in jobs:
-                    try:
-                        image = degraded_copy(images[s.key], s, spec, seed)
-                    except Exception as exc:  # a degradation that fails on one odd image
-                        log.warning("cannot degrade %s with %s: %s", s.path, spec, exc)
-                        rows.append(_error_row(s, pass_key(s, spec, seed), PASS_KEY, exc))
-                        continue
-                    streamed.append((s, spec))
-                    yield image
-
-            clean_features: dict[str, dict[str, np.ndarray]] = {}
-            for _, result in detector.analyze_many(sources(), batch_size=batch_size, stability=False):
-                s, spec = streamed.popleft()
-                key = pass_key(s, spec, seed)
-                if isinstance(result, Exception):
-                    rows.append(_error_row(s, key, PASS_KEY, result))
-                elif spec == CLEAN:
-                    clean_features[s.key] = {n: st.features for n, st in result.streams.items()}
-                    if CLEAN in todo[s.key]:
-                        rows.append(_pass_row(s, key, result, clean_features[s.key]))
-                elif s.key not in clean_features:  # its clean pass failed: no stability reference
-                    rows.append(_error_row(s, key, PASS_KEY, RuntimeError("the clean image's pass failed")))
-                else:
-                    rows.append(_pass_row(s, key, result, clean_features[s.key]))
-                if len(rows) >= batch_size:
-                    save(rows)
-            save(rows)
+        for (s, spec), result in detector.run(items, batch_size=batch_size):
+            key = pass_key(s, spec, seed)
+            if isinstance(result, Exception):
+                log.warning("cannot analyse %s with %s: %s", s.path, spec, result)
+                rows.append(_error_row(s, key, PASS_KEY, result))
+            else:
+                rows.append(_pass_row(s, key, result))
+            if len(rows) >= batch_size:
+                save()
+        save()
     finally:
         bar.close()
     log.info("stream passes: %d computed, %d already done, %d failed", stats["computed"], skipped, stats["failed"])
@@ -349,13 +320,12 @@ def _cam_row(
     return row
 
 
-def _explain(detector, image: np.ndarray, method: str, cam_groups: int | None, faithfulness_steps: int = 0):
-    """One image's explanation, its reduced maps, and (``faithfulness_steps`` > 0) each stream's
-    deletion/insertion areas and those of a random map (:mod:`forensic.explain.faithfulness`)."""
-    report = detector.analyze(image, explain=method, stability=False, cam_groups=cam_groups)
+def _maps_and_faithfulness(detector, report, faithfulness_steps: int):
+    """An explained report's reduced maps and (``faithfulness_steps`` > 0) each stream's deletion and
+    insertion areas and those of a random map (:mod:`forensic.explain.faithfulness`)."""
     maps = {name: reduce_map(s.cam_image) for name, s in report.streams.items()}
     faithful = _faithfulness(detector, report, faithfulness_steps) if faithfulness_steps > 0 else {}
-    return report, maps, faithful
+    return maps, faithful
 
 
 def _faithfulness(detector, report, steps: int) -> dict[str, dict[str, Any]]:
@@ -390,7 +360,10 @@ def run_cams(
     progress: ProgressFactory | None = None,
     faithfulness_steps: int = 8,
 ) -> RunStats:
-    """Score-CAM of every (sample, condition) not yet in ``store``, one image at a time.
+    """Score-CAM of every (sample, condition) not yet in ``store``: one stream of explained work items.
+
+    Each image's clean map (the reference) comes first, from the store or computed; its degraded
+    copies follow in the same stream (:meth:`Detector.run`), so their passes share batches.
 
     Args:
         detector: the :class:`forensic.pipeline.Detector`.
@@ -420,67 +393,60 @@ def run_cams(
         return cam_key(s, spec, seed, label, box)
 
     todo = {s.key: [sp for sp in specs if not store.done(key_of(s, sp))] for s in samples}
+    references: dict[str, _CleanReference | None] = {}
     for s in samples:  # a clean row whose maps file went missing must be recomputed
-        if todo[s.key] and CLEAN not in todo[s.key] and load_maps(maps_dir, key_of(s, CLEAN)) is None:
-            todo[s.key].insert(0, CLEAN)
+        if todo[s.key] and CLEAN not in todo[s.key]:
+            references[s.key] = _stored_reference(store, key_of(s, CLEAN), maps_dir)
+            if references[s.key] is None:
+                todo[s.key].insert(0, CLEAN)
     total = sum(len(v) for v in todo.values())
     skipped = max(0, len(samples) * len(specs) - total)
-    computed = failed = 0
+    stats = {"computed": 0, "failed": 0}
     bar = (progress or _no_progress)(f"Score-CAM ({method})", total)
+    items = (
+        ((s, spec), _item(s, spec, seed, explain=method, cam_groups=cam_groups)) for s in samples for spec in todo[s.key]
+    )
     try:
-        for s in samples:
-            if not todo[s.key]:
-                continue
+        for (s, spec), result in detector.run(items, batch_size=4):
+            key = key_of(s, spec)
+            row = None
             try:
-                image = load_image(s.path)
-                clean = _clean_reference(
-                    detector, s, image, store, key=key_of(s, CLEAN), maps_dir=maps_dir, box=box, method=method, cam_groups=cam_groups,
-                    faithfulness_steps=faithfulness_steps,
-                )
-            except Exception as exc:  # one unreadable file (or failed analysis) must not stop the study
-                log.warning("cannot analyse %s: %s", s.path, exc)
-                failed += store.append(_error_row(s, key_of(s, sp), CAM_KEY, exc) for sp in todo[s.key])
-                bar.update(len(todo[s.key]))
-                continue
-            if CLEAN in todo[s.key]:
-                computed += 1
-                bar.update(1)
-            for spec in todo[s.key]:
+                if isinstance(result, Exception):
+                    raise result
+                if spec != CLEAN and references.get(s.key) is None:
+                    raise RuntimeError("the clean image's Score-CAM failed: no reference to compare with")
+                maps, faithful = _maps_and_faithfulness(detector, result, faithfulness_steps)
                 if spec == CLEAN:
-                    continue
-                key = key_of(s, spec)
-                start = time.perf_counter()
-                try:
-                    report, maps, faithful = _explain(detector, degraded_copy(image, s, spec, seed), method, cam_groups, faithfulness_steps)
-                    row = _cam_row(s, key, report, maps, clean, faithful)
-                    if s.key in keep:
-                        _save_maps(_maps_file(maps_dir, key), maps, report.image_size)
-                    computed += 1
-                except Exception as exc:  # one image's failure is recorded, the study goes on
-                    log.warning("Score-CAM of %s with %s failed: %s", s.path, spec, exc)
-                    row = _error_row(s, key, CAM_KEY, exc)
-                    failed += 1
-                log.debug("CAM %s %s: %.1fs", s.key, spec, time.perf_counter() - start)
-                store.append([row])
-                bar.update(1)
+                    references[s.key] = _computed_reference(result, maps, box)
+                if spec == CLEAN or s.key in keep:
+                    _save_maps(_maps_file(maps_dir, key), maps, result.image_size)
+                row = _cam_row(s, key, result, maps, references[s.key], faithful)
+                stats["computed"] += 1
+            except Exception as exc:  # one image's failure is recorded, the study goes on
+                log.warning("Score-CAM of %s with %s failed: %s", s.path, spec, exc)
+                row = _error_row(s, key, CAM_KEY, exc)
+                stats["failed"] += 1
+            store.append([row])
+            bar.update(1)
     finally:
         bar.close()
-    log.info("Score-CAM: %d computed, %d already done, %d failed", computed, skipped, failed)
-    return RunStats(computed=computed, skipped=skipped, failed=failed)
+    log.info("Score-CAM: %d computed, %d already done, %d failed", stats["computed"], skipped, stats["failed"])
+    return RunStats(computed=stats["computed"], skipped=skipped, failed=stats["failed"])
 
 
-def _clean_reference(
-    detector, sample: AnalysisSample, image: np.ndarray, store: RowStore, *, key: tuple, maps_dir: Path, box, method: str, cam_groups,
-    faithfulness_steps: int = 0,
-) -> _CleanReference:
-    """The clean image's maps, centroids and reference box: from the store and maps file, or computed (and stored)."""
+def _stored_reference(store: RowStore, key: tuple, maps_dir: Path) -> _CleanReference | None:
+    """The clean image's maps, centroids and reference box from the store and its maps file (None if missing)."""
     row = store.get(key)
     stored = load_maps(maps_dir, key) if row is not None and row.get("error") is None else None
-    if stored is not None:
-        maps = stored[0]
-        ref_box = tuple(row["box"]) if row.get("box") else None
-        return _CleanReference(maps, {n: centroid(m) for n, m in maps.items()}, ref_box, row.get("box_source"))
-    report, maps, faithful = _explain(detector, image, method, cam_groups, faithfulness_steps)
+    if stored is None:
+        return None
+    maps = stored[0]
+    ref_box = tuple(row["box"]) if row.get("box") else None
+    return _CleanReference(maps, {n: centroid(m) for n, m in maps.items()}, ref_box, row.get("box_source"))
+
+
+def _computed_reference(report, maps: dict[str, np.ndarray], box: Sequence[float] | None) -> _CleanReference:
+    """The clean image's reference from its explained report: a fixed box, else its face box, else none."""
     if box is not None:
         ref_box, source = tuple(float(v) for v in box), "fixed"
     elif report.face.box is not None:
@@ -488,7 +454,4 @@ def _clean_reference(
         ref_box, source = (b.x0, b.y0, b.x1, b.y1), "face"
     else:
         ref_box, source = None, None
-    clean = _CleanReference(maps, {n: centroid(m) for n, m in maps.items()}, ref_box, source)
-    _save_maps(_maps_file(maps_dir, key), maps, report.image_size)
-    store.append([_cam_row(sample, key, report, maps, clean, faithful)])
-    return clean
+    return _CleanReference(maps, {n: centroid(m) for n, m in maps.items()}, ref_box, source)

@@ -31,7 +31,7 @@ def run_preset(preset: str, *, exact: bool, repeats: int, batch_images: int, dty
 
     from _common import median_time, peak_rss_gb, random_config
     from forensic.model import ForensicModel
-    from forensic import stages
+    from forensic import pipeline
     from forensic.pipeline import Detector
     from forensic.weights import load_model, save_pretrained
 
@@ -53,7 +53,7 @@ def run_preset(preset: str, *, exact: bool, repeats: int, batch_images: int, dty
     row["analyze_none_s"] = median_time(lambda: detector.analyze(image), repeats=repeats, warmup=0)
     inputs = detector.analyze(image).streams
     row["streams_only_s"] = median_time(
-        lambda: stages.forward(detector.model, [{n: s.input for n, s in inputs.items()}]).host(), repeats=repeats
+        lambda: pipeline.forward(detector.model, [{n: s.input for n, s in inputs.items()}]).host(), repeats=repeats
     )
     row["faces_s"] = median_time(lambda: detector.face_detector.analyze(image), repeats=repeats)
     fast = detector.analyze(image, explain="fast")

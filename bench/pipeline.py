@@ -78,7 +78,7 @@ def run(
     import torch
 
     from _common import random_config
-    from forensic import stages
+    from forensic import pipeline
     from forensic.model import ForensicModel
     from forensic.pipeline import Detector
 
@@ -95,7 +95,7 @@ def run(
     row: dict = {"preset": f"{preset} ({dtype}, {device}{', compiled' if detector._forward.compiled else ''})", "images": len(files), "batch": batch}
 
     # --- one image, start to verdict (no explanation): what the app's user waits for
-    one = stages.load(paths["face"][4]).image  # 512 px, a face crop
+    one = pipeline.load(paths["face"][4]).image  # 512 px, a face crop
     for _ in range(3):
         detector.analyze(one)
     sync()
@@ -109,7 +109,7 @@ def run(
 
     # --- one stage at a time
     t = time.perf_counter()
-    loaded = [stages.load(p) for p in files]
+    loaded = [pipeline.load(p) for p in files]
     row["decode_s"] = (time.perf_counter() - t) / len(files)
     t = time.perf_counter()
     faces = [detector.face_detector.analyze(x.image) for x in loaded]
@@ -119,7 +119,7 @@ def run(
     row["faces_batched_s"] = (time.perf_counter() - t) / len(files)
     assert [f.mode for f in faces] == [f.mode for f in faces_batched]
     t = time.perf_counter()
-    prepared = [stages.prepare(x, f, detector.config) for x, f in zip(loaded, faces)]
+    prepared = [pipeline.prepare(x, f, detector.config) for x, f in zip(loaded, faces)]
     row["prepare_s"] = (time.perf_counter() - t) / len(files)
     inputs = [p.inputs for p in prepared] * max(1, 64 // len(prepared))
     chunks = [inputs[i : i + batch] for i in range(0, len(inputs) - batch + 1, batch)]
@@ -127,14 +127,14 @@ def run(
     t = time.perf_counter()
     host = []
     for chunk in chunks:
-        host.extend(stages.forward(detector.model, chunk).host())
+        host.extend(pipeline.forward(detector.model, chunk).host())
     sync()
     streams_s = (time.perf_counter() - t) / (len(chunks) * batch)
     row["streams_s"] = streams_s
     row["streams_img_per_s"] = 1.0 / streams_s
     t = time.perf_counter()
     for p, h in zip(prepared, host):
-        stages.assemble(p, h, config=detector.config, weights=None, device=device)
+        pipeline.assemble(p, h, config=detector.config, weights=None, device=device)
     row["assemble_s"] = (time.perf_counter() - t) / len(prepared)
     row["face_modes"] = {m: sum(f.mode == m for f in faces) for m in ("crop", "small-face", "no-face")}
 

@@ -100,7 +100,7 @@ class DegradationInfo:
 
 @dataclass(frozen=True)
 class Report:
-    """The result of :meth:`forensic.pipeline.Detector.analyze` on one image (immutable: an
+    """The result of analysing one image (:meth:`forensic.pipeline.Detector.run`) (immutable: an
     explanation makes a new report with ``dataclasses.replace``)."""
 
     source: str | None
@@ -122,6 +122,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = field(default=None, repr=False)
     original: np.ndarray | None = field(default=None, repr=False)
+    #: the clean original's report, when a degraded image was analysed paired with it (not in to_dict)
+    twin: Report | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of ``python -m forensic predict --format json`` (the README's "JSON output" section)."""

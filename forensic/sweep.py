@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .degrade import SWEEP_STRENGTHS, at_strength, check_seed, degrade_result
+from .degrade import SWEEP_STRENGTHS, at_strength, check_seed
 from .images import load_image
-from .stages import stability
+from .pipeline import WorkItem
 
 __all__ = ["SweepResult", "robustness_sweep", "DEFAULT_STRENGTHS"]
 
@@ -48,24 +48,21 @@ def robustness_sweep(
 ) -> SweepResult:
     """Runs ``detector`` on ``image`` degraded by ``family`` (see :func:`forensic.degrade.at_strength`).
 
-    The clean image and every strength go through :meth:`~forensic.pipeline.Detector.analyze_many`
-    together (one batch); each row is read off its report, with stability against the clean one.
+    Every strength is one work item with stability against the clean image, which the pipeline
+    analyses once, in the same batch (:meth:`~forensic.pipeline.Detector.run`); each row is read
+    off its report. A strength that degrades nothing is the clean image itself (stability 1).
     """
     seed = check_seed(seed)  # before any work: a bad seed fails in one line, not after the clean pass
     pixels = load_image(image) if not isinstance(image, np.ndarray) else image
     result = SweepResult(family=family, seed=seed)
     specs = [at_strength(family, float(s)) for s in strengths]
-    images = [pixels] + [pixels if spec is None else degrade_result(pixels, spec, seed=seed).image for spec in specs]
-    reports = []
-    for i, (_, report) in enumerate(detector.analyze_many(images, batch_size=len(images), stability=False)):
+    source = object()  # the one source of every item: its clean twin is analysed once
+    items = [WorkItem(pixels, degradation=spec, seed=seed, stability=True, key=source) for spec in specs]
+    for i, ((_, report), strength, spec) in enumerate(zip(detector.run(items, batch_size=len(items) + 1), strengths, specs)):
         if isinstance(report, Exception):
             raise report
-        reports.append(report)
-        if progress is not None and i:
-            progress(f"{family} at strength {strengths[i - 1]:g}", i / len(images))
-    clean = {n: s.features for n, s in reports[0].streams.items()}
-    for strength, spec, report, degraded in zip(strengths, specs, reports[1:], images[1:]):
-        stable = stability(clean, {n: s.features for n, s in report.streams.items()})
+        if progress is not None:
+            progress(f"{family} at strength {strength:g}", (i + 1) / len(items))
         result.rows.append(
             {
                 "strength": float(strength),
@@ -74,13 +71,17 @@ def robustness_sweep(
                 "label": report.label,
                 "face_mode": report.face.mode,
                 "streams": {
-                    name: {"prob_fake": s.prob_fake, "attention_entropy": s.attention.normalized, "stability": stable[name]}
+                    name: {
+                        "prob_fake": s.prob_fake,
+                        "attention_entropy": s.attention.normalized,
+                        "stability": 1.0 if spec is None else s.stability,
+                    }
                     for name, s in report.streams.items()
                 },
             }
         )
         if keep_images:
-            result.images.append(degraded)
+            result.images.append(report.image)
     if progress is not None:
         progress("done", 1.0)
     return result

@@ -1,4 +1,4 @@
-"""forensic.batching.staged_map: order, error isolation, bounded look-ahead, overlap."""
+"""forensic.pipeline.staged_map (the overlap of the stages): order, error isolation, bounded look-ahead, overlap."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from forensic.batching import staged_map
+from forensic.pipeline import staged_map
 
 
 def _identity_batch(values):

@@ -163,7 +163,7 @@ def test_sweep_rows_are_the_detectors_reports(detector, astronaut):
 def test_sweep_refuses_a_bad_seed_before_any_work(detector, astronaut, monkeypatch):
     from forensic.sweep import robustness_sweep
 
-    monkeypatch.setattr(detector, "analyze_many", lambda *a, **k: pytest.fail("ran the detector"))
+    monkeypatch.setattr(detector, "run", lambda *a, **k: pytest.fail("ran the detector"))
     with pytest.raises(ValueError, match="4294967295"):
         robustness_sweep(detector, astronaut, family="jpeg", seed=2**70)
 
@@ -215,8 +215,8 @@ def test_a_model_without_a_face_stream_searches_no_faces(astronaut, monkeypatch)
 
 
 def test_forward_without_attention(detector, astronaut):
-    from forensic import stages
+    from forensic import pipeline
 
     inputs = {n: s.input for n, s in detector.analyze(astronaut).streams.items()}
-    host = stages.forward(detector.model, [inputs], return_attention=False).host()[0]
+    host = pipeline.forward(detector.model, [inputs], return_attention=False).host()[0]
     assert all(h.cls_attention is None for h in host.values())

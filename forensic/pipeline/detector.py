@@ -1,35 +1,29 @@
-"""``Detector``: load a model once, then ``analyze(image) -> Report`` or ``analyze_many(sources)``.
-
-It composes the stages of :mod:`forensic.stages` (load -> locate faces -> prepare -> forward ->
-assemble), then the Score-CAM explanations; ``analyze_many`` overlaps the CPU stages with the
-device (:mod:`forensic.batching`). Every interface (CLI, app, analysis, sweep) calls this.
+"""``Detector``: load a model once, then analyse work items (``run``), one image (``analyze``) or
+many (``analyze_many``); the stages themselves live in the other modules of :mod:`forensic.pipeline`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from . import stages
-from .batching import staged_map
-from .compiled import StreamsForward, compile_requested
-from .config import ModelConfig
-from .explain import check_method, explain_report
-from .faces import FaceDetector, get_default_detector, not_searched
-from .model import ForensicModel
-from .presets import get_preset
-from .report import Report
-from .runtime import RuntimeConfig, default_device, default_runtime
-from .weights import WeightsUnavailable, build_model, load_model
+from ..compiled import StreamsForward, compile_requested
+from ..config import ModelConfig
+from ..explain import check_method
+from ..faces import FaceDetector, get_default_detector
+from ..model import ForensicModel
+from ..presets import get_preset
+from ..report import Report
+from ..runtime import RuntimeConfig, default_device, default_runtime
+from ..weights import WeightsUnavailable, build_model, load_model
+from .flow import Stages, run_items
+from .items import WorkItem
 
-__all__ = ["Detector", "default_device", "resolve_dtype", "Progress"]  # default_device lives in forensic.runtime
+__all__ = ["Detector", "resolve_dtype", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +94,7 @@ class Detector:
             return cls.from_pretrained(weights, device=device, dtype=dtype, compile=compile, runtime=runtime)
         spec = get_preset(preset)
         if spec.weights == "paper-seed":
-            from .convert import paper_seed_weights
+            from ..convert import paper_seed_weights
 
             folder = paper_seed_weights(runtime=runtime)
             return cls(load_model(folder, device=device, dtype=dtype), weights=str(folder), compile=compile, runtime=runtime)
@@ -171,6 +165,34 @@ class Detector:
         return f"preset {self.preset} on {self.device.type}{' (' + str(self.dtype).replace('torch.', '') + ')' if self.dtype != torch.float32 else ''}; {state}"
 
     # ----------------------------------------------------------------------------- running
+    def stages(self) -> Stages:
+        """What the pipeline's stages use of this detector (:func:`forensic.pipeline.flow.run_items`)."""
+        return Stages(model=self.model, config=self.config, faces=lambda: self.face_detector, run=self._forward,
+                      weights=self.weights, device=str(self.device), runtime=self.runtime)
+
+    def run(
+        self,
+        items: Iterable[WorkItem | tuple[Any, WorkItem]],
+        *,
+        batch_size: int = 8,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[tuple[Any, Report | Exception]]:
+        """``(item, report or exception)`` for every work item, in input order.
+
+        An entry may also be a ``(tag, item)`` pair: the tag is yielded back instead of the item
+        (a caller's own record of what the item was for).
+
+        Items go ``batch_size`` at a time through the streams; decoding and degradation run in a
+        pool of ``workers`` threads and face detection in a helper thread, ahead of the batch on
+        the device (:mod:`forensic.pipeline.overlap`), so memory is bounded by the batch size, not
+        the input's length. A degraded item's clean twin (stability, pairing) is analysed once per
+        source and shares the batches (:mod:`forensic.pipeline.flow`). A failure is yielded as the
+        exception, never raised, so one bad file never stops the others.
+        """
+        checked = ((e[0], _checked(e[1])) if isinstance(e, tuple) else _checked(e) for e in items)
+        yield from run_items(self.stages(), checked, batch_size=batch_size, workers=workers or self.workers, progress=progress)
+
     def analyze(
         self,
         image: Any,
@@ -180,12 +202,13 @@ class Detector:
         seed: int = 0,
         explain: Explain = "none",
         stability: bool = True,
+        pair: bool = False,
         source: str | None = None,
         progress: Progress | None = None,
         cam_groups: int | None = None,
         max_pixels: int | None = None,
     ) -> Report:
-        """Analyses one image.
+        """Analyses one image (one :class:`~forensic.pipeline.WorkItem` through :meth:`run`).
 
         Args:
             image: a path, bytes, PIL image or RGB array (decoded safely, see :mod:`forensic.images`).
@@ -193,12 +216,14 @@ class Detector:
             compound: strength of the paper's compound degradation applied first (instead of a spec).
             seed: seed of the degradation.
             explain: ``none`` or an explanation method of :mod:`forensic.explain.methods`
-                (``fast``: adaptive Score-CAM with a fidelity estimate; ``exact``: one pass per channel).
+                (``fast``, ``adaptive``, ``exact``).
             stability: when degraded, also run the clean image (in the same batch) and report
                 per-stream feature cosine.
+            pair: when degraded, also return the clean image's report as ``report.twin``
+                (explained with the same method); the clean image is analysed once.
             source: a name for the report (defaults to the path when ``image`` is one).
             progress: called with (stage, fraction) during long steps.
-            cam_groups: channel groups of the fast Score-CAM (default: channels / 16).
+            cam_groups: channel groups of the grouping Score-CAM methods (default: channels / 16).
             max_pixels: analyse a copy scaled down to at most this many pixels (bounded memory for
                 a server; the report's ``image_notes`` say so). None: the image as it is.
 
@@ -206,18 +231,15 @@ class Detector:
             forensic.images.ImageError: the input is not a usable image.
             forensic.degrade.SpecError: the degradation spec is invalid.
         """
-        check_method(explain, allow_none=True)
+        item = _checked(WorkItem(image, degradation=degradation, compound=compound, seed=seed, stability=stability, pair=pair,
+                                 explain=explain, cam_groups=cam_groups, max_pixels=max_pixels, name=source))
         report_progress = progress or (lambda stage, fraction: None)
-        loaded = stages.load(image, degradation=degradation, compound=compound, seed=seed, source=source, max_pixels=max_pixels)
         report_progress("faces", 0.05)
-        located = self._locate([loaded], stability=stability)[0]
-        report_progress("streams", 0.15)
-        reports, forwarded = self._finish([located], return_norm1=explain != "none")  # Score-CAM's layer, computed once
-        report = reports[0]
-        if explain != "none":
-            report = self._explain(report, forwarded, method=explain, progress=report_progress, n_groups=cam_groups)
+        [(_, outcome)] = list(self.run([item], batch_size=2, workers=1, progress=report_progress))
+        if isinstance(outcome, Exception):
+            raise outcome
         report_progress("done", 1.0)
-        return report
+        return outcome
 
     def analyze_many(
         self,
@@ -228,85 +250,27 @@ class Detector:
         compound: float | None = None,
         seed: int = 0,
         stability: bool = False,
+        explain: Explain = "none",
+        cam_groups: int | None = None,
         workers: int | None = None,
         max_pixels: int | None = None,
     ) -> Iterator[tuple[Any, Report | Exception]]:
-        """Verdicts for many images, ``batch_size`` at a time through the streams, in input order.
+        """``(source, report or exception)`` for many sources with the same settings, in input order.
 
-        Decoding and degradation run in a pool of ``workers`` threads and face detection in a
-        helper thread, ahead of the batch on the device (see :mod:`forensic.batching`); memory is
-        bounded by the batch size, not the input's length. A failure (unreadable file, bad spec)
-        is yielded as the exception, never raised, so one bad file never stops a batch. No
-        explanations (use :meth:`analyze` per image for those). ``max_pixels`` as in :meth:`analyze`.
+        Each source becomes a :class:`~forensic.pipeline.WorkItem` with these fields (a source that
+        is already a work item is taken as it is); see :meth:`run`.
         """
-
-        def load(src: Any) -> stages.Loaded:
-            return stages.load(src, degradation=degradation, compound=compound, seed=seed, max_pixels=max_pixels)
-
-        yield from staged_map(
-            sources,
-            load=load,
-            locate=lambda batch: self._locate(batch, stability=stability),
-            finish=lambda batch: self._finish(batch)[0],
-            batch_size=batch_size,
-            workers=workers or self.workers,
-        )
-
-    def _locate(self, batch: list[stages.Loaded], *, stability: bool) -> list[_Located]:
-        """Faces of a batch of images (and of their clean originals, for stability), batched on
-        the model's device, and each stream's input."""
-        images: list[np.ndarray] = []
-        for loaded in batch:
-            images.append(loaded.image)
-            if stability and loaded.clean is not None:
-                images.append(loaded.clean)
-        start = time.perf_counter()
-        if any(s.input == "face-crop" for s in self.config.streams):
-            faces = iter(self.face_detector.analyze_batch(images))
-        else:  # no stream looks at faces: nothing to search for
-            faces = iter([not_searched((im.shape[1], im.shape[0])) for im in images])
-        share = (time.perf_counter() - start) / len(batch)
-        located = []
-        for loaded in batch:
-            loaded.timings["faces"] = loaded.timings.get("faces", 0.0) + share
-            with stages.timed(loaded.timings, "prepare"):
-                prepared = stages.prepare(loaded, next(faces), self.config)
-                clean = stages.prepare(loaded, next(faces), self.config, clean=True) if stability and loaded.clean is not None else None
-            located.append(_Located(prepared, clean))
-        return located
-
-    def _finish(self, batch: list[_Located], *, return_norm1: bool = False) -> tuple[list[Report], stages.Forwarded]:
-        """One device pass over a batch (clean twins included), then each image's report."""
-        inputs = []
-        for item in batch:
-            inputs.append(item.prepared.inputs)
-            if item.clean is not None:
-                inputs.append(item.clean.inputs)
-        start = time.perf_counter()
-        forwarded = stages.forward(self.model, inputs, return_norm1=return_norm1, run=self._forward)
-        host = iter(forwarded.host())
-        share = (time.perf_counter() - start) / len(batch)
-        reports = []
-        for item in batch:
-            item.prepared.loaded.timings["streams"] = share
-            outputs = next(host)
-            clean = next(host) if item.clean is not None else None
-            reports.append(
-                stages.assemble(item.prepared, outputs, config=self.config, weights=self.weights, device=str(self.device), clean=clean)
-            )
-        return reports, forwarded
-
-    def _explain(self, report: Report, forwarded: stages.Forwarded, *, method: str, progress: Progress, n_groups: int | None) -> Report:
-        """The explanation stage (:func:`forensic.explain.explain_report`): a new report with each stream's Score-CAM."""
-        return explain_report(self.model, report, forwarded, method=method, progress=progress, runtime=self.runtime, n_groups=n_groups)
+        fields = dict(degradation=degradation, compound=compound, seed=seed, stability=stability, explain=explain,
+                      cam_groups=cam_groups, max_pixels=max_pixels)
+        check_method(explain, allow_none=True)
+        pairs = ((src, _checked(src) if isinstance(src, WorkItem) else WorkItem(src, **fields)) for src in sources)
+        yield from run_items(self.stages(), pairs, batch_size=batch_size, workers=workers or self.workers)
 
 
-@dataclass(frozen=True)
-class _Located:
-    """An image ready for the device, and its clean original when stability is wanted."""
-
-    prepared: stages.Prepared
-    clean: stages.Prepared | None = None
+def _checked(item: WorkItem) -> WorkItem:
+    """``item``, once its explanation method is known to exist (a typo fails before any work)."""
+    check_method(item.explain, allow_none=True)
+    return item
 
 
 def resolve_dtype(value: torch.dtype | str | None, device: str | torch.device, runtime: RuntimeConfig | None = None) -> torch.dtype:
