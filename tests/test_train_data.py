@@ -10,18 +10,13 @@ import torch
 from forensic.images import load_image
 from forensic.presets import get_preset
 from forensic.streams import prepare_input, to_tensor
+from forensic.data import DataError, read_samples
 from train.config import AugmentSection
-from train.data import (
-    DataError,
-    FaceCache,
-    StreamDataset,
-    ensure_faces,
-    expand_items,
-    make_loader,
-    read_samples,
-    split_samples,
-)
+from train.datasets import StreamDataset, make_loader
 from train.distributed import DistInfo
+from train.face_cache import FaceCache, ensure_faces
+from train.samples import expand_items, split_samples
+from train.views import AugmentedViews, FixedViews
 
 TEXTURE = get_preset("tiny-random").config.stream("texture")
 
@@ -76,14 +71,12 @@ def test_bad_folder(tmp_path):
 
 def test_training_analysis_and_predict_list_the_same_files(tmp_path):
     import forensic.data
-    import train.data
+    import train.prepare
     from analysis.data import load_samples
     from forensic._cli._common import expand_paths
 
-    # one reader, re-exported where it used to live
-    assert train.data.read_samples is forensic.data.read_samples
-    assert train.data.DataError is forensic.data.DataError and train.data.Sample is forensic.data.Sample
-    assert train.data.IMAGE_EXTENSIONS == forensic.data.IMAGE_EXTENSIONS
+    # one reader: training reads its data with forensic.data's
+    assert train.prepare.read_samples is forensic.data.read_samples
     names = {"real": ("a.png", "b.GIF", "c.avif", "notes.txt"), "fake": ("d.jpg", "e.gif", "f.AVIF", "g.json")}
     for sub, files in names.items():
         (tmp_path / sub).mkdir()
@@ -114,9 +107,9 @@ def test_degradation_reaches_training_batches_only(toy):
     items = expand_items(read_samples(toy)[:8], pseudo_fakes=False)
     clean_ref = [prepare_input(load_image(it.sample.path), TEXTURE).pixels for it in items]
 
-    always = StreamDataset(items, TEXTURE, train=True, seed=0, augment=AugmentSection(global_p=1.0))
-    never = StreamDataset(items, TEXTURE, train=True, seed=0, augment=AugmentSection(global_p=0.0))
-    val = StreamDataset(items, TEXTURE, train=False, seed=0)
+    always = StreamDataset(items, TEXTURE, views=AugmentedViews(0, AugmentSection(global_p=1.0)))
+    never = StreamDataset(items, TEXTURE, views=AugmentedViews(0, AugmentSection(global_p=0.0)))
+    val = StreamDataset(items, TEXTURE, views=FixedViews(0))
     loader = make_loader(always, batch_size=8, shuffle=True, seed=0, info=SOLO)
     batch = next(iter(loader))
     expected_clean = to_tensor([clean_ref[i] for i in batch["index"].tolist()], TEXTURE)
@@ -127,7 +120,7 @@ def test_degradation_reaches_training_batches_only(toy):
         ref = to_tensor([clean_ref[i] for i in b["index"].tolist()], TEXTURE)
         assert torch.equal(b["x"], ref), f"{name} batches must be the clean images, bit for bit"
     # about half degraded with the paper's global_p = 0.5; a new epoch draws new degradations
-    half = StreamDataset(items, TEXTURE, train=True, seed=0, augment=AugmentSection(global_p=0.5))
+    half = StreamDataset(items, TEXTURE, views=AugmentedViews(0, AugmentSection(global_p=0.5)))
     changed = [not np.array_equal(_pixels(half, i), clean_ref[i]) for i in range(8)]
     assert 1 <= sum(changed) <= 7
     first = [_pixels(always, i) for i in range(8)]
@@ -139,9 +132,9 @@ def test_degradation_reaches_training_batches_only(toy):
 
 def test_degraded_validation_is_fixed_and_separate(toy):
     items = expand_items(read_samples(toy)[:4], pseudo_fakes=False)
-    jpeg = StreamDataset(items, TEXTURE, train=False, seed=0, degradation="jpeg-q40")
-    again = StreamDataset(items, TEXTURE, train=False, seed=0, degradation="jpeg-q40")
-    clean = StreamDataset(items, TEXTURE, train=False, seed=0)
+    jpeg = StreamDataset(items, TEXTURE, views=FixedViews(0, "jpeg-q40"))
+    again = StreamDataset(items, TEXTURE, views=FixedViews(0, "jpeg-q40"))
+    clean = StreamDataset(items, TEXTURE, views=FixedViews(0))
     for i in range(4):
         assert np.array_equal(_pixels(jpeg, i), _pixels(again, i))
         assert not np.array_equal(_pixels(jpeg, i), _pixels(clean, i))
@@ -152,7 +145,7 @@ def test_degraded_validation_is_fixed_and_separate(toy):
 @pytest.mark.slow  # spawns loader workers (~5 s)
 def test_batches_do_not_depend_on_worker_count(toy):
     items = expand_items(read_samples(toy)[:8], pseudo_fakes=False)
-    ds = StreamDataset(items, TEXTURE, train=True, seed=4, augment=AugmentSection(global_p=1.0))
+    ds = StreamDataset(items, TEXTURE, views=AugmentedViews(4, AugmentSection(global_p=1.0)))
     ds.set_epoch(2)
     runs = []
     for workers in (0, 2):
@@ -166,7 +159,7 @@ def test_batches_do_not_depend_on_worker_count(toy):
 
 def test_sharding_covers_each_sample_once():
     items = expand_items(read_samples_stub(12), pseudo_fakes=False)
-    ds = StreamDataset(items, TEXTURE, train=True, seed=0)
+    ds = StreamDataset(items, TEXTURE, views=AugmentedViews(0))
     seen = []
     for rank in range(3):
         loader = make_loader(ds, batch_size=2, shuffle=True, seed=0, info=DistInfo(rank=rank, world_size=3), num_workers=0)
@@ -178,7 +171,7 @@ def test_sharding_covers_each_sample_once():
 def read_samples_stub(n):
     from pathlib import Path
 
-    from train.data import Sample
+    from forensic.data import Sample
 
     return [Sample(Path(f"/nowhere/{i}.png"), i % 2) for i in range(n)]
 
@@ -195,8 +188,8 @@ def test_pseudo_fakes_from_real_photos_only(tmp_path, astronaut):
     items = expand_items(samples, pseudo_fakes=True)
     assert [it.label for it in items] == [0, 1] * 3 and [it.pseudo for it in items] == [False, True] * 3
     cache = FaceCache(tmp_path / "faces.json")
-    train = StreamDataset(items, TEXTURE, train=True, seed=0, augment=AugmentSection(global_p=0.0))
-    val = StreamDataset(items, TEXTURE, train=False, seed=0)
+    train = StreamDataset(items, TEXTURE, views=AugmentedViews(0, AugmentSection(global_p=0.0)))
+    val = StreamDataset(items, TEXTURE, views=FixedViews(0))
     ensure_faces([train, val], cache, info=SOLO, detector_factory=_detector)
     assert len(cache.results) == 3 and all(r.box is not None for r in cache.results.values())  # the blend goes over the face
     for i in (1, 3):  # the pseudo-fakes: blended over the face, so they differ from the real photo
@@ -237,19 +230,19 @@ def test_face_crops_match_inference_and_are_cached(tmp_path, astronaut):
 
         return Counting()
 
-    train = StreamDataset(items, FACE, train=True, seed=0, augment=AugmentSection(global_p=0.0))
-    val_jpeg = StreamDataset(items, FACE, train=False, seed=0, degradation="jpeg-q40")
+    train = StreamDataset(items, FACE, views=AugmentedViews(0, AugmentSection(global_p=0.0)))
+    val_jpeg = StreamDataset(items, FACE, views=FixedViews(0, "jpeg-q40"))
     cache_path = tmp_path / "cache.json"
     ran = ensure_faces([train, val_jpeg], FaceCache(cache_path), info=SOLO, detector_factory=counting_detector)
     assert ran == len(calls) == 4  # 2 clean files + 2 degraded validation images
     for i, item in enumerate(items):  # the same crop as inference: prepare_input with the analysed face
         image = load_image(item.sample.path)
         face = _detector().analyze(image)
-        assert train.faces[train._clean_key(i)] == face  # the cache holds what inference computes
+        assert train.faces[train.clean_key(i)] == face  # the cache holds what inference computes
         assert np.array_equal(train[i]["pixels"], prepare_input(image, FACE, face=face).pixels)
     assert {r.mode for r in train.faces.values()} == {"crop", "no-face"}
     # a new run (or the next epoch) reads the cache from disk and detects nothing
     calls.clear()
-    train2 = StreamDataset(items, FACE, train=True, seed=0, augment=AugmentSection(global_p=0.0))
+    train2 = StreamDataset(items, FACE, views=AugmentedViews(0, AugmentSection(global_p=0.0)))
     assert ensure_faces([train2], FaceCache(cache_path), info=SOLO, detector_factory=counting_detector) == 0
     assert calls == [] and np.array_equal(train2[0]["pixels"], train[0]["pixels"])

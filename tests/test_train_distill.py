@@ -20,8 +20,9 @@ from safetensors.torch import load_file, save_file
 
 import train.distill
 import train.teacher_cache
-from forensic import stages
-from forensic.metrics import roc_auc
+from forensic import pipeline
+from forensic.data import DataError, Sample, read_samples
+from forensic.metrics import pearson, roc_auc
 from forensic.pipeline import Detector
 from forensic.presets import get_preset
 from forensic.weights import build_model, save_pretrained
@@ -29,12 +30,12 @@ from tests.awkward import binary_csv
 from tests.conftest import CENTRAL_BOX
 from tests.toy import toy_set, train_stream, write_unlabelled_folder
 from train.__main__ import main as train_main
-from train.agreement import ensemble_prob, pearson
+from train.agreement import ensemble_votes
 from train.checkpoint import load_checkpoint
 from train.config import ConfigError, DistillConfig, load_config
-from train.data import DataError, file_key, read_samples
 from train.distill import distill
-from train.distill_export import fit_soft_temperature
+from train.distill_card import fit_to_teacher
+from train.face_cache import file_key
 from train.teacher_cache import TeacherCache, entry_key
 
 FAST = ["--no-progress", "threads=1"]
@@ -59,7 +60,7 @@ def teacher(tmp_path_factory) -> Path:
 def _events(monkeypatch) -> list[str]:
     """Records, in order, every teacher forward pass and the start of every distillation epoch."""
     events: list[str] = []
-    forward, run_epoch = train.teacher_cache._teacher_forward, train.distill.DistillJob.run_epoch
+    forward, train_epoch = train.teacher_cache._teacher_forward, train.distill.DistillJob.train_epoch
 
     def counting_forward(model, inputs):
         events.append(f"teacher:{len(inputs)}")
@@ -67,10 +68,10 @@ def _events(monkeypatch) -> list[str]:
 
     def marking_epoch(self, cfg, info, epoch):
         events.append(f"epoch:{epoch + 1}")
-        return run_epoch(self, cfg, info, epoch)
+        return train_epoch(self, cfg, info, epoch)
 
     monkeypatch.setattr(train.teacher_cache, "_teacher_forward", counting_forward)
-    monkeypatch.setattr(train.distill.DistillJob, "run_epoch", marking_epoch)
+    monkeypatch.setattr(train.distill.DistillJob, "train_epoch", marking_epoch)
     return events
 
 
@@ -97,10 +98,10 @@ def run(teacher, tmp_path_factory):
 def _predict(detector: Detector, images, degradation: str | None) -> np.ndarray:
     """Ensemble P(fake) (vote-weighted, before the grid) through the inference stages: load, prepare, forward."""
     config = detector.config
-    inputs = [stages.prepare(stages.load(im, degradation=degradation, seed=i), None, config).inputs for i, im in enumerate(images)]
-    host = stages.forward(detector.model, inputs).host()
+    inputs = [pipeline.prepare(pipeline.load(im, degradation=degradation, seed=i), None, config).inputs for i, im in enumerate(images)]
+    host = pipeline.forward(detector.model, inputs).host()
     probs = {s: np.array([h[s].prob_fake for h in host]) for s in config.stream_names}
-    return ensemble_prob(probs, config.vote, np.zeros(len(images), dtype=bool))
+    return ensemble_votes(probs, config.vote, np.zeros(len(images), dtype=bool))[0]
 
 
 # --------------------------------------------------------------------------------- acceptance
@@ -205,8 +206,8 @@ def test_resume_refuses_another_teacher(run, teacher, tmp_path, capsys):
 @pytest.mark.slow  # the teacher and distillation run fixtures: ~10-15 s
 def test_clean_targets_ask_the_teacher_once_per_image(teacher, tmp_path):
     from train.distill import _DistillRun
-    from train.distill_data import View
     from train.distributed import DistInfo
+    from train.views import View
 
     data, _ = write_unlabelled_folder(tmp_path / "photos", 8, seed=3, box=CENTRAL_BOX)
     cfg = load_config("distill_tiny", {
@@ -218,13 +219,12 @@ def test_clean_targets_ask_the_teacher_once_per_image(teacher, tmp_path):
     job = steps.build(cfg, split, DistInfo())
     # 6 training images, one clean target each whatever their 3 (degraded) views, and 2 clean held-out images
     assert job.teacher_pass.needed == job.teacher_pass.computed == 8 and job.train_targets.shape == (6, 1, 2, 2)
-    assert all(v.degradation is not None for views in job.train_set.views for v in views)
+    assert all(v.degradation is not None for i in range(len(job.train_set)) for v in job.train_set.view_plan.views(i))
     cache = TeacherCache(tmp_path / "out" / "teacher_cache")
     assert len(cache) == 8
-    clean = View()
     expected = torch.stack([
         torch.from_numpy(cache.get(entry_key(teacher=job.teacher.fingerprint, dtype="torch.float32", file=file_key(s.path),
-                                             view=job.train_set.view_key(clean)), job.streams))
+                                             view=f"{View().key}|faces-on-clean"), job.streams))
         for s in job.train_set.samples
     ])
     assert torch.equal(job.train_targets[:, 0], expected)  # the teacher's temperatures are 1
@@ -256,11 +256,11 @@ def test_soft_temperature_recovers_the_teacher_scale():
     margin = rng.normal(0, 3, 200)
     logits = np.stack([np.zeros(200), margin], axis=1)
     target = 1 / (1 + np.exp(-margin / 2.5))  # the teacher is 2.5x less confident
-    fit = fit_soft_temperature(logits, target)
-    assert fit.fitted and fit.temperature == pytest.approx(2.5, rel=1e-3)
-    assert fit.ce_after < fit.ce_before and fit.mae_after < 1e-4 < fit.mae_before
-    small = fit_soft_temperature(logits[:10], target[:10])
-    assert not small.fitted and small.temperature == 1.0 and "too small" in small.note
+    fit = fit_to_teacher(logits, target)  # forensic.calibration.fit_temperature on soft targets
+    assert fit["fitted"] and fit["temperature"] == pytest.approx(2.5, rel=1e-3)
+    assert fit["ce_after"] < fit["ce_before"] and fit["mae_after"] < 1e-4 < fit["mae_before"]
+    small = fit_to_teacher(logits[:10], target[:10])
+    assert not small["fitted"] and small["temperature"] == 1.0 and "too small" in small["note"]
 
 
 def test_unlabelled_folders_and_manifests(tmp_path):
@@ -327,34 +327,37 @@ def test_untrained_teacher_and_training_config_mixups_are_refused(tmp_path, caps
 
 
 def test_face_stream_inputs_are_the_inference_crops(tmp_path, astronaut):
-    """The student's (and teacher's) face input is stages.prepare's crop with MTCNN's face, on the
+    """The student's (and teacher's) face input is pipeline.prepare's crop with MTCNN's face, on the
     clean image for training views and on the degraded image itself for held-out views."""
     import cv2
 
     from forensic.faces import get_default_detector
-    from train.data import FaceCache, Sample, ensure_faces
-    from train.distill_data import DistillDataset, View, eval_views
+    from train.datasets import StreamDataset
     from train.distributed import DistInfo
+    from train.face_cache import FaceCache, ensure_faces
+    from train.samples import expand_items
+    from train.views import CycledViews, View, eval_views
 
     path = tmp_path / "face.png"
     cv2.imwrite(str(path), np.ascontiguousarray(astronaut[20:300, 90:370, ::-1]))
     config = get_preset("tiny-random").config
     degraded = View("compound:strength=1,op_p=0.3,cap=0.8", 5)
-    train_set = DistillDataset([Sample(path, None)], config, [(View(), degraded)], needs_faces=True, faces_on_view=False, ids=[0])
-    held_out = DistillDataset([Sample(path, None)], config, eval_views([0], "jpeg-q20", 0), needs_faces=True, faces_on_view=True)
+    items = expand_items([Sample(path, None)], pseudo_fakes=False)
+    train_set = StreamDataset(items, config, views=CycledViews.of([(View(), degraded)], ids=[0]))
+    held_out = StreamDataset(items, config, views=CycledViews.of(eval_views([0], "jpeg-q20", 0), faces_on_view=True))
     ensure_faces([train_set, held_out], FaceCache(tmp_path / "faces.json"), info=DistInfo(), detector_factory=get_default_detector)
     detector = get_default_detector()
-    clean = stages.load(path)
+    clean = pipeline.load(path)
     face = detector.analyze_batch([clean.image])[0]
     assert face.mode == "crop"
     for epoch, view in ((0, View()), (1, degraded)):
-        loaded = stages.load(path, degradation=view.degradation, seed=view.seed)
-        expected = stages.prepare(loaded, face, config).inputs
+        loaded = pipeline.load(path, degradation=view.degradation, seed=view.seed)
+        expected = pipeline.prepare(loaded, face, config).inputs
         item = train_set[(epoch, 0)]
         assert item["view"] == epoch
         for stream in config.stream_names:
             assert np.array_equal(item["pixels"][stream], expected[stream].pixels), (epoch, stream)
-    view = held_out.views[0][0]
-    loaded = stages.load(path, degradation=view.degradation, seed=view.seed)
-    expected = stages.prepare(loaded, detector.analyze_batch([loaded.image])[0], config).inputs
+    view = held_out.view(0)
+    loaded = pipeline.load(path, degradation=view.degradation, seed=view.seed)
+    expected = pipeline.prepare(loaded, detector.analyze_batch([loaded.image])[0], config).inputs
     assert np.array_equal(held_out[0]["pixels"]["face"], expected["face"].pixels)

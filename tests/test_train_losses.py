@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.engine import WarmupCosine
+from train.loop import WarmupCosine
 from train.losses import FocalLoss, focal_loss
 
 

@@ -18,16 +18,18 @@ import pytest
 import train.data
 import train.engine
 from forensic.calibration import CalibrationResult
+from forensic.data import read_samples
 from train.__main__ import build_parser
 from train.__main__ import main as train_main
 from train._io import atomic_copy, replace_dir
 from train.checkpoint import load_checkpoint
 from train.config import load_config
-from train.data import FaceCache, read_samples, scan_samples
+from train.data import scan_samples
 from train.distributed import DistInfo
 from train.engine import fit
-from train.export import training_card_sections
+from train.face_cache import FaceCache
 from train.rundir import RunFolderError
+from train.stream import training_card_sections
 
 FAST = ["eval.degradations=[]", "threads=1", "--no-progress"]
 
@@ -293,16 +295,15 @@ def test_small_validation_set_keeps_temperature_one_with_a_note(toy8, tmp_path, 
 def test_card_reports_a_fitted_temperature_and_its_bound_note(toy8, tmp_path):
     from types import SimpleNamespace
 
-    from train.data import DataSplit
+    from train.samples import DataSplit
 
     cfg = load_config("tiny", {"data.path": str(toy8)})
     split = DataSplit(tuple(read_samples(toy8)), (), "val_fraction")
     data = SimpleNamespace(split=split, skipped=())
-    result = SimpleNamespace(best_epoch=1)
     fitted = CalibrationResult(0.05, 0.2, 0.1, 0.5, 0.4, fitted=True, note="the fit ended on the bound T = 0.05", n=40)
-    card = training_card_sections(cfg, metrics={}, calibration=fitted, temperature=0.05, data=data, result=result, world_size=1)
+    card = training_card_sections(cfg, metrics={}, calibration=fitted, temperature=0.05, data=data, best_epoch=1, world_size=1)
     assert "T = 0.05" in card["Calibration"] and "ended on the bound" in card["Calibration"]
     kept = CalibrationResult(1.0, 0.2, 0.2, 0.5, 0.5, fitted=False, note="the model makes no errors on the 40 held-out images", n=40)
-    card = training_card_sections(cfg, metrics={}, calibration=kept, temperature=1.0, data=data, result=result, world_size=1)
+    card = training_card_sections(cfg, metrics={}, calibration=kept, temperature=1.0, data=data, best_epoch=1, world_size=1)
     assert card["Calibration"].startswith("Not calibrated: temperature kept at 1, because the model makes no errors")
     assert np.isfinite(fitted.temperature)

@@ -26,7 +26,7 @@ _EXPORTS = {
     "MergeError": "train.export",
     "merge_exports": "train.export",
     "CheckpointError": "train.checkpoint",
-    "DataError": "train.data",
+    "DataError": "forensic.data",
     "RunFolderError": "train.rundir",
 }
 

@@ -144,11 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str], *, distill: bool) -> int:
+    from forensic.data import DataError
     from forensic.weights import WeightsUnavailable
 
     from .checkpoint import CheckpointError
     from .config import ConfigError, DistillConfig, TrainConfig, load_config
-    from .data import DataError
     from .rundir import RunFolderError
 
     args = (build_distill_parser() if distill else build_parser()).parse_intermixed_args(argv)

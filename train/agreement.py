@@ -1,12 +1,12 @@
 """How closely a student follows its teacher on held-out images: the figures a distillation reports.
 
-For one held-out set, given each model's per-stream P(fake) (after its calibration temperature):
+For one held-out set, given each model's per-stream P(fake) (after its calibration temperature),
+each image goes through the vote of :func:`forensic.ensemble.vote` (what ``python -m forensic
+predict`` prints), whose weights (texture 2, face 1, fusion 2; the face stream's weight dropped
+where its ``face_fallback`` rule drops it) also weight the ensemble P(fake) before the grid:
 
-- ``pearson``: Pearson correlation of the ensemble P(fake), the vote-weighted mean of the streams
-  (texture 2, face 1, fusion 2; the face stream's weight dropped where the vote's
-  ``face_fallback="abstain"`` rule drops it), *before* the 0.1 grid;
-- ``vote_agreement``: the share of images where both give the same 0.1-grid verdict
-  (:func:`forensic.ensemble.vote`, what ``python -m forensic predict`` prints);
+- ``pearson``: Pearson correlation (:func:`forensic.metrics.pearson`) of the ensemble P(fake);
+- ``vote_agreement``: the share of images where both give the same 0.1-grid verdict;
 - ``label_agreement``: the share with the same fake/real label;
 - ``mae``: the mean absolute difference of the ensemble P(fake);
 - per stream: Pearson and MAE of that stream's P(fake);
@@ -16,7 +16,6 @@ For one held-out set, given each model's per-stream P(fake) (after its calibrati
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,11 +25,9 @@ import numpy as np
 from forensic.calibration import apply_temperature
 from forensic.config import VoteConfig
 from forensic.ensemble import vote
-from forensic.metrics import roc_auc
+from forensic.metrics import pearson, roc_auc
 
-__all__ = ["stream_probs", "ensemble_prob", "grid_votes", "pearson", "agreement"]
-
-log = logging.getLogger(__name__)
+__all__ = ["stream_probs", "ensemble_votes", "agreement"]
 
 
 def stream_probs(logits: np.ndarray, streams: Sequence[str], temperatures: Mapping[str, float]) -> dict[str, np.ndarray]:
@@ -38,35 +35,17 @@ def stream_probs(logits: np.ndarray, streams: Sequence[str], temperatures: Mappi
     return {s: apply_temperature(logits[:, j], temperatures.get(s, 1.0)) for j, s in enumerate(streams)}
 
 
-def _weights(probs: Mapping[str, np.ndarray], config: VoteConfig, face_fallback: np.ndarray) -> dict[str, np.ndarray]:
+def ensemble_votes(probs: Mapping[str, np.ndarray], config: VoteConfig, face_fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the ensemble P(fake) before any rounding (the streams' mean with the weights the
+    vote used) and the discretized vote (:func:`forensic.ensemble.vote`)."""
     n = len(face_fallback)
-    weights = {s: np.full(n, float(config.weights[s])) for s in probs}
-    if "face" in weights and config.face_fallback == "abstain":
-        weights["face"][face_fallback] = 0.0
-    return weights
-
-
-def ensemble_prob(probs: Mapping[str, np.ndarray], config: VoteConfig, face_fallback: np.ndarray) -> np.ndarray:
-    """The vote-weighted mean of the streams' P(fake), per image, before any rounding."""
-    weights = _weights(probs, config, face_fallback)
-    total = sum(weights.values())
-    return sum(weights[s] * probs[s] for s in probs) / np.maximum(total, 1e-12)
-
-
-def grid_votes(probs: Mapping[str, np.ndarray], config: VoteConfig, face_fallback: np.ndarray) -> np.ndarray:
-    """The discretized vote (:func:`forensic.ensemble.vote`) of each image."""
-    names = list(probs)
-    return np.array(
-        [vote({s: float(probs[s][i]) for s in names}, config, face_fallback=bool(face_fallback[i])).prob_fake for i in range(len(face_fallback))]
-    )
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation; NaN when either side is constant or there are fewer than two values."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return math.nan
-    return float(np.corrcoef(a, b)[0, 1])
+    mean, grid = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        p = {s: float(probs[s][i]) for s in probs}
+        result = vote(p, config, face_fallback=bool(face_fallback[i]))
+        mean[i] = sum(result.weights[s] * p[s] for s in p) / sum(result.weights.values())
+        grid[i] = result.prob_fake
+    return mean, grid
 
 
 def _auc(prob: np.ndarray, labels: np.ndarray) -> float:
@@ -95,8 +74,7 @@ def agreement(
     n = len(labels)
     if n == 0:
         return {"n": 0}
-    ps, pt = ensemble_prob(student, config, face_fallback), ensemble_prob(teacher, config, face_fallback)
-    gs, gt = grid_votes(student, config, face_fallback), grid_votes(teacher, config, face_fallback)
+    (ps, gs), (pt, gt) = ensemble_votes(student, config, face_fallback), ensemble_votes(teacher, config, face_fallback)
     return {
         "n": n,
         "pearson": pearson(ps, pt),

@@ -1,14 +1,7 @@
-"""Training data: the train/val split, faces, augmentation and loaders.
+"""The readability scan: every data file decoded once, before any dataset is built.
 
-Folders and CSV manifests are read by :func:`forensic.data.read_samples` (re-exported here with
-:class:`~forensic.data.Sample`, :class:`~forensic.data.DataError` and ``IMAGE_EXTENSIONS``), the
-same reader ``python -m analysis`` uses. The rest lives by idea and is re-exported here:
-:mod:`train.samples` (the split, the dataset entries, per-sample seeds), :mod:`train.face_cache`
-(face analyses cached by file identity) and :mod:`train.datasets` (what one stream sees, and its
-loader; images go through the same functions as at inference).
-
-Before any dataset is built, :func:`scan_samples` (this module) decodes every file once (the
-verdicts are cached with the faces): unreadable files are listed and left out, or refused with
+:func:`scan_samples` decodes every file with the decoder training uses (the verdicts are cached
+with the faces, :mod:`train.face_cache`): unreadable files are listed and left out, or refused with
 ``data.strict``, so one bad file never stops a run halfway through an epoch.
 """
 
@@ -19,36 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from forensic.data import IMAGE_EXTENSIONS, DataError, Sample, read_samples
+from forensic.data import Sample
 from forensic.images import ImageError, load_image
 
-from .datasets import Collate, EpochSampler, StreamDataset, make_loader
 from .distributed import DistInfo, all_gather_objects
-from .face_cache import _SCAN, FaceCache, ensure_faces, face_result_from_dict, file_key
-from .samples import DataSplit, Item, expand_items, sample_rng, split_samples
+from .face_cache import FaceCache, scan_key
 
-__all__ = [
-    "DataError",
-    "BadFile",
-    "ScanResult",
-    "scan_samples",
-    "Sample",
-    "Item",
-    "DataSplit",
-    "IMAGE_EXTENSIONS",
-    "read_samples",
-    "split_samples",
-    "expand_items",
-    "sample_rng",
-    "FaceCache",
-    "face_result_from_dict",
-    "StreamDataset",
-    "Collate",
-    "make_loader",
-    "EpochSampler",
-    "ensure_faces",
-    "file_key",
-]
+__all__ = ["BadFile", "ScanResult", "scan_samples"]
+
 
 @dataclass(frozen=True)
 class BadFile:
@@ -102,7 +73,7 @@ def scan_samples(
     missing: dict[Path, str] = {}
     for s in samples:
         try:
-            keys[s.path] = file_key(s.path) + _SCAN
+            keys[s.path] = scan_key(s.path)
         except OSError as exc:  # gone since it was listed, or no permission
             missing[s.path] = f"cannot open it ({exc.strerror or exc.__class__.__name__})"
     todo = sorted({key: path for path, key in keys.items() if key not in cache.scans}.items())

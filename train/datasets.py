@@ -1,15 +1,12 @@
-"""What one stream trains and evaluates on: :class:`StreamDataset`, its collation and its loader.
+"""What a model trains and evaluates on: :class:`StreamDataset`, its collation and its loader.
 
 Every image goes through the *same* functions as at inference: :func:`forensic.images.load_image`,
 :mod:`forensic.faces` for the face box (through :mod:`train.face_cache`),
-:func:`forensic.streams.prepare_input` for the stream's crop or resize and
-:func:`forensic.streams.to_tensor` for the normalisation. Training images get the paper's compound
-degradation (:func:`forensic.degrade.compound_degrade`) with probability ``global_p``; validation
-images are clean, or degraded by fixed specs at fixed seeds.
-
-Randomness is per sample: the generator of sample ``i`` in epoch ``e`` is seeded from
-``(seed, e, i, purpose)``, so an epoch's images do not depend on the number of workers or
-processes, nor on the order in which they are drawn, and a resumed run sees the same images.
+:func:`forensic.streams.prepare_inputs` for each stream's crop or resize and
+:func:`forensic.streams.to_tensor` for the normalisation. Which rendering of an image an epoch
+shows is the dataset's view strategy (:mod:`train.views`): training one stream draws the paper's
+compound degradation, validation is clean or degraded by a fixed spec at fixed seeds, and
+distillation cycles through fixed views the teacher has seen.
 """
 
 from __future__ import annotations
@@ -22,63 +19,53 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from forensic.config import StreamConfig
+from forensic.config import ModelConfig, StreamConfig
 from forensic.data import DataError
-from forensic.degrade import CompoundConfig, compound_degrade, degrade
 from forensic.faces import FaceResult
 from forensic.images import ImageError, load_image
 from forensic.pseudofake import self_blend
-from forensic.streams import prepare_input, to_tensor
+from forensic.streams import StreamInput, prepare_inputs, to_tensor
 
-from .config import AugmentSection
 from .distributed import DistInfo
 from .face_cache import file_key
-from .samples import Item, sample_rng
+from .samples import Item
+from .views import BLEND, View, ViewPlan
 
-__all__ = ["StreamDataset", "Collate", "EpochSampler", "make_loader"]
-
-# purposes of the per-sample generators (keep their streams independent)
-_BLEND, _DEGRADE = 1, 2
+__all__ = ["StreamDataset", "Collate", "EpochSampler", "make_loader", "worker_init"]
 
 
 class StreamDataset(Dataset):
-    """Items -> what one stream sees, as ``{"pixels": SxSx3 uint8, "label": int, "index": int}``.
+    """Items -> what a model's streams see, as ``{"pixels", "label", "index", "view"}``.
+
+    ``pixels`` is one SxSx3 uint8 array for one stream (``inputs`` a :class:`StreamConfig`), or
+    ``{stream: SxSx3 uint8}`` for every stream of a :class:`ModelConfig`; ``label`` is -1 where
+    unknown; ``view`` is the index of the view shown (see :mod:`train.views`).
 
     Args:
         items: the entries.
-        stream: the stream's config (its input kind and size).
-        train: training (random per epoch: pseudo-fake blend, compound degradation) or evaluation
-            (fixed: the same image every epoch).
-        seed: base seed (training: the run's seed; evaluation: ``eval.seed``).
-        augment: training degradation settings (None or ``global_p = 0``: none).
-        degradation: evaluation only: a degradation spec applied to every image.
+        inputs: the stream (its input kind and size), or the model whose streams are produced.
+        views: the view strategy (training, evaluation or distillation).
+        needs_faces: whether face analyses are needed (default: whether a stream crops faces; a
+            distillation's teacher may need them when its student does not).
         faces: face analyses by key (see :meth:`face_requests`), filled by :func:`ensure_faces`.
     """
 
     def __init__(
         self,
         items: Sequence[Item],
-        stream: StreamConfig,
+        inputs: StreamConfig | ModelConfig,
         *,
-        train: bool,
-        seed: int,
-        augment: AugmentSection | None = None,
-        degradation: str | None = None,
+        views: ViewPlan,
+        needs_faces: bool | None = None,
         faces: Mapping[str, FaceResult] | None = None,
     ) -> None:
-        if train and degradation is not None:
-            raise ValueError("a fixed degradation spec is for evaluation sets; training uses 'augment'")
         self.items = tuple(items)
-        self.stream = stream
-        self.train = train
-        self.seed = seed
-        self.augment = augment
-        self.degradation = degradation
+        self.inputs = inputs
+        self.streams = (inputs,) if isinstance(inputs, StreamConfig) else tuple(inputs.streams)
+        self.view_plan = views
+        self.needs_faces = any(s.input == "face-crop" for s in self.streams) if needs_faces is None else needs_faces
         self.faces: Mapping[str, FaceResult] = faces or {}
         self.epoch = 0
-        self._compound = (
-            CompoundConfig(op_p=augment.op_p, strength_cap=augment.strength_cap) if augment is not None else None
-        )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -88,21 +75,24 @@ class StreamDataset(Dataset):
         self.epoch = int(epoch)
 
     @property
-    def needs_faces(self) -> bool:
-        return self.stream.input == "face-crop"
+    def samples(self) -> tuple:
+        """Each entry's sample."""
+        return tuple(item.sample for item in self.items)
+
+    def view(self, index: int, epoch: int | None = None) -> View | None:
+        """The view of image ``index`` epoch ``epoch`` shows (None: drawn by the view strategy)."""
+        plan = self.view_plan
+        return plan.views(index)[plan.shown(index, self.epoch if epoch is None else epoch)]
 
     # -- face keys -------------------------------------------------------------------------
-    def _clean_key(self, index: int) -> str:
+    def clean_key(self, index: int) -> str:
+        """The face analysis of the clean file (shared by every run on the same data)."""
         return f"{file_key(self.items[index].sample.path)}|clean"
 
-    def _view_key(self, index: int) -> str:
-        """The face analysis the stream crop uses: the clean image's for training (the compound
-        engine keeps the image size, so the box still fits), the exact evaluated image's for
-        evaluation (as at inference, where faces are detected on what is analysed)."""
-        item = self.items[index]
-        if self.train or (self.degradation is None and not item.pseudo):
-            return self._clean_key(index)
-        return f"{file_key(item.sample.path)}|eval:{self.seed}:{index}:{self.degradation or 'clean'}:{int(item.pseudo)}"
+    def face_key(self, index: int, view: View | None) -> str:
+        """The face analysis ``view`` of image ``index`` is cropped with."""
+        where = self.view_plan.face_view(index, view, pseudo=self.items[index].pseudo)
+        return self.clean_key(index) if where is None else f"{file_key(self.items[index].sample.path)}|{where}"
 
     def face_requests(self) -> tuple[dict[str, Path], dict[str, int]]:
         """The face analyses this dataset needs: ``({key: file}, {key: index})``.
@@ -114,71 +104,90 @@ class StreamDataset(Dataset):
         rendered: dict[str, int] = {}
         for i, item in enumerate(self.items):
             if item.pseudo:
-                clean[self._clean_key(i)] = item.sample.path
-            if self.needs_faces:
-                key = self._view_key(i)
+                clean[self.clean_key(i)] = item.sample.path
+            if not self.needs_faces:
+                continue
+            for view in self.view_plan.views(i):
+                key = self.face_key(i, view)
                 if key.endswith("|clean"):
                     clean[key] = item.sample.path
                 else:
-                    rendered[key] = i
+                    rendered[key] = i  # one view per image where faces are detected on the rendering
         return clean, rendered
 
+    def face(self, index: int, view: View | None) -> FaceResult | None:
+        """The face analysis ``view`` of image ``index`` is cropped with (None without faces)."""
+        if not self.needs_faces:
+            return None
+        face = self.faces.get(self.face_key(index, view))
+        if face is None:
+            raise DataError(f"no face analysis for {self.items[index].name}: call ensure_faces() first")
+        return face
+
+    def face_fallbacks(self) -> np.ndarray:
+        """Per image (its first view), whether the face stream saw the whole image (the vote's ``face_fallback``)."""
+        if not self.needs_faces:
+            return np.zeros(len(self), dtype=bool)
+        return np.array([self.face(i, self.view_plan.views(i)[0]).mode != "crop" for i in range(len(self))], dtype=bool)
+
     # -- images ------------------------------------------------------------------------------
-    def _rng(self, index: int, purpose: int, epoch: int) -> np.random.Generator:
-        if self.train:
-            return sample_rng(self.seed, epoch, index, purpose)
-        return sample_rng(self.seed, index, purpose)
+    def render(self, index: int, *, epoch: int | None = None, view: View | None = None) -> np.ndarray:
+        """The full image (after pseudo-fake blending and the view's degradation) the inputs are cut from.
 
-    def render(self, index: int, *, epoch: int | None = None) -> np.ndarray:
-        """The full image (after pseudo-fake blending and degradation) the stream input is cut from.
-
-        ``epoch`` defaults to the one set with :meth:`set_epoch`.
+        ``epoch`` defaults to the one set with :meth:`set_epoch`; ``view`` (distillation) renders
+        that view instead of the epoch's.
         """
         epoch = self.epoch if epoch is None else epoch
         item = self.items[index]
         try:
             image = load_image(item.sample.path)
         except ImageError as exc:
-            raise DataError(f"cannot read training image {item.sample.path}: {exc}") from exc
+            raise DataError(f"cannot read image {item.sample.path}: {exc}") from exc
         if item.pseudo:
-            face = self.faces.get(self._clean_key(index))
+            face = self.faces.get(self.clean_key(index))
             box = None if face is None or face.box is None else (face.box.x0, face.box.y0, face.box.x1, face.box.y1)
-            image = self_blend(image, rng=self._rng(index, _BLEND, epoch), face_box=box).image
-        if self.train:
-            if self.augment is not None and self.augment.global_p > 0:
-                rng = self._rng(index, _DEGRADE, epoch)
-                if rng.random() < self.augment.global_p:
-                    image = compound_degrade(image, strength=self.augment.strength, rng=rng, config=self._compound).image
-        elif self.degradation is not None:
-            image = degrade(image, self.degradation, seed=self._rng(index, _DEGRADE, epoch))
-        return image
+            image = self_blend(image, rng=self.view_plan.rng(index, BLEND, epoch), face_box=box).image
+        return self.view_plan.render(image, index, epoch, view)
+
+    def stream_inputs(self, index: int, config: ModelConfig, *, view: View | None = None, epoch: int | None = None) -> dict[str, StreamInput]:
+        """Image ``index`` (at ``view``, or the epoch's) as ``config``'s streams see it (a teacher's, too)."""
+        view = self.view(index, epoch) if view is None else view
+        return prepare_inputs(self.render(index, epoch=epoch, view=view), config.streams, face=self.face(index, view))
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         """``dataset[index]`` (at the epoch set with :meth:`set_epoch`) or ``dataset[(epoch, index)]``."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        image = self.render(index, epoch=epoch)
-        face = None
-        if self.needs_faces:
-            key = self._view_key(index)
-            face = self.faces.get(key)
-            if face is None:
-                raise DataError(f"no face analysis for {self.items[index].name}: call ensure_faces() first")
-        pixels = prepare_input(image, self.stream, face=face).pixels
-        return {"pixels": pixels, "label": self.items[index].label, "index": index}
+        k = self.view_plan.shown(index, epoch)
+        view = self.view_plan.views(index)[k]
+        inputs = prepare_inputs(self.render(index, epoch=epoch, view=view), self.streams, face=self.face(index, view))
+        label = self.items[index].label
+        pixels = {s.name: inputs[s.name].pixels for s in self.streams}
+        return {
+            "pixels": pixels if isinstance(self.inputs, ModelConfig) else pixels[self.inputs.name],
+            "label": -1 if label is None else int(label),
+            "index": index,
+            "view": k,
+        }
 
 
 class Collate:
-    """Stacks samples into ``{"x": (B, 3, S, S) normalised, "label": (B,), "index": (B,)}`` with
-    :func:`forensic.streams.to_tensor`, the inference normalisation."""
+    """Stacks items into ``{"x", "label": (B,), "index": (B,), "view": (B,)}`` with
+    :func:`forensic.streams.to_tensor`, the inference normalisation: ``x`` is (B, 3, S, S) for one
+    stream, ``{stream: (B, 3, S, S)}`` for a model's streams."""
 
-    def __init__(self, stream: StreamConfig) -> None:
-        self.stream = stream
+    def __init__(self, inputs: StreamConfig | ModelConfig) -> None:
+        self.inputs = inputs
 
-    def __call__(self, batch: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if isinstance(self.inputs, StreamConfig):
+            x: Any = to_tensor([b["pixels"] for b in batch], self.inputs)
+        else:
+            x = {s.name: to_tensor([b["pixels"][s.name] for b in batch], s) for s in self.inputs.streams}
         return {
-            "x": to_tensor([b["pixels"] for b in batch], self.stream),
+            "x": x,
             "label": torch.tensor([b["label"] for b in batch], dtype=torch.long),
             "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+            "view": torch.tensor([b["view"] for b in batch], dtype=torch.long),
         }
 
 
@@ -201,7 +210,8 @@ class EpochSampler(Sampler):
         return len(self.inner)
 
 
-def _worker_init(worker_id: int) -> None:
+def worker_init(worker_id: int) -> None:
+    """DataLoader workers: one thread each."""
     # each worker does OpenCV/numpy work on one image at a time: extra threads only oversubscribe
     import cv2
 
@@ -225,7 +235,7 @@ def make_loader(
     of (seed, epoch) everywhere; call ``loader.sampler.set_epoch(epoch)``. Workers are spawned, not
     forked (a fork after OpenCV or OpenMP threads ran in the parent can deadlock the child), and
     persist across epochs so the start-up is paid once. ``collate`` defaults to
-    :class:`Collate` of a :class:`StreamDataset`'s stream.
+    :class:`Collate` of a :class:`StreamDataset`'s inputs.
     """
     sampler = EpochSampler(
         DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed, drop_last=False)
@@ -237,8 +247,8 @@ def make_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate or Collate(dataset.stream),
-        worker_init_fn=_worker_init if num_workers else None,
+        collate_fn=collate or Collate(dataset.inputs),
+        worker_init_fn=worker_init if num_workers else None,
         multiprocessing_context="spawn" if num_workers else None,
         persistent_workers=num_workers > 0,
         generator=generator,

@@ -7,7 +7,8 @@ learns to give the same answers; no labelled data is needed (labels, where the d
 serve only for reporting).
 
 - The student has every stream the teacher has (or ``distill.streams``), with inference's
-  preprocessing (:mod:`train.distill_data`), and learns each stream's soft targets with the
+  preprocessing (:class:`train.datasets.StreamDataset`, cycling through fixed views:
+  :class:`train.views.CycledViews`), and learns each stream's soft targets with the
   temperature-scaled KL of :func:`train.losses.distillation_loss`, on training views degraded
   by the paper's compound engine.
 - The teacher runs once per (image, view), before the first epoch, and its outputs are cached on
@@ -17,8 +18,9 @@ serve only for reporting).
   under ``torchrun``.
 - Every epoch reports the student's agreement with the teacher on held-out images
   (:mod:`train.agreement`), clean and under ``eval.degradations`` and the protocol levels of
-  ``distill.protocol``; the export (:mod:`train.distill_export`) is one weights folder with all
-  streams, temperatures fitted against the teacher's probabilities and a model card.
+  ``distill.protocol``; the export (:func:`train.export.export`, like every job's) is one weights
+  folder with all streams, temperatures fitted against the teacher's probabilities
+  (:mod:`train.distill_card`) and a model card.
 
 Targets from the degraded or the clean image (``distill.targets``): with ``degraded`` the teacher
 sees the very view the student sees; with ``clean`` it sees the undegraded original, so the
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,42 +54,30 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from forensic.calibration import apply_temperature
 from forensic.config import ModelConfig
+from forensic.data import DataError
 from forensic.model import ForensicModel
-from forensic.pipeline import resolve_dtype
-from forensic.precision import autocast as _autocast
+from forensic.precision import autocast
 
 from . import rundir
-from .agreement import agreement, stream_probs
+from ._json import jsonable
+from .agreement import agreement, ensemble_votes, stream_probs
 from .config import ConfigError, DistillConfig
-from .data import DataError, ensure_faces, file_key, make_loader
-from .distill_data import (
-    CLEAN,
-    DistillCollate,
-    DistillDataset,
-    View,
-    eval_sets,
-    eval_views,
-    sample_id,
-    training_views,
-)
+from .datasets import StreamDataset, make_loader
+from .distill_card import distillation_card_sections, fit_to_teacher, not_calibrated
 from .distributed import DistInfo, all_gather_objects
-from .engine import (
-    FitResult,
-    SplitData,
-    StepLoss,
-    drive,
-    face_detector_factory,
-    make_optimizer,
-    make_scheduler,
-    optimise_epoch,
-    scan_split,
-    skipped_files,
-)
+from .engine import FitResult, drive
+from .export import ExportReport, fmt
+from .face_cache import ensure_faces
+from .loop import StepLoss, make_optimizer, make_scheduler, optimise_epoch
 from .losses import distillation_loss
 from .modeling import build_training_model, training_model_config
-from .teacher import TeacherSource, load_teacher, resolve_teacher, teacher_device
-from .teacher_cache import TeacherCache, TeacherPass, entry_key, fill_cache
+from .prepare import SplitData, face_detector_factory, scan_split, skipped_files
+from .samples import expand_items
+from .teacher import TeacherSource, resolve_teacher
+from .teacher_cache import TeacherCache, TeacherPass, TeacherTargets
+from .views import CLEAN, CycledViews, eval_sets, eval_views, sample_id, training_views
 
 __all__ = ["distill", "DistillJob", "AllStreams", "predict_streams", "distilled_streams"]
 
@@ -102,7 +92,7 @@ def distill(cfg: DistillConfig, *, out: str | Path, info: DistInfo | None = None
 
     Raises:
         train.config.ConfigError: no teacher, or streams the teacher lacks.
-        train.data.DataError: unusable data.
+        forensic.data.DataError: unusable data.
         train.rundir.RunFolderError: ``out`` or the checkpoint belongs to another run (or teacher).
         train.checkpoint.CheckpointError: the checkpoint cannot be read.
         forensic.weights.WeightsUnavailable: the teacher's or the student's base weights cannot be had.
@@ -172,7 +162,7 @@ def predict_streams(
     idx, logits = [], []
     for batch in loader:
         x = {s: batch["x"][s].to(info.device, non_blocking=True) for s in streams}
-        with _autocast(info.device, precision):
+        with autocast(info.device, precision):
             out = model.forward_streams(x)
         logits.append(torch.stack([out[s].logits.float() for s in streams], dim=1).cpu())
         idx.append(batch["index"])
@@ -194,7 +184,7 @@ class HeldOut:
     """One held-out set: the student's inputs, the teacher's (calibrated) logits, labels and face fallbacks."""
 
     name: str
-    dataset: DistillDataset
+    dataset: StreamDataset
     loader: DataLoader
     teacher: np.ndarray  # (N, S, 2) teacher logits divided by its temperatures
     labels: np.ndarray
@@ -213,7 +203,7 @@ class DistillJob:
     net: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    train_set: DistillDataset
+    train_set: StreamDataset
     train_loader: DataLoader
     train_targets: torch.Tensor  # (N, views or 1, S, 2) calibrated teacher logits
     held_out: dict[str, HeldOut]
@@ -230,10 +220,10 @@ class DistillJob:
         streams = distilled_streams(cfg, teacher.config)
         student_config = training_model_config(cfg, streams)
         train_set, val_sets = _datasets(cfg, split, student_config, teacher.config, info)
-        targets = _TeacherTargets(cfg, teacher, streams, TeacherCache(cache), info)
+        targets = TeacherTargets(cfg, teacher, streams, TeacherCache(cache), info)
         teacher_pass = targets.fill(train_set, val_sets)
 
-        loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers, "collate": DistillCollate(student_config)}
+        loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers}
         eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
         held_out = {
             name: HeldOut(
@@ -274,40 +264,30 @@ class DistillJob:
         x = {s: batch["x"][s].to(device, non_blocking=True) for s in self.streams}
         views = torch.zeros_like(batch["view"]) if self.clean_targets else batch["view"]
         targets = self.train_targets[batch["index"], views].to(device, non_blocking=True)  # (B, S, 2)
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = net(x)
         parts = {s: distillation_loss(logits[s], targets[:, j], temperature=self.temperature) for j, s in enumerate(self.streams)}
         loss = torch.stack(list(parts.values())).mean()
         return StepLoss(loss, len(views), {s: float(v.detach()) for s, v in parts.items()})
 
-    def run_epoch(self, cfg: DistillConfig, info: DistInfo, epoch: int) -> tuple[dict[str, Any], float | None]:
+    def train_epoch(self, cfg: DistillConfig, info: DistInfo, epoch: int) -> dict[str, Any]:
         self.train_set.set_epoch(epoch)
         self.train_loader.sampler.set_epoch(epoch)
-        stats = optimise_epoch(
+        return optimise_epoch(
             self.net, self.model, self.train_loader, optimizer=self.optimizer, scheduler=self.scheduler, cfg=cfg, info=info,
             loss_fn=lambda net, batch: self._loss(net, batch, info.device, cfg.precision), desc=f"epoch {epoch + 1}/{cfg.epochs}",
         )
-        record: dict[str, Any] = {**stats, "lr": [g["lr"] for g in self.optimizer.param_groups]}
-        if not (self.held_out and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs)):
-            return record, None
-        record["val"] = self.evaluate(info=info, precision=cfg.precision)
-        return record, record["val"][CLEAN]["pearson"]
 
-    def evaluate(self, *, info: DistInfo, precision: str, temperatures: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
-        """Agreement with the teacher on every held-out set (the student at ``temperatures``, default 1)."""
-        return {name: self.agreement(h, self.student_logits(h, info=info, precision=precision), temperatures or {})
-                for name, h in self.held_out.items()}
+    def validate(self, cfg: DistillConfig, info: DistInfo) -> tuple[dict[str, dict[str, Any]], float]:
+        """Agreement with the teacher on every held-out set (the student uncalibrated); the score is the clean Pearson."""
+        figures = {name: self._agreement(h, self._student_logits(h, info=info, precision=cfg.precision), {})
+                   for name, h in self.held_out.items()}
+        return figures, figures[CLEAN]["pearson"]
 
-    def student_logits(self, held: HeldOut, *, info: DistInfo, precision: str, loader: DataLoader | None = None) -> np.ndarray:
-        """The student's logits (N, S, 2) on a held-out set (``loader``: another than the run's sharded one)."""
+    def _student_logits(self, held: HeldOut, *, info: DistInfo, precision: str, loader: DataLoader | None = None) -> np.ndarray:
         return predict_streams(self.model, loader or held.loader, info=info, precision=precision)[1]
 
-    def solo_loader(self, held: HeldOut, cfg: DistillConfig, info: DistInfo) -> DataLoader:
-        """A loader over the whole held-out set for one process (rank 0's export, without collectives)."""
-        return make_loader(held.dataset, batch_size=cfg.data.eval_batch_size or cfg.data.batch_size, shuffle=False, seed=cfg.seed,
-                           info=info, num_workers=cfg.data.num_workers, collate=DistillCollate(held.dataset.config))
-
-    def agreement(self, held: HeldOut, logits: np.ndarray, temperatures: Mapping[str, float]) -> dict[str, Any]:
+    def _agreement(self, held: HeldOut, logits: np.ndarray, temperatures: Mapping[str, float]) -> dict[str, Any]:
         figures = agreement(
             stream_probs(logits, self.streams, temperatures), stream_probs(held.teacher, self.streams, {}),
             config=self.model.config.vote, face_fallback=held.face_fallback, labels=held.labels,
@@ -338,33 +318,88 @@ class DistillJob:
     def metrics_line(self, epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
         parts = [f"epoch {epoch}/{epochs}", f"kd loss {record['train_loss']:.4f}"]
         for name, m in (record.get("val") or {}).items():
-            text = f"{'val' if name == CLEAN else name} r {_fmt(m['pearson'])} vote {m['vote_agreement']:.3f}"
+            text = f"{'val' if name == CLEAN else name} r {fmt(m['pearson'], 3)} vote {m['vote_agreement']:.3f}"
             if not math.isnan(m["auc"]):
-                text += f" auc {m['auc']:.3f} (teacher {_fmt(m['teacher_auc'])})"
+                text += f" auc {m['auc']:.3f} (teacher {fmt(m['teacher_auc'], 3)})"
             parts.append(text)
         parts.append(f"{record['time_s']:.1f}s")
         return " | ".join(parts)
 
-    def export(self, cfg: DistillConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
-        from .distill_export import export_distilled
+    def report(self, cfg: DistillConfig, *, info: DistInfo, best_epoch: int, world_size: int) -> ExportReport:
+        """Held-out outputs of the best student -> temperatures fitted to the teacher -> agreement figures."""
+        eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
+        logits = {
+            name: self._student_logits(h, info=info, precision=cfg.precision, loader=make_loader(
+                h.dataset, batch_size=eval_bs, shuffle=False, seed=cfg.seed, info=info, num_workers=cfg.data.num_workers))
+            for name, h in self.held_out.items()
+        }
+        clean = self.held_out.get(CLEAN)
+        calibration = {
+            s: (not_calibrated("export.calibrate is false") if not cfg.export.calibrate
+                else not_calibrated("no held-out images") if clean is None
+                else fit_to_teacher(logits[CLEAN][:, j], apply_temperature(clean.teacher[:, j], 1.0)))
+            for j, s in enumerate(self.streams)
+        }
+        temperatures = {s: c["temperature"] for s, c in calibration.items()}
+        figures = {name: self._agreement(h, logits[name], temperatures) for name, h in self.held_out.items()}
+        short = {name: _short(m) for name, m in figures.items()}
+        teacher = self.teacher
+        meta = {
+            "teacher": teacher.ref, "teacher_preset": teacher.config.preset, "teacher_fingerprint": teacher.fingerprint,
+            "streams": list(self.streams), "targets": cfg.distill.targets, "kd_temperature": cfg.distill.temperature,
+            "views": cfg.distill.views, "best_epoch": best_epoch, "epochs": cfg.epochs, "world_size": world_size,
+            "data": self.split.split.counts(), "temperatures": temperatures, "calibration": calibration,
+            "agreement": short, "config": cfg.replace(resume=None).to_dict(),
+        }
+        extra: dict[str, Any] = {"distilled_from": teacher.ref, "teacher_preset": teacher.config.preset,
+                                 "metrics": ["pearson_with_teacher", "vote_agreement_with_teacher", "roc_auc"]}
+        clean_pearson = figures.get(CLEAN, {}).get("pearson")
+        if clean_pearson is not None and not math.isnan(clean_pearson):
+            extra["pearson_with_teacher"] = round(float(clean_pearson), 4)
+        return ExportReport(
+            temperatures=temperatures,
+            summary={"kind": "distill", "streams": list(self.streams), "teacher": teacher.ref, "teacher_fingerprint": teacher.fingerprint,
+                     "targets": cfg.distill.targets, "best_epoch": best_epoch, "temperatures": temperatures,
+                     "calibration": calibration, "agreement": figures},
+            predictions=self._predictions(logits, temperatures),
+            meta_key="distillation", meta=meta,
+            description=(f"A `{cfg.model.preset}` student distilled from the `{teacher.config.preset}` teacher "
+                         f"{teacher.ref} with `python -m train distill` on {len(self.split.split.train)} images."),
+            sections=distillation_card_sections(cfg, split=self.split, teacher=teacher, streams=self.streams, figures=figures,
+                                                calibration=calibration, best_epoch=best_epoch, world_size=world_size),
+            card_metadata=extra, final_metrics=short,
+            commit_message=f"Upload a {cfg.model.preset} student distilled with python -m train distill",
+        )
 
-        export_distilled(self, cfg, out=out, info=info, result=result, fingerprint=fingerprint)
+    def _predictions(self, logits: Mapping[str, np.ndarray], temperatures: Mapping[str, float]) -> Iterator[dict[str, Any]]:
+        """Per held-out image and set: the student's and the teacher's P(fake), vote and streams."""
+        vote_config = self.model.config.vote
+        for name, held in self.held_out.items():
+            student, teacher = stream_probs(logits[name], self.streams, temperatures), stream_probs(held.teacher, self.streams, {})
+            (ps, gs), (pt, gt) = ensemble_votes(student, vote_config, held.face_fallback), ensemble_votes(teacher, vote_config, held.face_fallback)
+            for i, sample in enumerate(held.dataset.samples):
+                yield {
+                    "set": name, "path": str(sample.path), "label": None if sample.label is None else int(sample.label),
+                    "student": {"prob_fake": float(ps[i]), "vote": float(gs[i]), "streams": {s: float(student[s][i]) for s in self.streams}},
+                    "teacher": {"prob_fake": float(pt[i]), "vote": float(gt[i]), "streams": {s: float(teacher[s][i]) for s in self.streams}},
+                }
 
 
 def _datasets(
     cfg: DistillConfig, split: SplitData, student: ModelConfig, teacher: ModelConfig, info: DistInfo
-) -> tuple[DistillDataset, dict[str, DistillDataset]]:
+) -> tuple[StreamDataset, dict[str, StreamDataset]]:
     """The training views and the held-out sets, with the faces they need detected (and cached)."""
     # the teacher runs all its streams (one batched pass), so its face stream needs faces too
     needs_faces = any(s.input == "face-crop" for s in (*student.streams, *teacher.streams))
     root = rundir.data_root(cfg)
     train_ids = [sample_id(s, root) for s in split.split.train]
-    train_set = DistillDataset(
-        split.split.train, student, training_views(train_ids, cfg), needs_faces=needs_faces, faces_on_view=False, ids=train_ids
-    )
+    train_set = StreamDataset(expand_items(split.split.train, pseudo_fakes=False), student, needs_faces=needs_faces,
+                              views=CycledViews.of(training_views(train_ids, cfg), ids=train_ids))
     val_ids = [sample_id(s, root) for s in split.split.val]
+    val_items = expand_items(split.split.val, pseudo_fakes=False)
     val_sets = {
-        name: DistillDataset(split.split.val, student, eval_views(val_ids, spec, cfg.eval.seed), needs_faces=needs_faces, faces_on_view=True)
+        name: StreamDataset(val_items, student, needs_faces=needs_faces,
+                            views=CycledViews.of(eval_views(val_ids, spec, cfg.eval.seed), faces_on_view=True))
         for name, spec in (eval_sets(cfg).items() if split.split.val else ())
     }
     if needs_faces:
@@ -375,50 +410,6 @@ def _datasets(
     return train_set, val_sets
 
 
-class _TeacherTargets:
-    """The teacher's outputs a run needs, by (image, view): computed once into the cache, then read as tables."""
-
-    def __init__(self, cfg: DistillConfig, teacher: TeacherSource, streams: tuple[str, ...], cache: TeacherCache, info: DistInfo) -> None:
-        self.cfg, self.teacher, self.streams, self.cache, self.info = cfg, teacher, streams, cache, info
-        self.device = teacher_device(cfg.distill, info)
-        self.dtype = str(resolve_dtype(None if cfg.distill.teacher_dtype == "auto" else cfg.distill.teacher_dtype, self.device))
-        self.clean = cfg.distill.targets == "clean"
-        # targets are the teacher's calibrated logits: what its users see as P(fake)
-        self.temperatures = torch.tensor([teacher.config.stream(s).temperature for s in streams])[:, None]
-
-    def key(self, dataset: DistillDataset, index: int, view: View) -> bytes:
-        return entry_key(teacher=self.teacher.fingerprint, dtype=self.dtype, file=file_key(dataset.samples[index].path),
-                         view=dataset.view_key(view))
-
-    def _training_views(self, dataset: DistillDataset) -> list[tuple[View, ...]]:
-        return [(View(),) if self.clean else views for views in dataset.views]
-
-    def fill(self, train_set: DistillDataset, val_sets: Mapping[str, DistillDataset]) -> TeacherPass:
-        """Runs the teacher where the cache lacks an output this run needs (before the first epoch)."""
-        entries = [(self.key(train_set, i, v), train_set, i, v) for i, views in enumerate(self._training_views(train_set)) for v in views]
-        entries += [(self.key(ds, i, ds.views[i][0]), ds, i, ds.views[i][0]) for ds in val_sets.values() for i in range(len(ds))]
-        done = fill_cache(
-            self.cache, entries, config=self.teacher.config, info=self.info, batch_size=self.cfg.distill.teacher_batch_size,
-            num_workers=self.cfg.data.num_workers, progress=self.cfg.progress,
-            load=lambda: load_teacher(self.teacher, device=self.device, dtype=self.cfg.distill.teacher_dtype).model,
-        )
-        log.info("teacher outputs: %d needed, %d computed now (%d batches, %.1f s), cache %s",
-                 done.needed, done.computed, done.forward_calls, done.seconds, self.cache.folder)
-        return done
-
-    def training(self, dataset: DistillDataset) -> torch.Tensor:
-        """(N, views, S, 2) targets of the training views ((N, 1, S, 2) with clean targets)."""
-        views = self._training_views(dataset)
-        table = torch.zeros((len(dataset), max(len(v) for v in views), len(self.streams), 2))
-        for i, row in enumerate(views):
-            table[i, : len(row)] = self.cache.table([self.key(dataset, i, v) for v in row], self.streams) / self.temperatures
-        return table
-
-    def held_out(self, dataset: DistillDataset) -> torch.Tensor:
-        """(N, S, 2) targets of a held-out set."""
-        return self.cache.table([self.key(dataset, i, dataset.views[i][0]) for i in range(len(dataset))], self.streams) / self.temperatures
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
-
+def _short(figures: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("n", "pearson", "vote_agreement", "label_agreement", "mae", "auc", "teacher_auc")
+    return {k: jsonable(figures.get(k)) for k in keys}

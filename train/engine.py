@@ -1,13 +1,12 @@
-"""The run: :func:`fit` trains one stream; :func:`drive` runs any :class:`Job` with the same guarantees.
+"""The run: :func:`drive` runs any :class:`Job` with the same guarantees; :func:`fit` trains one stream.
 
-:func:`drive` runs a job (one stream against labels here; several streams against a teacher in
-:mod:`train.distill`) with the same folder, resume, checkpoint and log guarantees. The pieces live
-in their own modules and stay importable from here: the data (:mod:`train.prepare`), the
-optimisation (:mod:`train.loop`), validation (:mod:`train.evaluate`) and the export
-(:mod:`train.export`).
+A job is one kind of run: training one stream against labels (:class:`train.stream.StreamJob`,
+``python -m train``) or distilling a teacher's streams (:class:`train.distill.DistillJob`,
+``python -m train distill``). :func:`drive` owns what they share: the folder, resume, checkpoints,
+``log.jsonl``, when to validate and which epoch is the best, and the export (:func:`train.export.export`).
 
 Reproducibility: data order is ``DistributedSampler(seed).set_epoch(e)``; image randomness is per
-sample (see :mod:`train.data`); dropout draws from torch's global generator, which is reseeded at
+sample (see :mod:`train.views`); dropout draws from torch's global generator, which is reseeded at
 the start of every epoch from ``(seed, epoch, rank)``. So a run resumed from the checkpoint of
 epoch ``e`` computes exactly what the uninterrupted run computed.
 
@@ -31,8 +30,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from forensic.model import ForensicModel
 
@@ -54,30 +51,12 @@ from .checkpoint import (
     sync_best,
 )
 from .config import TrainConfig
-from .data import make_loader
 from .distributed import DistInfo, barrier, setup_distributed, teardown_distributed
-from .evaluate import CLEAN, EvalResult, evaluate
-from .export import export_run
-from .loop import StepLoss, WarmupCosine, make_optimizer, make_scheduler, optimise_epoch, train_one_epoch
-from .losses import FocalLoss
-from .modeling import build_training_model, training_model_config
-from .prepare import (
-    RunData,
-    SplitData,
-    build_datasets,
-    face_detector_factory,
-    prepare_data,
-    prepare_split,
-    scan_split,
-    skipped_files,
-)
+from .export import ExportReport, export
+from .prepare import SplitData
+from .stream import StreamJob
 
-# the data, loop and evaluation pieces live in their own modules; they stay importable from here
-__all__ = [
-    "EvalResult", "FitResult", "RunData", "SplitData", "WarmupCosine", "Job", "StepLoss",
-    "fit", "drive", "prepare_data", "prepare_split", "scan_split", "build_datasets", "train_one_epoch", "optimise_epoch",
-    "evaluate", "make_optimizer", "make_scheduler", "face_detector_factory",
-]
+__all__ = ["FitResult", "Job", "fit", "drive"]
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +90,6 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 
 
 # --------------------------------------------------------------------------------- the run
-def _metrics_line(epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
-    parts = [f"epoch {epoch}/{epochs}", f"loss {record['train_loss']:.4f}"]
-    for name, m in (record.get("val") or {}).items():
-        label = "val" if name == CLEAN else name
-        parts.append(f"{label} auc {m['auc']:.3f} acc {m['accuracy']:.3f} eer {m['eer']:.3f} ap {m['ap']:.3f} loss {m['loss']:.4f}")
-    parts.append(f"{record['time_s']:.1f}s")
-    return " | ".join(parts)
-
-
 def _better(auc: float, best: float) -> bool:
     """Whether a validation score (higher is better; NaN: undefined) beats the best so far."""
     if math.isnan(auc):
@@ -155,18 +125,18 @@ def fit(cfg: TrainConfig, *, out: str | Path, info: DistInfo | None = None, over
         overwrite: replace an earlier run in ``out`` (otherwise a fresh run there is refused).
 
     Raises:
-        train.data.DataError: unusable data.
+        forensic.data.DataError: unusable data.
         train.rundir.RunFolderError: ``out`` or the checkpoint belongs to another run.
         train.checkpoint.CheckpointError: the checkpoint cannot be read.
         forensic.weights.WeightsUnavailable: the preset's base weights cannot be had.
     """
-    return drive(cfg, out=out, info=info, overwrite=overwrite, prepare=_prepare_stream_run, build=_StreamJob.build)
+    return drive(cfg, out=out, info=info, overwrite=overwrite, prepare=StreamJob.prepare, build=StreamJob.build)
 
 
 # --------------------------------------------------------------------------------- the driver
 class Job(Protocol):
-    """One kind of run, as :func:`drive` sees it: training one stream (:class:`_StreamJob`) or
-    distilling several (:class:`train.distill.DistillJob`).
+    """One kind of run, as :func:`drive` sees it: training one stream (:class:`train.stream.StreamJob`)
+    or distilling several (:class:`train.distill.DistillJob`).
 
     Attributes:
         label: the checkpoint's ``stream`` field (a resume refuses a checkpoint of another label).
@@ -184,12 +154,14 @@ class Job(Protocol):
         """The trained tensors a checkpoint holds."""
 
     def load_stream_state(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Loads :meth:`stream_state` back (resume)."""
+        """Loads :meth:`stream_state` back (resume, and the export of the best checkpoint)."""
 
-    def run_epoch(self, cfg: TrainConfig, info: DistInfo, epoch: int) -> tuple[dict[str, Any], float | None]:
-        """Trains (and maybe validates) epoch ``epoch`` (0-based): the record's fields (with
-        ``steps``: optimizer steps taken) and the validation score (higher is better; None: not
-        validated this epoch)."""
+    def train_epoch(self, cfg: TrainConfig, info: DistInfo, epoch: int) -> dict[str, Any]:
+        """Trains epoch ``epoch`` (0-based): the record's fields, with ``steps`` (optimizer steps taken)."""
+
+    def validate(self, cfg: TrainConfig, info: DistInfo) -> tuple[dict[str, dict[str, Any]], float]:
+        """Every held-out set's figures (the record's ``val``) and the score that picks the best
+        epoch (higher is better; NaN: undefined)."""
 
     def start_fields(self, cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
         """What the ``start`` record of ``log.jsonl`` says about this run (data, model, ...)."""
@@ -197,8 +169,8 @@ class Job(Protocol):
     def metrics_line(self, epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
         """One log line for an epoch record."""
 
-    def export(self, cfg: TrainConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
-        """Rank 0 after the last epoch: the weights folder (sets ``result.export_dir``)."""
+    def report(self, cfg: TrainConfig, *, info: DistInfo, best_epoch: int, world_size: int) -> ExportReport:
+        """The export's contents for the loaded best weights (see :class:`train.export.Exportable`)."""
 
 
 #: reads and scans the data, and says whose run it is: ``prepare(cfg, out=, info=) -> (split, fingerprint)``
@@ -253,9 +225,13 @@ def _run_epoch(job: Job, cfg: TrainConfig, info: DistInfo, epoch: int, progress:
     """Runs epoch ``epoch`` (0-based) of the job; updates ``progress``; returns whether it is the best."""
     t0 = time.perf_counter()
     torch.manual_seed(_epoch_seed(cfg.seed, epoch, info.rank))  # dropout: the only draw from torch's generator
-    fields, score = job.run_epoch(cfg, info, epoch)
+    fields = job.train_epoch(cfg, info, epoch)
     progress.step += fields.pop("steps")
-    record: dict[str, Any] = {"event": "epoch", "epoch": epoch + 1, "step": progress.step, **fields}
+    record: dict[str, Any] = {"event": "epoch", "epoch": epoch + 1, "step": progress.step, **fields,
+                              "lr": [g["lr"] for g in job.optimizer.param_groups]}
+    score = None
+    if job.has_validation and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs):
+        record["val"], score = job.validate(cfg, info)
     record["time_s"] = time.perf_counter() - t0
     is_best = _better(score, progress.best_auc) if score is not None else not job.has_validation
     if is_best:
@@ -339,93 +315,8 @@ def _drive(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool, prep
 
     result = FitResult(out=out, best_epoch=progress.best_epoch, history=progress.history)
     if cfg.export.enabled and info.is_main:
-        job.export(cfg, out=out, info=info, result=result, fingerprint=fingerprint)
+        done = export(job, cfg, out=out, info=info, best_epoch=progress.best_epoch, fingerprint=fingerprint)
+        result.export_dir, result.temperatures, result.final_metrics = done.folder, done.temperatures, done.final_metrics
+        result.temperature = next(iter(done.temperatures.values())) if len(done.temperatures) == 1 else None
     barrier(info)
     return result
-
-
-# --------------------------------------------------------------------------------- one stream
-def _prepare_stream_run(cfg: TrainConfig, *, out: Path, info: DistInfo) -> tuple[SplitData, rundir.RunFingerprint]:
-    split = prepare_split(cfg, out=out, info=info)
-    return split, rundir.run_fingerprint(cfg, split.split)
-
-
-@dataclass
-class _StreamJob:
-    """Training one stream against the labels (``python -m train``)."""
-
-    label: str
-    data: RunData
-    model: ForensicModel
-    net: torch.nn.Module
-    criterion: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    train_loader: DataLoader
-    val_loaders: dict[str, DataLoader]
-
-    @classmethod
-    def build(cls, cfg: TrainConfig, split: SplitData, info: DistInfo) -> _StreamJob:
-        stream = cfg.model.stream
-        model_config = training_model_config(cfg)
-        data = build_datasets(cfg, split, model_config.stream(stream), info=info)
-        model = build_training_model(cfg, model_config, device=info.device)
-        loader_kw = {"seed": cfg.seed, "info": info, "num_workers": cfg.data.num_workers}
-        train_loader = make_loader(data.train, batch_size=cfg.data.batch_size, shuffle=True, **loader_kw)
-        eval_bs = cfg.data.eval_batch_size or cfg.data.batch_size
-        val_loaders = {name: make_loader(ds, batch_size=eval_bs, shuffle=False, **loader_kw) for name, ds in data.val.items()}
-        optimizer = make_optimizer(model, stream, cfg)
-        net: torch.nn.Module = model
-        if info.distributed:  # only the stream's adapter and head require grad, so only they are all-reduced
-            net = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-        return cls(
-            label=stream, data=data, model=model, net=net, criterion=FocalLoss(gamma=cfg.loss.gamma, alpha=cfg.loss.alpha),
-            optimizer=optimizer, scheduler=make_scheduler(optimizer, cfg, len(train_loader)), train_loader=train_loader,
-            val_loaders=val_loaders,
-        )
-
-    @property
-    def has_validation(self) -> bool:
-        return bool(self.val_loaders)
-
-    def stream_state(self) -> dict[str, torch.Tensor]:
-        return self.model.stream_state_dict(self.label)
-
-    def load_stream_state(self, state: Mapping[str, torch.Tensor]) -> None:
-        self.model.load_stream_state_dict(self.label, state)
-
-    def run_epoch(self, cfg: TrainConfig, info: DistInfo, epoch: int) -> tuple[dict[str, Any], float | None]:
-        self.data.train.set_epoch(epoch)
-        self.train_loader.sampler.set_epoch(epoch)
-        stats = train_one_epoch(
-            self.net, self.model, self.train_loader, stream=self.label, criterion=self.criterion,
-            optimizer=self.optimizer, scheduler=self.scheduler, cfg=cfg, info=info, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-        )
-        record: dict[str, Any] = {**stats, "lr": [g["lr"] for g in self.optimizer.param_groups]}
-        if not (self.val_loaders and ((epoch + 1) % cfg.eval.every == 0 or epoch + 1 == cfg.epochs)):
-            return record, None
-        record["val"] = {
-            name: evaluate(
-                self.model, loader, stream=self.label, criterion=self.criterion, info=info,
-                precision=cfg.precision, name=name, progress=cfg.progress,
-            ).metrics()
-            for name, loader in self.val_loaders.items()
-        }
-        return record, record["val"][CLEAN]["auc"]
-
-    def start_fields(self, cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
-        data = self.data
-        return {
-            "stream": self.label, "preset": cfg.model.preset,
-            "data": {**data.split.counts(), "split_by": data.split.split_by, "train_items": len(data.train),
-                     "val_items": len(data.val.get(CLEAN, ())), "skipped": len(data.skipped),
-                     "skipped_files": skipped_files(data.skipped)},
-            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-        }
-
-    def metrics_line(self, epoch: int, epochs: int, record: Mapping[str, Any]) -> str:
-        return _metrics_line(epoch, epochs, record)
-
-    def export(self, cfg: TrainConfig, *, out: Path, info: DistInfo, result: FitResult, fingerprint: rundir.RunFingerprint) -> None:
-        export_run(cfg, self.model, data=self.data, out=out, info=info, criterion=self.criterion, result=result,
-                   fingerprint=fingerprint)

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,14 +21,11 @@ from forensic.images import load_image
 
 from .distributed import DistInfo, all_gather_objects
 
-if TYPE_CHECKING:
-    from .datasets import StreamDataset
-
-__all__ = ["file_key", "face_result_from_dict", "FaceCache", "ensure_faces"]
+__all__ = ["file_key", "scan_key", "face_result_from_dict", "FaceCache", "FaceUser", "ensure_faces"]
 
 log = logging.getLogger(__name__)
 
-# the readability verdicts of train.data.scan_samples are kept in the same file, under keys ending so
+# the readability verdicts of train.data.scan_samples are kept in the same file, under keys ending so (scan_key)
 _SCAN = "|scan"
 # images per face-detection call (bounds the decoded images held at once)
 _FACE_BATCH = 8
@@ -38,6 +35,11 @@ def file_key(path: Path) -> str:
     """Identifies a file's content cheaply: resolved path, size and modification time."""
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def scan_key(path: Path) -> str:
+    """The key of ``path``'s readability verdict in a :class:`FaceCache`."""
+    return file_key(path) + _SCAN
 
 
 def face_result_from_dict(data: Mapping[str, Any]) -> FaceResult:
@@ -86,7 +88,7 @@ class FaceCache:
         self.results[key] = face_result_from_dict(data)
 
     def put_scan(self, key: str, error: str | None) -> None:
-        """Records whether the file of ``key`` (``file_key(path) + "|scan"``) decodes (None) or why not."""
+        """Records whether the file of ``key`` (:func:`scan_key`) decodes (None) or why not."""
         self._raw[key] = {"error": error}
         self.scans[key] = error
 
@@ -99,8 +101,20 @@ class FaceCache:
         os.replace(tmp, self.path)  # atomic: an interrupted run never leaves half a cache
 
 
+class FaceUser(Protocol):
+    """A dataset whose images are cropped with face analyses (:class:`train.datasets.StreamDataset`)."""
+
+    faces: Mapping[str, Any]
+
+    def face_requests(self) -> tuple[dict[str, Path], dict[str, int]]:
+        """``({key: file}, {key: index})``: analyses of clean files, and of renderings of an index."""
+
+    def render(self, index: int) -> np.ndarray:
+        """The rendering of ``index`` its analysis is detected on."""
+
+
 def ensure_faces(
-    datasets: Sequence[StreamDataset],
+    datasets: Sequence[FaceUser],
     cache: FaceCache,
     *,
     info: DistInfo,

@@ -14,21 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forensic.data import DataError, read_samples
+
 from .config import TrainConfig
-from .data import (
-    BadFile,
-    DataError,
-    DataSplit,
-    FaceCache,
-    StreamDataset,
-    ensure_faces,
-    expand_items,
-    read_samples,
-    scan_samples,
-    split_samples,
-)
+from .data import BadFile, scan_samples
+from .datasets import StreamDataset
 from .distributed import DistInfo
-from .evaluate import CLEAN
+from .face_cache import FaceCache, ensure_faces
+from .samples import DataSplit, expand_items, split_samples
+from .views import CLEAN, AugmentedViews, FixedViews
 
 __all__ = ["SplitData", "RunData", "scan_split", "prepare_split", "face_detector_factory", "build_datasets", "prepare_data", "skipped_files"]
 
@@ -127,12 +121,11 @@ def build_datasets(
     split = data.split
     train_items = expand_items(split.train, pseudo_fakes=cfg.data.pseudo_fakes)
     val_items = expand_items(split.val, pseudo_fakes=cfg.data.pseudo_fakes)
-    train = StreamDataset(train_items, stream_config, train=True, seed=cfg.seed, augment=cfg.augment)
+    train = StreamDataset(train_items, stream_config, views=AugmentedViews(cfg.seed, cfg.augment))
     val: dict[str, StreamDataset] = {}
     if val_items:
-        val[CLEAN] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed)
-        for spec in cfg.eval.degradations:
-            val[spec] = StreamDataset(val_items, stream_config, train=False, seed=cfg.eval.seed, degradation=spec)
+        for name, spec in {CLEAN: None, **{spec: spec for spec in cfg.eval.degradations}}.items():
+            val[name] = StreamDataset(val_items, stream_config, views=FixedViews(cfg.eval.seed, spec))
     if detect_faces:
         ran = ensure_faces(
             [train, *val.values()], data.cache, info=info, detector_factory=face_detector_factory(cfg, info), progress=cfg.progress

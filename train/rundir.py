@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forensic.data import Sample
+
 from ._io import atomic_write_text, clean_partial_dirs
 from ._json import jsonable
 from .checkpoint import CheckpointState, checkpoint_dir
 from .config import TrainConfig
-from .data import DataSplit, Sample
+from .samples import DataSplit
 
 __all__ = [
     "RunFolderError",

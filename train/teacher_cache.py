@@ -29,16 +29,22 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from forensic import stages
+from torch.utils.data import DataLoader, Dataset
+
 from forensic.config import ModelConfig
 from forensic.model import ForensicModel
+from forensic.pipeline import forward, resolve_dtype
 from forensic.streams import StreamInput
 
 from ._io import atomic_write
-from .distill_data import DistillDataset, TeacherInputs, View, collate_list
+from .config import DistillConfig
+from .datasets import StreamDataset, worker_init
 from .distributed import DistInfo, all_gather_objects
+from .face_cache import file_key
+from .teacher import TeacherSource, load_teacher, teacher_device
+from .views import View
 
-__all__ = ["TeacherCache", "TeacherPass", "entry_key", "fill_cache", "FORMAT", "FLUSH_EVERY"]
+__all__ = ["TeacherCache", "TeacherPass", "TeacherTargets", "entry_key", "fill_cache", "FORMAT", "FLUSH_EVERY"]
 
 log = logging.getLogger(__name__)
 
@@ -175,14 +181,14 @@ FLUSH_EVERY = 2048
 
 
 def _teacher_forward(model: ForensicModel, inputs: Sequence[Mapping[str, StreamInput]]) -> dict[str, torch.Tensor]:
-    """One batched teacher pass (:func:`forensic.stages.forward`): each stream's raw logits on the host."""
-    forwarded = stages.forward(model, inputs)
+    """One batched teacher pass (:func:`forensic.pipeline.forward`, inference's): each stream's raw logits on the host."""
+    forwarded = forward(model, inputs)
     return {name: out.logits.float().cpu() for name, out in forwarded.outputs.items()}
 
 
 def fill_cache(
     cache: TeacherCache,
-    entries: Sequence[tuple[bytes, DistillDataset, int, View]],
+    entries: Sequence[tuple[bytes, StreamDataset, int, View]],
     *,
     load: Callable[[], ForensicModel],
     config: ModelConfig,
@@ -198,7 +204,7 @@ def fill_cache(
     pass resumes from the last round. The teacher (``load()``) is loaded only if something is missing.
     """
     start = time.perf_counter()
-    todo: dict[bytes, tuple[DistillDataset, int, View]] = {}
+    todo: dict[bytes, tuple[StreamDataset, int, View]] = {}
     for key, dataset, index, view in entries:
         todo.setdefault(key, (dataset, index, view))
     missing = cache.missing(todo)
@@ -234,15 +240,30 @@ def fill_cache(
     return result
 
 
-def _run(model: ForensicModel, entries: list[tuple[DistillDataset, int, View]], config: ModelConfig,
+class _TeacherInputs(Dataset):
+    """The teacher's stream inputs of the entries it has to compute: ``(position, {stream: StreamInput})``."""
+
+    def __init__(self, entries: Sequence[tuple[StreamDataset, int, View]], config: ModelConfig) -> None:
+        self.entries = tuple(entries)
+        self.config = config
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, position: int) -> tuple[int, dict[str, StreamInput]]:
+        dataset, index, view = self.entries[position]
+        return position, dataset.stream_inputs(index, self.config, view=view)
+
+
+def _as_list(batch: list[Any]) -> list[Any]:
+    return batch  # stacked on the teacher's device by forensic.pipeline.forward
+
+
+def _run(model: ForensicModel, entries: list[tuple[StreamDataset, int, View]], config: ModelConfig,
          batch_size: int, num_workers: int, result: TeacherPass) -> np.ndarray:
-    from torch.utils.data import DataLoader
-
-    from .datasets import _worker_init
-
     loader = DataLoader(
-        TeacherInputs(entries, config), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_list,
-        worker_init_fn=_worker_init if num_workers else None, multiprocessing_context="spawn" if num_workers else None,
+        _TeacherInputs(entries, config), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_as_list,
+        worker_init_fn=worker_init if num_workers else None, multiprocessing_context="spawn" if num_workers else None,
     )
     out = np.zeros((len(entries), len(config.streams), 2), dtype=np.float32)
     for batch in loader:
@@ -251,3 +272,53 @@ def _run(model: ForensicModel, entries: list[tuple[DistillDataset, int, View]], 
         result.forward_calls += 1
         out[positions] = torch.stack([logits[s] for s in config.stream_names], dim=1).numpy()
     return out
+
+
+# --------------------------------------------------------------------------------- a run's targets
+class TeacherTargets:
+    """The teacher's outputs a run needs, by (image, view): computed once into the cache, then read as tables.
+
+    Targets are the teacher's calibrated logits (divided by its temperatures): what its users see as P(fake).
+    With ``distill.targets=clean`` the teacher sees each training image's clean original, once per image.
+    """
+
+    def __init__(self, cfg: DistillConfig, teacher: TeacherSource, streams: tuple[str, ...], cache: TeacherCache, info: DistInfo) -> None:
+        self.cfg, self.teacher, self.streams, self.cache, self.info = cfg, teacher, streams, cache, info
+        self.device = teacher_device(cfg.distill, info)
+        self.dtype = str(resolve_dtype(None if cfg.distill.teacher_dtype == "auto" else cfg.distill.teacher_dtype, self.device))
+        self.clean = cfg.distill.targets == "clean"
+        self.temperatures = torch.tensor([teacher.config.stream(s).temperature for s in streams])[:, None]
+
+    def key(self, dataset: StreamDataset, index: int, view: View) -> bytes:
+        """The cache key: the teacher, its dtype, the file, the view and the face rule it is analysed with."""
+        on_view = dataset.view_plan.face_view(index, view, pseudo=False) is not None
+        return entry_key(teacher=self.teacher.fingerprint, dtype=self.dtype, file=file_key(dataset.samples[index].path),
+                         view=f"{view.key}|faces-on-{'view' if on_view else 'clean'}")
+
+    def _views(self, dataset: StreamDataset) -> list[tuple[View, ...]]:
+        return [(View(),) if self.clean else tuple(dataset.view_plan.views(i)) for i in range(len(dataset))]
+
+    def fill(self, train_set: StreamDataset, val_sets: Mapping[str, StreamDataset]) -> TeacherPass:
+        """Runs the teacher where the cache lacks an output this run needs (before the first epoch)."""
+        entries = [(self.key(train_set, i, v), train_set, i, v) for i, views in enumerate(self._views(train_set)) for v in views]
+        entries += [(self.key(ds, i, ds.view(i)), ds, i, ds.view(i)) for ds in val_sets.values() for i in range(len(ds))]
+        done = fill_cache(
+            self.cache, entries, config=self.teacher.config, info=self.info, batch_size=self.cfg.distill.teacher_batch_size,
+            num_workers=self.cfg.data.num_workers, progress=self.cfg.progress,
+            load=lambda: load_teacher(self.teacher, device=self.device, dtype=self.cfg.distill.teacher_dtype).model,
+        )
+        log.info("teacher outputs: %d needed, %d computed now (%d batches, %.1f s), cache %s",
+                 done.needed, done.computed, done.forward_calls, done.seconds, self.cache.folder)
+        return done
+
+    def training(self, dataset: StreamDataset) -> torch.Tensor:
+        """(N, views, S, 2) targets of the training views ((N, 1, S, 2) with clean targets)."""
+        views = self._views(dataset)
+        table = torch.zeros((len(dataset), max(len(v) for v in views), len(self.streams), 2))
+        for i, row in enumerate(views):
+            table[i, : len(row)] = self.cache.table([self.key(dataset, i, v) for v in row], self.streams) / self.temperatures
+        return table
+
+    def held_out(self, dataset: StreamDataset) -> torch.Tensor:
+        """(N, S, 2) targets of a held-out set."""
+        return self.cache.table([self.key(dataset, i, dataset.view(i)) for i in range(len(dataset))], self.streams) / self.temperatures
