@@ -52,7 +52,7 @@ class Analysis:
         progress: progress-bar factory ``(description, total) -> bar`` (e.g. ``tqdm``); none by default.
 
     Raises:
-        train.data.DataError: the data cannot be read.
+        forensic.data.DataError: the data cannot be read.
         AnalysisError: ``out`` holds records of another model.
     """
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = textwrap.dedent(
     """
     import json, os, sys
-    import forensic.weights, train.checkpoint, train.data, train.engine, train.export
+    import forensic.weights, train.checkpoint, train.engine, train.export, train.face_cache
     from train.__main__ import main
 
     rank = int(os.environ["RANK"])
@@ -34,8 +34,8 @@ LAUNCHER = textwrap.dedent(
     spy(train.engine, "save_checkpoint")
     spy(train.engine, "_write_json_line")
     spy(train.export, "save_pretrained")
-    spy(train.export, "export_stream")
-    spy(train.data.FaceCache, "save")
+    spy(train.engine, "export")
+    spy(train.face_cache.FaceCache, "save")
     code = main(sys.argv[1:])
     with open(os.path.join(os.environ["SPY_DIR"], f"rank{rank}.json"), "w") as f:
         json.dump({"rank": rank, "world_size": int(os.environ["WORLD_SIZE"]), "writes": writes, "code": code}, f)
