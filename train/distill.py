@@ -66,8 +66,9 @@ from .agreement import agreement, ensemble_votes, stream_probs
 from .config import ConfigError, DistillConfig
 from .datasets import StreamDataset, make_loader
 from .distill_card import distillation_card_sections, fit_to_teacher, not_calibrated
-from .distributed import DistInfo, all_gather_objects
+from .distributed import DistInfo
 from .engine import FitResult, drive
+from .evaluate import predict
 from .export import ExportReport, fmt
 from .face_cache import ensure_faces
 from .loop import StepLoss, make_optimizer, make_scheduler, optimise_epoch
@@ -79,7 +80,7 @@ from .teacher import TeacherSource, resolve_teacher
 from .teacher_cache import TeacherCache, TeacherPass, TeacherTargets
 from .views import CLEAN, CycledViews, eval_sets, eval_views, sample_id, training_views
 
-__all__ = ["distill", "DistillJob", "AllStreams", "predict_streams", "distilled_streams"]
+__all__ = ["distill", "DistillJob", "AllStreams", "distilled_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -150,33 +151,6 @@ class AllStreams(nn.Module):
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {name: out.logits for name, out in self.model.forward_streams(inputs).items()}
-
-
-@torch.no_grad()
-def predict_streams(
-    model: ForensicModel, loader: DataLoader, *, info: DistInfo, precision: str = "auto"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every image's logits (N, S, 2) in dataset order (shards gathered and de-duplicated), and their indices."""
-    model.eval()
-    streams = model.config.stream_names
-    idx, logits = [], []
-    for batch in loader:
-        x = {s: batch["x"][s].to(info.device, non_blocking=True) for s in streams}
-        with autocast(info.device, precision):
-            out = model.forward_streams(x)
-        logits.append(torch.stack([out[s].logits.float() for s in streams], dim=1).cpu())
-        idx.append(batch["index"])
-    local = (
-        torch.cat(idx).numpy() if idx else np.zeros(0, np.int64),
-        torch.cat(logits).numpy() if logits else np.zeros((0, len(streams), 2), np.float32),
-    )
-    by_index: dict[int, np.ndarray] = {}
-    for part_idx, part_logits in all_gather_objects(info, local):  # DistributedSampler pads: one per index
-        for i, row in zip(part_idx.tolist(), part_logits):
-            by_index.setdefault(i, row)
-    order = sorted(by_index)
-    stacked = np.stack([by_index[i] for i in order]).astype(np.float64) if order else np.zeros((0, len(streams), 2))
-    return np.array(order, dtype=np.int64), stacked
 
 
 @dataclass
@@ -285,7 +259,7 @@ class DistillJob:
         return figures, figures[CLEAN]["pearson"]
 
     def _student_logits(self, held: HeldOut, *, info: DistInfo, precision: str, loader: DataLoader | None = None) -> np.ndarray:
-        return predict_streams(self.model, loader or held.loader, info=info, precision=precision)[1]
+        return predict(self.model, loader or held.loader, streams=self.streams, info=info, precision=precision)[2]
 
     def _agreement(self, held: HeldOut, logits: np.ndarray, temperatures: Mapping[str, float]) -> dict[str, Any]:
         figures = agreement(

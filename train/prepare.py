@@ -3,7 +3,7 @@
 :func:`scan_split` reads and scans (cached in the face cache) and splits; :func:`prepare_split`
 also checks both classes are there; :func:`build_datasets` makes the training set and one
 validation set per condition (``clean`` and each ``eval.degradations`` spec) and fills the face
-cache. Shared by training one stream (:mod:`train.engine`) and distillation (:mod:`train.distill`).
+cache. Shared by training one stream (:mod:`train.stream`) and distillation (:mod:`train.distill`).
 """
 
 from __future__ import annotations
