@@ -81,7 +81,8 @@ def test_presets_resolve_and_mix_with_ops() -> None:
     assert str(parse_spec("gblur-0.0")) == "none"
 
 
-def test_preset_table_is_complete_and_every_preset_parses() -> None:
+def test_preset_table_is_complete() -> None:
+    """The named presets exist (each one parses and applies: tests/test_registries.py)."""
     for q in (100, 80, 60, 40, 20, 10, 5):
         assert f"jpeg-q{q}" in DEGRADATION_PRESETS
     for kind in ("saturation", "contrast", "block", "noise", "blur", "pixelate", "compress"):
@@ -91,8 +92,6 @@ def test_preset_table_is_complete_and_every_preset_parses() -> None:
     for family in FAMILIES:
         for level in protocol_levels(family):
             assert parse_spec(f"{family}-{level.label}") == level.spec
-    for name in DEGRADATION_PRESETS:
-        parse_spec(name)  # raises if a preset were broken
 
 
 def test_unknown_op_lists_the_valid_ops() -> None:
@@ -313,7 +312,6 @@ def test_operation_count_is_limited_presets_included() -> None:
     parsed = parse_spec(";".join(["gblur"] * MAX_SPEC_OPS))
     with pytest.raises(SpecError, match="more than"):  # specs built in code are held to it too
         run_spec(np.zeros((16, 16, 3), np.uint8), parsed + parse_spec("jpeg"), rng=np.random.default_rng(0))
-    assert all(len(text) < 200 and len(parse_spec(name).calls) <= MAX_SPEC_OPS for name, text in DEGRADATION_PRESETS.items())
 
 
 @pytest.mark.parametrize(

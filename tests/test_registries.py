@@ -18,7 +18,7 @@ import torch
 
 from analysis.studies import REGISTRY as STUDIES
 from analysis.studies import get_study
-from forensic.degrade import ALL_OPS, DEGRADATION_PRESETS, degrade, parse_spec
+from forensic.degrade import ALL_OPS, DEGRADATION_PRESETS, MAX_SPEC_OPS, degrade, parse_spec
 from forensic.explain import StreamInputs, explain_streams, method_names
 from forensic.model import ForensicModel
 from forensic.presets import PRESETS, get_preset
@@ -53,6 +53,7 @@ def test_every_operation_with_auto_parameters_keeps_the_image_format_and_is_seed
 def test_every_degradation_preset_parses_and_applies(name: str, photo: np.ndarray) -> None:
     text = DEGRADATION_PRESETS[name]
     assert parse_spec(name) == parse_spec(text)  # the name stands for its spec
+    assert len(text) < 200 and len(parse_spec(name).calls) <= MAX_SPEC_OPS  # far inside a spec's limits
     out = degrade(photo, name, seed=3)
     assert out.shape == photo.shape and out.dtype == np.uint8
     assert np.array_equal(degrade(photo, name, seed=3), out)
