@@ -334,3 +334,20 @@ def test_the_scratch_folder_forgets_old_files(tmp_path):
     old = scratch.write("a.csv", "x")
     assert old.read_text() == "x" and old.name == "a.csv"
     assert scratch.prune(now=time.time() + 61) == 1 and not old.exists()
+
+
+def test_compare_analyses_the_clean_image_once(handlers, monkeypatch):
+    """Compare submits one paired work item: the streams see the clean image once and the degraded
+    copy once (a spy on the forward pass counts the images), each explained once."""
+    det = handlers.detector
+    seen: list[int] = []
+    forward = det._forward  # the spy wraps the detector's own forward callable
+
+    def spy(tensors, **kwargs):
+        seen.append(next(iter(tensors.values())).shape[0])
+        return forward(tensors, **kwargs)
+
+    monkeypatch.setattr(det, "_forward", spy)
+    view = handlers.compare(FACE_CROP, lab(jpeg=30, seed=2), explain="fast")
+    assert sum(seen) == 2
+    assert view.clean_texture is not None and view.degraded_texture is not None

@@ -86,12 +86,10 @@ class Handlers:
 
         @on_gpu
         def run_pair(image, spec, seed, explain, progress):
-            halves = []
-            for i, s in enumerate((None, spec)):
-                halves.append(detector.analyze(image, degradation=s, seed=seed, explain=explain, stability=s is not None,
-                                               max_pixels=bound,
-                                               progress=lambda stage, frac, _i=i: progress((_i + frac) / 2, desc=stage)))
-            return halves
+            # one paired work item: the clean image is analysed once, as the degraded one's twin
+            degraded = detector.analyze(image, degradation=spec, seed=seed, explain=explain, stability=True, pair=True,
+                                        max_pixels=bound, progress=lambda stage, frac: progress(frac, desc=stage))
+            return degraded.twin, degraded
 
         @on_gpu
         def run_sweep(pixels, family, seed, progress):
