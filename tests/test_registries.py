@@ -45,7 +45,7 @@ def test_every_operation_with_auto_parameters_keeps_the_image_format_and_is_seed
     assert out.shape == photo.shape and out.dtype == np.uint8
     assert np.array_equal(photo, before)  # the input is never modified
     assert np.array_equal(degrade(photo, name, seed=7), out)  # the same seed, the same bytes
-    assert ALL_OPS[name].description
+    assert ALL_OPS[name].description and name == name.lower() and " " not in name  # as a spec spells it
 
 
 # ------------------------------------------------------------------------------ degradation presets
