@@ -294,3 +294,67 @@ def test_the_private_import_checker_reports_a_planted_import(tmp_path):
         "pkg/b.py:7 imports _secret from pkg.a",
         "app.py:1 imports _hidden from pkg",
     ]
+
+
+# ------------------------------------------------------------------------------ the pipeline owns its stages
+PIPELINE = "forensic.pipeline"
+
+#: the calls that make up a stage's job, and who besides the pipeline may make them: the module
+#: that defines the call, and the trainer and the explanations, which run the model themselves
+#: (training steps, the faces cached for training, the vote of a student's probabilities, masked passes)
+STAGE_CALLS = {
+    "prepare_inputs": ("forensic.streams",),  # prepare
+    "analyze_batch": ("forensic.faces", "train"),  # locate
+    "forward_streams": ("forensic.model", "forensic.compiled", "forensic.explain", "train"),  # forward
+    "vote": ("forensic.ensemble", "train"),  # assemble
+    "stability": (),  # assemble: clean vs degraded features
+    "explain_report": ("forensic.explain",),  # explain
+}
+
+
+def stage_violations(root: Path, packages=PROJECT, pipeline: str = PIPELINE, calls=None) -> list[str]:
+    """Where a module outside ``pipeline`` imports one of its stage modules (only the package's
+    ``__all__`` is its API) or makes a stage's call itself (:data:`STAGE_CALLS`)."""
+    calls = STAGE_CALLS if calls is None else calls
+    found = []
+    inside = (lambda m: m == pipeline or m.startswith(pipeline + "."))
+    for module, file, node, targets in iter_imports(root, packages):
+        if not inside(module):
+            for target in sorted(t for t in targets if t.startswith(pipeline + ".")):
+                found.append(f"{file.relative_to(root).as_posix()}:{node.lineno} imports the stage module {target}")
+    for module, file in project_modules(root, packages).items():
+        if inside(module):
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"), filename=str(file))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            allowed = calls.get(name)
+            if allowed is not None and not any(module == a or module.startswith(a + ".") for a in allowed):
+                found.append(f"{file.relative_to(root).as_posix()}:{node.lineno} calls {name}(), a stage's job")
+    return found
+
+
+def test_no_stage_is_reimplemented_or_reached_into_outside_the_pipeline():
+    assert (ROOT / "forensic" / "pipeline" / "flow.py").is_file()  # the package the rule protects
+    found = stage_violations(ROOT)
+    assert not found, "submit work items to forensic.pipeline instead: " + "; ".join(found)
+
+
+def test_the_stage_checker_reports_planted_violations(tmp_path):
+    _plant(tmp_path, {
+        "lib/__init__.py": "",
+        "lib/pipeline/__init__.py": "from .stage import assemble\n__all__ = ['assemble']\n",
+        "lib/pipeline/stage.py": "def stability(a, b):\n    return 1.0\n\ndef assemble():\n    return stability(1, 2)\n",
+        "lib/good.py": "from lib.pipeline import assemble\n\ndef f():\n    return assemble()\n",
+        "lib/reach.py": "def f():\n    from lib.pipeline.stage import assemble\n    return assemble()\n",
+        "lib/again.py": "import numpy as np\n\ndef mine(a, b):\n    return stability(a, b)\n",
+        "lib/model.py": "def vote(p):\n    return p\n\ndef g():\n    return vote(1)\n",
+        "lib/user.py": "from . import model\n\ndef h():\n    return model.vote(2)\n",
+    })
+    found = stage_violations(tmp_path, ("lib",), pipeline="lib.pipeline", calls={"stability": (), "vote": ("lib.model",)})
+    assert found == [
+        "lib/reach.py:2 imports the stage module lib.pipeline.stage",
+        "lib/again.py:4 calls stability(), a stage's job",
+        "lib/user.py:4 calls vote(), a stage's job",
+    ]
