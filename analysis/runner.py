@@ -30,7 +30,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from forensic.degrade import degrade
 from forensic.metrics import pearson
 from forensic.pipeline import WorkItem
 
@@ -55,7 +54,7 @@ __all__ = [
     "run_cams",
     "load_maps",
     "pair_name",
-    "degraded_copy",
+    "work_item",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,11 +148,6 @@ def _specs(conditions: Iterable[Condition]) -> list[str]:
     return out
 
 
-def degraded_copy(image: np.ndarray, sample: AnalysisSample, spec: str, seed: int) -> np.ndarray:
-    """``image`` degraded by ``spec`` with the sample's own seed (the image itself when clean)."""
-    return image if spec == CLEAN else degrade(image, spec, seed=image_seed(sample.key, seed))
-
-
 def _base_row(sample: AnalysisSample, key: tuple, fields: Sequence[str]) -> dict[str, Any]:
     row = dict(zip(fields, key))
     row["label"] = sample.label
@@ -188,7 +182,7 @@ def _pass_row(sample: AnalysisSample, key: tuple, report) -> dict[str, Any]:
     return row
 
 
-def _item(sample: AnalysisSample, spec: str, seed: int, **fields: Any) -> WorkItem:
+def work_item(sample: AnalysisSample, spec: str, seed: int, **fields: Any) -> WorkItem:
     """The work item of one (sample, condition): the file, degraded with the sample's own seed."""
     degraded = spec != CLEAN
     return WorkItem(sample.path, degradation=spec if degraded else None, seed=image_seed(sample.key, seed) if degraded else 0,
@@ -226,7 +220,7 @@ def run_passes(
         bar.update(store.append(rows))
         rows.clear()
 
-    items = (((s, sp), _item(s, sp, seed, stability=True)) for s, sp in todo)
+    items = (((s, sp), work_item(s, sp, seed, stability=True)) for s, sp in todo)
     try:
         for (s, spec), result in detector.run(items, batch_size=batch_size):
             key = pass_key(s, spec, seed)
@@ -404,7 +398,7 @@ def run_cams(
     stats = {"computed": 0, "failed": 0}
     bar = (progress or _no_progress)(f"Score-CAM ({method})", total)
     items = (
-        ((s, spec), _item(s, spec, seed, explain=method, cam_groups=cam_groups)) for s in samples for spec in todo[s.key]
+        ((s, spec), work_item(s, spec, seed, explain=method, cam_groups=cam_groups)) for s in samples for spec in todo[s.key]
     )
     try:
         for (s, spec), result in detector.run(items, batch_size=4):

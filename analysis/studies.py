@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from forensic.images import load_image
+from forensic.pipeline import load
 
 from . import cam_drift as cam_drift_mod
 from . import complementarity as comp_mod
@@ -25,7 +26,7 @@ from . import figures
 from . import robustness as robustness_mod
 from . import stability as stability_mod
 from .conditions import CLEAN, Condition
-from .runner import cam_key, degraded_copy, load_maps
+from .runner import cam_key, load_maps, work_item
 from .study import Study, StudyContext, StudyResult, TableView, pivot
 from .tables import write_csv
 
@@ -198,7 +199,8 @@ def _overlay_figure(a: StudyContext, conditions: Sequence[Condition]):
         images, per_stream = [], {n: [] for n in a.streams}
         for c in conditions:
             stored = load_maps(a.maps_dir, cam_key(s, c.spec, o.seed, a.cam_label, o.box))
-            degraded = degraded_copy(image, s, c.spec, o.seed)
+            item = work_item(s, c.spec, o.seed)  # the pixels the maps were computed on
+            degraded = load(image, degradation=item.degradation, seed=item.seed).image
             if stored is None:
                 size = _reduced_size(image.shape)
                 maps = {}
