@@ -22,21 +22,13 @@ serve only for reporting).
   folder with all streams, temperatures fitted against the teacher's probabilities
   (:mod:`train.distill_card`) and a model card.
 
-Targets from the degraded or the clean image (``distill.targets``): with ``degraded`` the teacher
-sees the very view the student sees; with ``clean`` it sees the undegraded original, so the
-student must answer on a degraded image what the teacher answers on the clean one. We measured
-both on the planted-artifact set (3 student seeds, 64 labelled test images; bench/RESULTS.md,
-2026-11-27). ``degraded`` follows the teacher more closely at every level: Pearson of P(fake)
-0.986 vs 0.964 clean, 0.959 vs 0.782 at JPEG quality 20, 0.945 vs 0.765 under the full compound
-engine, identical 0.1-grid verdicts for 49-67% vs 7-24% of the images, and about the same AUC
-clean and at JPEG 40 (0.99-1.00 both). ``clean`` scored a higher AUC under heavy degradation (1.00 vs 0.87 at JPEG 20, above
-the teacher's own 0.89): a student more robust than its teacher, but no longer a copy of it. The
-default is ``degraded`` because distillation is here to make a CPU model that says what the
-teacher says. Consistent targets (Beyer et al., "Knowledge distillation: a good teacher is
-patient and consistent", CVPR 2022) are a function of the student's input, which it can learn;
-a clean-image target asks for the teacher's answer on an image the student does not see, so the
-student's probabilities stop tracking the teacher's exactly where the degradation is strongest.
-(``clean`` costs the teacher one pass per image instead of one per view.)
+Targets from the degraded or the clean image (``distill.targets``): with ``degraded`` (the
+default) the teacher sees the very view the student sees; with ``clean`` it sees the undegraded
+original, once per image. Consistent targets (Beyer et al., "Knowledge distillation: a good teacher
+is patient and consistent", CVPR 2022) are a function of the student's input, which it can learn;
+the measured comparison (the student follows the teacher more closely with ``degraded`` at every
+level, ``clean`` gives a student more robust than its teacher but no longer a copy of it) is in the
+README and ``bench/RESULTS.md`` (2026-11-27).
 """
 
 from __future__ import annotations
