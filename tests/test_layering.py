@@ -301,9 +301,10 @@ PIPELINE = "forensic.pipeline"
 
 #: the calls that make up a stage's job, and who besides the pipeline may make them: the module
 #: that defines the call, and the trainer and the explanations, which run the model themselves
-#: (training steps, the faces cached for training, the vote of a student's probabilities, masked passes)
+#: (training inputs cut by inference's own preprocessing, the faces cached for training, training
+#: steps, the vote of a student's probabilities, masked passes)
 STAGE_CALLS = {
-    "prepare_inputs": ("forensic.streams",),  # prepare
+    "prepare_inputs": ("forensic.streams", "train"),  # prepare
     "analyze_batch": ("forensic.faces", "train"),  # locate
     "forward_streams": ("forensic.model", "forensic.compiled", "forensic.explain", "train"),  # forward
     "vote": ("forensic.ensemble", "train"),  # assemble

@@ -2,7 +2,7 @@
 
 Every image goes through the *same* functions as at inference: :func:`forensic.images.load_image`,
 :mod:`forensic.faces` for the face box (through :mod:`train.face_cache`),
-:func:`forensic.streams.prepare_input` for each stream's crop or resize and
+:func:`forensic.streams.prepare_inputs` for each stream's crop or resize and
 :func:`forensic.streams.to_tensor` for the normalisation. Which rendering of an image an epoch
 shows is the dataset's view strategy (:mod:`train.views`): training one stream draws the paper's
 compound degradation, validation is clean or degraded by a fixed spec at fixed seeds, and
@@ -24,7 +24,7 @@ from forensic.data import DataError
 from forensic.faces import FaceResult
 from forensic.images import ImageError, load_image
 from forensic.pseudofake import self_blend
-from forensic.streams import StreamInput, prepare_input, to_tensor
+from forensic.streams import StreamInput, prepare_inputs, to_tensor
 
 from .distributed import DistInfo
 from .face_cache import file_key
@@ -152,14 +152,14 @@ class StreamDataset(Dataset):
     def stream_inputs(self, index: int, config: ModelConfig, *, view: View | None = None, epoch: int | None = None) -> dict[str, StreamInput]:
         """Image ``index`` (at ``view``, or the epoch's) as ``config``'s streams see it (a teacher's, too)."""
         view = self.view(index, epoch) if view is None else view
-        return _prepared(self.render(index, epoch=epoch, view=view), config.streams, self.face(index, view))
+        return prepare_inputs(self.render(index, epoch=epoch, view=view), config.streams, face=self.face(index, view))
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         """``dataset[index]`` (at the epoch set with :meth:`set_epoch`) or ``dataset[(epoch, index)]``."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         k = self.view_plan.shown(index, epoch)
         view = self.view_plan.views(index)[k]
-        inputs = _prepared(self.render(index, epoch=epoch, view=view), self.streams, self.face(index, view))
+        inputs = prepare_inputs(self.render(index, epoch=epoch, view=view), self.streams, face=self.face(index, view))
         label = self.items[index].label
         pixels = {s.name: inputs[s.name].pixels for s in self.streams}
         return {
@@ -169,10 +169,6 @@ class StreamDataset(Dataset):
             "view": k,
         }
 
-
-def _prepared(image: np.ndarray, streams: Sequence[StreamConfig], face: FaceResult | None) -> dict[str, StreamInput]:
-    """Each stream's input, cut as at inference (:func:`forensic.streams.prepare_input`)."""
-    return {s.name: prepare_input(image, s, face=face) for s in streams}
 
 
 class Collate:
