@@ -134,3 +134,24 @@ def test_analyze_many_explains_each_item_from_its_own_pass(detector, astronaut, 
         for name, s in report.streams.items():
             a, b = s.cam.grid_map.ravel(), alone.streams[name].cam.grid_map.ravel()
             assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(b).max()))
+
+
+def test_the_items_of_one_file_decode_it_once(detector, photo, tmp_path, monkeypatch):
+    from forensic.pipeline import flow
+
+    decoded = []
+    real = flow.decode_image
+
+    def spy(source, **kwargs):
+        decoded.append(source)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(flow, "decode_image", spy)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really")
+    items = [WorkItem(photo, degradation=s, stability=True) for s in ("jpeg:quality=30", "gblur:sigma=1", "none")]
+    items += [WorkItem(broken, degradation="jpeg:quality=30"), WorkItem(broken)]
+    out = [r for _, r in detector.run(items)]
+    assert decoded == [photo, broken]  # the twin and three copies share one decode; a bad file fails once
+    assert [isinstance(r, Exception) for r in out] == [False, False, False, True, True]
+    assert out[0].source == str(photo) and out[0].timings["decode"] >= 0

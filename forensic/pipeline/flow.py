@@ -18,6 +18,7 @@ bounded book, not yielded.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from typing import Any
 
 from ..config import ModelConfig
 from ..faces import FaceDetector
+from ..images import DecodedImage, decode_image
 from ..model import ForensicModel
 from ..report import Report
 from ..runtime import RuntimeConfig
@@ -127,6 +129,43 @@ class _Book:
                 twin.report = None  # the pixels go; the features stay for stability
 
 
+class _Decoded:
+    """The last few sources decoded, so that the items of one file (or key) decode it once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple, DecodedImage | Exception] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, item: WorkItem) -> Any:
+        """``item``'s source decoded (a path or keyed source; other sources as they are).
+
+        Raises:
+            forensic.images.ImageError: the source is not a usable image (remembered too).
+        """
+        ident = twin_identity(item)
+        if ident[0] == "object":
+            return item.source
+        with self.lock:
+            found = self.entries.get(ident)
+        if found is None:
+            try:
+                found = decode_image(item.source, fit=item.max_pixels)
+            except Exception as exc:
+                found = exc
+            with self.lock:
+                self.entries[ident] = found
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
+def _path_name(source: Any) -> str | None:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+
+
 def _window(ident: tuple, *, report: bool) -> int:
     if ident[0] == "object":
         return OBJECT_WINDOW
@@ -184,14 +223,20 @@ def run_items(
     ``progress`` is passed to the explain stage (for one-image runs).
     """
     book = _Book()
+    decoded = _Decoded(2 * batch_size + workers)
 
     def load_job(job: _Job) -> _Loaded:
         if job.replay:
             return _Loaded(job, None)
         item = job.item
         try:
-            loaded = load(item.source, degradation=item.degradation, compound=item.compound, seed=item.seed,
-                          source=item.name, max_pixels=item.max_pixels)
+            start = time.perf_counter()
+            source = decoded.get(item)
+            seconds = time.perf_counter() - start
+            name = item.name if item.name is not None or source is item.source else _path_name(item.source)
+            loaded = load(source, degradation=item.degradation, compound=item.compound, seed=item.seed,
+                          source=name, max_pixels=item.max_pixels)
+            loaded.timings["decode"] += seconds
         except Exception as exc:
             if job.provides is not None:
                 book.fail(job.provides, exc)
