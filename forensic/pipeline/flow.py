@@ -130,36 +130,47 @@ class _Book:
 
 
 class _Decoded:
-    """The last few sources decoded, so that the items of one file (or key) decode it once."""
+    """The last few sources decoded, so that the items of one file (or key) decode it once: the
+    first pool thread to ask decodes, the others wait for its result (a failure included)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: OrderedDict[tuple, DecodedImage | Exception] = OrderedDict()
+        self.entries: OrderedDict[tuple, _Decoding] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, item: WorkItem) -> Any:
         """``item``'s source decoded (a path or keyed source; other sources as they are).
 
         Raises:
-            forensic.images.ImageError: the source is not a usable image (remembered too).
+            forensic.images.ImageError: the source is not a usable image.
         """
         ident = twin_identity(item)
         if ident[0] == "object":
             return item.source
         with self.lock:
-            found = self.entries.get(ident)
-        if found is None:
-            try:
-                found = decode_image(item.source, fit=item.max_pixels)
-            except Exception as exc:
-                found = exc
-            with self.lock:
-                self.entries[ident] = found
+            entry = self.entries.get(ident)
+            first = entry is None
+            if first:
+                entry = self.entries[ident] = _Decoding()
                 while len(self.entries) > self.size:
                     self.entries.popitem(last=False)
-        if isinstance(found, Exception):
-            raise found
-        return found
+        if first:
+            try:
+                entry.value = decode_image(item.source, fit=item.max_pixels)
+            except Exception as exc:
+                entry.value = exc
+            finally:
+                entry.done.set()
+        entry.done.wait()
+        if isinstance(entry.value, Exception):
+            raise entry.value
+        return entry.value
+
+
+@dataclass
+class _Decoding:
+    done: threading.Event = field(default_factory=threading.Event)
+    value: DecodedImage | Exception | None = None
 
 
 def _path_name(source: Any) -> str | None:
