@@ -304,3 +304,39 @@ def big_flat_png(folder: str | os.PathLike, width: int = 8000, height: int = 800
 def long_spec(n_ops: int = 8500, step: str = "gblur:sigma=0.5") -> str:
     """A degradation spec chaining ``n_ops`` steps (8500 by default: ~130 KB of text)."""
     return ";".join([step] * n_ops)
+
+
+def tall_narrow_png(folder: str | os.PathLike, width: int = 16, height: int = 50_000, name: str = "tall.png") -> Path:
+    """A valid, tiny (a few KB) PNG of ``width`` x ``height``: far under the pixel limit, but a sliver
+    whose long side made the face search's padded retries cost gigabytes."""
+    return big_flat_png(folder, width, height, name=name)
+
+
+def run_with_file_limit(code: str, limit: int, *, cwd: str | os.PathLike | None = None, timeout: float = 300) -> Any:
+    """Runs ``python -c code`` with files capped at ``limit`` bytes (``RLIMIT_FSIZE``): a full disk.
+
+    SIGXFSZ is ignored in the child, so a write past the cap raises ``OSError`` (EFBIG) like a
+    write to a full disk (ENOSPC) instead of killing the process. Returns the CompletedProcess.
+    """
+    import subprocess
+    import sys
+
+    import pytest
+
+    try:
+        import resource  # noqa: F401 - only checks it exists
+    except ImportError:  # pragma: no cover - not POSIX
+        pytest.skip("no resource module: file-size limits need POSIX")
+    prelude = (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({int(limit)}, {int(limit)}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=timeout, check=False)
+
+
+def deep_json(depth: int = 100_000) -> str:
+    """JSON text nested ``depth`` levels deep (``[[[...]]]``): json.loads raises RecursionError."""
+    return "[" * depth + "]" * depth

@@ -198,7 +198,9 @@ class FaceDetector:
         fraction = self.small_face_fraction
         if fraction <= 0:  # every face gets a crop: retries must see the working image
             return _shrunk(rgb, self.max_side / max(h, w)), self.min_face_size
-        scale = min(1.0, self.retry_side / math.sqrt(h * w))
+        # At most retry_side^2 pixels and max_side on the long side, whatever the shape: each
+        # enhanced copy is then bounded too (at most 4x its pixels: upscale-2x, pad).
+        scale = min(1.0, self.retry_side / math.sqrt(h * w), self.max_side / max(h, w))
         base = _shrunk(rgb, scale)
         smallest_crop_face = math.sqrt(fraction * h * w) * base.scale_x
         return base, max(self.min_face_size, int(_RETRY_SLACK * smallest_crop_face))

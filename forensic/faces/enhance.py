@@ -86,8 +86,12 @@ def _enhance_upscale(image: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def _enhance_pad(image: np.ndarray) -> tuple[np.ndarray, float, float]:
-    # Mid-grey context lets the detector place a box on a face cut by the image edge.
-    pad = max(1, int(round(0.25 * max(image.shape[:2]))))
+    # Mid-grey context lets the detector place a box on a face cut by the image edge. A quarter of
+    # the long side, but at most half the short side: the padded copy has at most 4x the pixels of
+    # the copy it pads whatever its shape (a quarter of a 16x5,000 sliver's long side would make it
+    # a 2,500x7,500 image for MTCNN).
+    h, w = image.shape[:2]
+    pad = max(1, int(round(min(0.25 * max(h, w), 0.5 * min(h, w)))))
     out = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
     return out, 1.0, float(pad)
 

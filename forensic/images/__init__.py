@@ -11,8 +11,9 @@ What it does, in order:
    (reading one would wait for a writer, or never end);
 1. open the file with Pillow restricted to a few common formats (some Pillow plugins are large
    attack surfaces, and EPS would even run Ghostscript);
-2. check the size stored in the header against a pixel limit and a minimum side *before* any pixel
-   is decoded, so a decompression bomb costs nothing;
+2. check the size stored in the header against a pixel limit, a minimum side and a maximum aspect
+   ratio (:data:`MAX_ASPECT_RATIO`) *before* any pixel is decoded, so a decompression bomb or a
+   16x50,000 sliver costs nothing;
 3. take the first frame of animated or multi-page files;
 4. apply the EXIF orientation;
 5. convert any mode (bilevel, grey, palette, CMYK, YCbCr, 16-bit, 32-bit integer, float, with or
@@ -37,13 +38,14 @@ from .decode import (
     special_file_kind,
 )
 from .decoded import DecodedImage
-from .errors import ImageError
+from .errors import MAX_ASPECT_RATIO, ImageError
 from .pixels import ensure_rgb_uint8
 from .scale import bounded, fit_pixels
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_SIDE",
+    "MAX_ASPECT_RATIO",
     "MAX_PIXELS_ENV",
     "DecodedImage",
     "ImageError",

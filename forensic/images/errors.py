@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 __all__ = [
+    "MAX_ASPECT_RATIO",
     "WHAT_TO_UPLOAD",
     "ImageError",
     "bomb_from_pillow",
@@ -32,6 +33,11 @@ class ImageError(ValueError):
 WHAT_TO_UPLOAD = "upload a JPEG, PNG, WebP, BMP, TIFF or GIF image"
 
 
+#: The longest side may be at most this many times the shortest: a 16x50,000 sliver is no photo,
+#: and every stage (face search, degradations, streams) is bounded by pixels *and* this ratio.
+MAX_ASPECT_RATIO: int = 20
+
+
 def check_size(size: tuple[int, int], *, limit: int, min_side: int) -> None:
     width, height = size
     pixels = width * height
@@ -44,6 +50,11 @@ def check_size(size: tuple[int, int], *, limit: int, min_side: int) -> None:
         )
     if min(width, height) < min_side:
         raise ImageError(f"The image is {width}x{height} pixels; at least {min_side}x{min_side} is needed.")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(
+            f"The image is {width}x{height} pixels: its long side is over {MAX_ASPECT_RATIO} times its "
+            f"short side (at most {MAX_ASPECT_RATIO}:1 is accepted): crop it to the part to analyse and try again."
+        )
 
 
 def _megapixels(pixels: int) -> str:

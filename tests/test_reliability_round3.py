@@ -1,0 +1,74 @@
+"""Reliability, round 3 (issue 25): bounded memory for every accepted image, full disks, bad
+``--device`` values, one-line errors for deep configs and odd files, one record per key.
+
+Each test failed before its fix. Commands run in-process through ``forensic.__main__.main``,
+except full-disk runs, which need a subprocess with a file-size limit (:mod:`tests.awkward`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forensic.__main__ import main
+from forensic.images import MAX_ASPECT_RATIO, ImageError, decode_image
+from tests import awkward
+
+ROOT = Path(__file__).resolve().parents[1]
+COFFEE = ROOT / "examples" / "coffee.jpg"
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------------------ 1. bounded memory
+@pytest.mark.parametrize("size", [(16, 20_000), (50_000, 16), (16, 16 * MAX_ASPECT_RATIO + 1)])
+def test_a_sliver_is_refused_from_its_header(tmp_path, size):
+    path = awkward.tall_narrow_png(tmp_path, *size)
+    assert path.stat().st_size < 20_000  # a few KB on disk
+    with pytest.raises(ImageError, match=rf"{size[0]}x{size[1]} pixels: its long side is over {MAX_ASPECT_RATIO} times"):
+        decode_image(path)
+
+
+def test_the_widest_accepted_shape_still_decodes(tmp_path):
+    path = awkward.tall_narrow_png(tmp_path, 16, 16 * MAX_ASPECT_RATIO)
+    assert decode_image(path).pixels.shape == (16 * MAX_ASPECT_RATIO, 16, 3)
+
+
+@pytest.mark.parametrize("shape", [(5000, 16), (16, 5000), (20_000, 40), (640, 480)])
+def test_every_face_search_copy_is_bounded_whatever_the_shape(monkeypatch, shape):
+    """The retries' copies (padded, upscaled) stay within a few times retry_side^2 pixels: before,
+    padding by a quarter of the long side made a 16x5000 sliver a 1423x4242 image for MTCNN."""
+    from forensic.faces import FaceDetector
+
+    detector = FaceDetector()
+    seen: list[tuple[int, ...]] = []
+
+    def fake_mtcnn(batch, _min_face):
+        seen.append(batch.shape)
+        return [(np.zeros((0, 4)), np.zeros(0))] * len(batch)
+
+    monkeypatch.setattr(detector, "_mtcnn_detect", fake_mtcnn)
+    image = np.full((*shape, 3), 90, np.uint8)
+    assert detector.analyze(image).mode == "no-face"
+    assert seen or min(shape) < 100, "the retries never ran"  # a sliver's copies may all be too thin to search
+    for _, h, w, _ in seen:
+        assert max(h, w) <= 2 * detector.max_side
+        assert h * w <= max(detector.max_side**2, 4 * 4 * detector.retry_side**2)
+
+
+def test_predict_over_a_folder_with_a_sliver_writes_every_record(capsys, tmp_path):
+    folder = tmp_path / "in"
+    awkward.tall_narrow_png(folder, 16, 4_000_000, name="a_tall.png")
+    (folder / "b.jpg").write_bytes(COFFEE.read_bytes())
+    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder))
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [Path(r["path"]).name for r in records] == ["a_tall.png", "b.jpg"]
+    assert f"at most {MAX_ASPECT_RATIO}:1 is accepted" in records[0]["error"]
+    assert records[1]["error"] is None
