@@ -78,7 +78,7 @@ def tiny():
 
 
 def test_verdict_text_shows_the_face_fallback_and_the_untrained_warning(tiny, astronaut):
-    from webapp import figures
+    from forensic import viz as figures
     from webapp.vote import vote_html
 
     report = tiny.analyze(astronaut, degradation="jpeg:quality=50", explain="none")
@@ -98,7 +98,7 @@ def test_verdict_text_shows_the_face_fallback_and_the_untrained_warning(tiny, as
 def test_no_face_photo_says_so(tiny, landscape):
     from forensic.faces import FaceDetector
     from forensic.pipeline import Detector
-    from webapp import figures
+    from forensic import viz as figures
 
     # real MTCNN without the retry chain on enhanced copies (seconds on a no-face photo; tested in test_faces)
     detector = Detector(tiny.model, face_detector=FaceDetector(retries=False))

@@ -22,7 +22,8 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 
-from webapp import figures, vote  # noqa: E402
+from webapp import vote  # noqa: E402
+from forensic import viz  # noqa: E402
 from webapp.files import ScratchDir  # noqa: E402
 from webapp.handlers import Handlers  # noqa: E402
 from webapp.lab import LabSettings  # noqa: E402
@@ -161,7 +162,7 @@ def test_tags_never_overlap_and_stay_in_the_picture():
             ("face: fell back: centre crop", (10, 10), (160, 16), (40, 180, 90)),
             ("fusion: whole image", (2, 2), (110, 16), (60, 120, 230)),
             ("detected face", (100, 500), (80, 16), (255, 255, 255))]
-    tags = figures.place_tags(same, (512, 512))
+    tags = viz.place_tags(same, (512, 512))
     assert [t.text for t in tags] == [s[0] for s in same]
     assert not any(a.overlaps(b) for i, a in enumerate(tags) for b in tags[i + 1:])
     assert all(0 <= t.x and t.x + t.width <= 512 and 0 <= t.y and t.y + t.height <= 512 for t in tags)

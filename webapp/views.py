@@ -19,7 +19,7 @@ import numpy as np
 from forensic import viz
 from forensic.degrade import FAMILIES
 
-from . import figures, render
+from . import render
 from .vote import vote_html
 
 __all__ = [
@@ -161,13 +161,13 @@ def analysis_view(report, *, threshold: float = 0.5) -> AnalysisView:
         vote=vote_html(report, threshold=threshold, subject=f"Describes {about}"),
         details=render.details_html(report),
         regions_caption=render.regions_caption(report),
-        regions=figures.regions_picture(report),
+        regions=viz.regions_picture(report),
         **{f"caption_{n}": render.overlay_caption(report, n) for n in STREAMS},
         **{f"overlay_{n}": overlays.get(n) for n in STREAMS},
         entropy_plot=viz.entropy_figure(report, subject=about),
-        stability_plot=figures.stability_figure(report, subject=about),
-        feat_plot=figures.similarity_figure(report.feature_similarity, title="How alike are the streams' features?", subject=about),
-        cam_plot=figures.similarity_figure(report.cam_similarity, title="Do the streams look at the same places?", subject=about,
+        stability_plot=viz.stability_figure(report, subject=about),
+        feat_plot=viz.similarity_figure(report.feature_similarity, title="How alike are the streams' features?", subject=about),
+        cam_plot=viz.similarity_figure(report.cam_similarity, title="Do the streams look at the same places?", subject=about,
                                            empty=_OFF),
         report_json=render.jsonable(report.to_dict()),
         analysed=_subject(spec, 0 if d is None else d.seed, describes, status),
@@ -186,7 +186,7 @@ def face_only_view(pixels: np.ndarray, face, *, spec: str | None, seed: int, err
               f"</div><div class='fv-head fv-none'>No verdict: no detector is loaded</div><p>{html.escape(error)}</p></div>"),
         details=render.face_only_html(face),
         regions_caption=render.regions_caption(None, face_only=True),
-        regions=figures.draw_labelled_regions(pixels, regions, face_box=face.box),
+        regions=viz.draw_regions(pixels, regions, face_box=face.box),
         **{f"caption_{n}": f"**{viz.STREAM_TITLES[n]}**: {NEEDS_DETECTOR}" for n in STREAMS},
         report_json=render.jsonable({"error": error, "face": face.to_dict()}),
         analysed=_subject(spec, seed, describes, status),
@@ -238,7 +238,7 @@ def compare_view(clean, degraded, *, spec: str, seed: int, method: str, asked: s
         **{f"compare_caption_{n}": _drift_caption(n, cos.get(n), stability.get(n), clean, degraded) for n in STREAMS},
         **{f"clean_{n}": over_clean.get(n) for n in STREAMS},
         **{f"degraded_{n}": over_degraded.get(n) for n in STREAMS},
-        drift_plot=figures.drift_figure(cos, stability, subject=render.subject(degraded, markdown=False)),
+        drift_plot=viz.drift_figure(cos, stability, subject=render.subject(degraded, markdown=False)),
         drift_json=render.jsonable(data),
         compared=_subject(spec, seed, describes, status),
         compare_results=results_class(False),

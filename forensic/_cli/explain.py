@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    face_box = None if report.face.box is None else (report.face.box.x0, report.face.box.y0, report.face.box.x1, report.face.box.y1)
-    regions = viz.draw_regions(report.image, {n: s.input.region for n, s in report.streams.items()}, face_box=face_box)
+    regions = viz.regions_picture(report)
     Image.fromarray(regions).save(out / "regions.png")
     for name, img in viz.stream_overlays(report).items():
         Image.fromarray(img).save(out / f"cam_{name}.png")

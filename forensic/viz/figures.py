@@ -1,8 +1,6 @@
-"""Pictures shared by the app, the CLI and the analysis package: overlays, regions and figures.
-
-Overlays are plain RGB uint8 arrays (cv2 + a matplotlib colormap); figures are matplotlib
-``Figure`` objects made with the Agg backend (no display needed), turned into arrays or files by
-:func:`figure_to_array` / ``fig.savefig``.
+"""Figures of one analysis or sweep, for students: plain-language labels, axes from 0, legends that
+match and do not cover, and a subtitle naming the image (:func:`~forensic.viz.style.set_titles`).
+The app, the CLI and the analyses draw the same figures (the app only lays them out).
 """
 
 from __future__ import annotations
@@ -10,133 +8,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from .pictures import regions_picture, stream_overlays
+from .style import ENTROPY_LABEL, STREAM_COLORS, STREAM_TITLES, message_figure, new_figure, set_titles, stream_rgb
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .faces import CropRegion
-    from .report import Report
+    from ..report import Report
 
-__all__ = [
-    "STREAM_COLORS",
-    "STREAM_TITLES",
-    "ENTROPY_LABEL",
-    "new_figure",
-    "stream_rgb",
-    "set_titles",
-    "overlay",
-    "draw_regions",
-    "stream_overlays",
-    "figure_to_array",
-    "cam_caption",
-    "explanation_figure",
-    "entropy_figure",
-    "similarity_figure",
-    "similarity_heatmap",
-    "sweep_figure",
-]
-
-#: one colour per stream, used everywhere (RGB)
-STREAM_COLORS = {"texture": (255, 140, 0), "face": (40, 180, 90), "fusion": (60, 120, 230)}
-STREAM_TITLES = {"texture": "Global Texture", "face": "Localized Facial", "fusion": "Hybrid Semantic Fusion"}
-#: the y label of every entropy axis: the number and what it means
-ENTROPY_LABEL = "entropy / ln N\n(how spread out the attention is)"
-
-
-def _colormap(values: np.ndarray, name: str = "jet") -> np.ndarray:
-    from matplotlib import colormaps
-
-    rgba = colormaps[name](np.clip(values, 0.0, 1.0))
-    return (rgba[..., :3] * 255).astype(np.uint8)
-
-
-def overlay(image: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.5, region: CropRegion | None = None, cmap: str = "jet") -> np.ndarray:
-    """A heatmap in [0, 1] blended over an RGB uint8 image; outside ``region`` the image is only dimmed."""
-    h, w = image.shape[:2]
-    if heatmap.shape != (h, w):
-        heatmap = cv2.resize(heatmap.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    colored = _colormap(heatmap, cmap).astype(np.float32)
-    base = image.astype(np.float32)
-    weight = np.full((h, w, 1), alpha, dtype=np.float32)
-    if region is not None:
-        inside = np.zeros((h, w), dtype=bool)
-        c = region.clipped((w, h))
-        inside[int(round(c.y0)) : int(round(c.y1)), int(round(c.x0)) : int(round(c.x1))] = True
-        weight[~inside] = 0.0
-        base[~inside] *= 0.45
-    return np.clip(base * (1 - weight) + colored * weight, 0, 255).astype(np.uint8)
-
-
-def _thickness(image: np.ndarray) -> int:
-    return max(2, round(max(image.shape[:2]) / 300))
-
-
-def draw_regions(image: np.ndarray, regions: Mapping[str, CropRegion], *, face_box: Sequence[float] | None = None, labels: bool = True) -> np.ndarray:
-    """Draws each stream's region (its colour) and the detected face box (white, dashed look) on a copy."""
-    out = np.ascontiguousarray(image.copy())
-    h, w = out.shape[:2]
-    t = _thickness(out)
-    scale = max(0.4, max(h, w) / 900)
-    for i, (name, region) in enumerate(regions.items()):
-        c = region.clipped((w, h))
-        inset = t * i  # nested rectangles stay visible when regions coincide
-        p0 = (int(c.x0) + inset, int(c.y0) + inset)
-        p1 = (max(int(c.x1) - 1 - inset, p0[0]), max(int(c.y1) - 1 - inset, p0[1]))
-        color = STREAM_COLORS.get(name, (255, 255, 255))
-        cv2.rectangle(out, p0, p1, color, t)
-        if labels:
-            cv2.putText(out, name, (p0[0] + 2 * t, p0[1] + int(22 * scale) + t), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color, max(1, t // 2 + 1), cv2.LINE_AA)
-    if face_box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in face_box)
-        cv2.rectangle(out, (x0, y0), (x1, y1), (255, 255, 255), max(1, t // 2))
-    return out
-
-
-def stream_overlays(report: Report, *, alpha: float = 0.5) -> dict[str, np.ndarray]:
-    """Each stream's Score-CAM over the analysed image, in image coordinates (needs ``explain``)."""
-    out = {}
-    for name, stream in report.streams.items():
-        if stream.cam_image is None:
-            continue
-        out[name] = overlay(report.image, stream.cam_image, alpha=alpha, region=stream.input.region)
-    return out
-
-
-def figure_to_array(fig: Figure) -> np.ndarray:
-    """Renders a matplotlib figure to an RGB uint8 array and closes it."""
-    import matplotlib.pyplot as plt
-
-    fig.canvas.draw()
-    arr = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return arr
-
-
-def new_figure(width: float, height: float, *, layout: str | None = None) -> Figure:
-    """An empty Agg figure of ``width`` x ``height`` inches at 100 dpi (``layout="constrained"``
-    gives colour bars and legends outside the axes their room)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def stream_rgb(name: str) -> tuple[float, float, float]:
-    """The stream's colour (:data:`STREAM_COLORS`) as matplotlib's 0..1 floats; grey for an unknown name."""
-    r, g, b = STREAM_COLORS.get(name, (128, 128, 128))
-    return (r / 255, g / 255, b / 255)
-
-
-def set_titles(fig: Figure, title: str, subject: str = "") -> None:
-    """A figure's title on top and, under it all, which image it describes (``Image: <subject>``)."""
-    if title:
-        fig.suptitle(title, fontsize=11)
-    if subject:
-        fig.supxlabel(f"Image: {subject}", fontsize=8, color="0.35")
+__all__ = ["cam_caption", "explanation_figure", "entropy_figure", "similarity_heatmap", "similarity_figure", "sweep_figure",
+           "stability_figure", "drift_figure"]
 
 
 def cam_caption(cam) -> str:
@@ -156,8 +39,7 @@ def explanation_figure(report: Report) -> Figure:
     names = list(overlays)
     fig = new_figure(4.0 * (1 + len(names)), 5.0)
     axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
-    face_box = None if report.face.box is None else (report.face.box.x0, report.face.box.y0, report.face.box.x1, report.face.box.y1)
-    axes[0].imshow(draw_regions(report.image, {n: s.input.region for n, s in report.streams.items()}, face_box=face_box))
+    axes[0].imshow(regions_picture(report))
     axes[0].set_title(f"P(fake) {report.prob_fake:.1f}: {report.label}" + ("  [UNTRAINED]" if report.untrained else ""))
     for ax, name in zip(axes[1:], names):
         s = report.streams[name]
@@ -221,9 +103,11 @@ def similarity_heatmap(ax, matrix):
     return im
 
 
-def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity", subject: str = "") -> Figure:
+def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity", subject: str = "", empty: str = "") -> Figure:
     """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix`, values written in, with a
-    colour bar in words (-1 opposite, 0 unrelated, 1 the same)."""
+    colour bar in words (-1 opposite, 0 unrelated, 1 the same); without a matrix, why (``empty``)."""
+    if matrix is None:
+        return message_figure(empty or "Not available for this analysis.", title=title, size=(4.8, 3.9))
     fig = new_figure(4.8, 3.9, layout="constrained")
     ax = fig.subplots()
     im = similarity_heatmap(ax, matrix)
@@ -257,3 +141,53 @@ def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") ->
     fig.suptitle(title, fontsize=11)
     return fig
 
+
+def stability_figure(report: Report, *, subject: str = "") -> Figure:
+    """Each stream's cosine between its clean and degraded features, on an axis from 0 to 1."""
+    names = [n for n in STREAM_COLORS if n in report.streams]
+    values = [report.streams[n].stability for n in names]
+    if all(v is None for v in values):
+        return message_figure("Nothing was degraded, so there is nothing to compare:\nmove a lab slider, then Analyze,\n"
+                              "to see how far each stream's features move.", title="Feature stability under the degradation")
+    fig = new_figure(5.6, 3.9, layout="constrained")
+    ax = fig.subplots()
+    shown = [np.nan if v is None else v for v in values]
+    bars = ax.bar(names, shown, color=[stream_rgb(n) for n in names], edgecolor="black", linewidth=0.6, width=0.55)
+    for bar, v in zip(bars, values):
+        if v is not None:
+            ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
+    low = min(0.0, *(v for v in values if v is not None))
+    ax.set_ylim(low, 1.12)
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylabel("cosine(clean, degraded)\n1 = features unchanged", fontsize=9)
+    set_titles(fig, "Did the degradation move each stream's features?", subject)
+    return fig
+
+
+def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, float | None], *, subject: str = "") -> Figure:
+    """Per stream: cosine between the clean and degraded Score-CAM maps, next to the feature cosine."""
+    names = [n for n in STREAM_COLORS if n in cosines]
+    fig = new_figure(5.6, 3.9, layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(names))
+    maps = [np.nan if cosines[n] is None else cosines[n] for n in names]
+    feats = [np.nan if stability.get(n) is None else stability[n] for n in names]
+    colours = [stream_rgb(n) for n in names]
+    a = ax.bar(x - 0.19, maps, 0.38, color=colours, edgecolor="black", linewidth=0.6)
+    b = ax.bar(x + 0.19, feats, 0.38, color=[(*c, 0.35) for c in colours], edgecolor=colours, hatch="///")
+    for group in (a, b):
+        for bar in group:
+            v = bar.get_height()
+            if np.isfinite(v):
+                ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="0.55", edgecolor="black", label="Score-CAM maps (solid)"),
+                       Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="features (hatched)")],
+              loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False, borderaxespad=0.2)
+    ax.set_xticks(x, names)
+    ax.set_ylim(min(0.0, *(v for v in maps + feats if np.isfinite(v))), 1.12)
+    ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylabel("cosine(clean, degraded)\n1 = did not move", fontsize=9)
+    set_titles(fig, "How far did each stream's attention drift?", subject)
+    return fig
