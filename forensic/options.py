@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_model_args", "runtime_from_args"]
+__all__ = ["add_model_args", "device_arg", "runtime_from_args"]
+
+
+def device_arg(text: str) -> str:
+    """argparse ``type`` of ``--device``: a device this machine has, refused with the other flags."""
+    from .runtime import RuntimeConfigError, check_device
+
+    try:
+        return check_device(text, name="")
+    except RuntimeConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, exclusive_weights: bool = False, compile: bool = True) -> argparse._ArgumentGroup:
@@ -27,7 +37,7 @@ def add_model_args(parser: argparse.ArgumentParser, *, exclusive_weights: bool =
                        help="architecture preset (default: $FORENSIC_PRESET, else paper)")
     which.add_argument("--weights", metavar="REF", default=None,
                        help="weights folder or hf-hub:owner/repo[@rev] (default: $FORENSIC_WEIGHTS, else the preset's)")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: $FORENSIC_DEVICE, else cuda if available)")
+    group.add_argument("--device", type=device_arg, default=None, help="cpu, cuda, cuda:1 ... (default: $FORENSIC_DEVICE, else cuda if available)")
     group.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=None,
                        help="weights dtype (default: $FORENSIC_DTYPE, else auto = bf16 on CUDA, float32 on CPU)")
     if compile:
@@ -43,7 +53,10 @@ def runtime_from_args(args: argparse.Namespace):
     Raises:
         forensic.runtime.RuntimeConfigError: a ``FORENSIC_*`` variable holds an unusable value.
     """
-    from .runtime import RuntimeConfig
+    from .runtime import ENV_VARIABLES, RuntimeConfig, check_device
 
     flags = {name: getattr(args, name, None) for name in ("preset", "weights", "device", "dtype", "compile")}
-    return RuntimeConfig.from_env().replace(**flags)
+    runtime = RuntimeConfig.from_env().replace(**flags)
+    if runtime.device and flags["device"] is None:  # the flag was checked when parsed; the variable is checked here
+        check_device(runtime.device, name=ENV_VARIABLES["device"] + "=")
+    return runtime

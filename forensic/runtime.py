@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RuntimeConfig", "RuntimeConfigError", "default_device", "default_runtime", "ENV_VARIABLES"]
+__all__ = ["RuntimeConfig", "RuntimeConfigError", "check_device", "default_device", "default_runtime", "ENV_VARIABLES"]
 
 #: field name -> environment variable
 ENV_VARIABLES: dict[str, str] = {
@@ -164,3 +164,35 @@ def default_device(runtime: RuntimeConfig | None = None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str, *, name: str = "--device ") -> str:
+    """``device`` if this machine can run on it, else :class:`RuntimeConfigError` in one line.
+
+    Checked before any model loads (by the commands' flag parsers), so ``cuda`` on a machine
+    without a GPU, a typo such as ``bogus`` or ``mps`` off a Mac stops the run at once. ``name``
+    starts the message: the setting's name as the user wrote it (``"--device "``,
+    ``"FORENSIC_DEVICE="``, ``"device="``), or ``""``.
+
+    Raises:
+        RuntimeConfigError: not a device name, or a device this machine does not have.
+    """
+    import torch
+
+    shown = repr(device if len(device) <= 40 else device[:37] + "...")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise RuntimeConfigError(f"{name}{shown} is not a device: use cpu, cuda or cuda:N") from None
+    if parsed.type == "cpu":
+        return device
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise RuntimeConfigError(f"{name}{shown}: no CUDA GPU is visible on this machine; use cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise RuntimeConfigError(f"{name}{shown}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+        return device
+    if parsed.type == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return device
+    raise RuntimeConfigError(f"{name}{shown} is not available on this machine: use cpu or cuda")

@@ -72,3 +72,52 @@ def test_predict_over_a_folder_with_a_sliver_writes_every_record(capsys, tmp_pat
     assert code == 1 and [Path(r["path"]).name for r in records] == ["a_tall.png", "b.jpg"]
     assert f"at most {MAX_ASPECT_RATIO}:1 is accepted" in records[0]["error"]
     assert records[1]["error"] is None
+
+
+# ------------------------------------------------------------------------------ 4. bad --device
+def _bad_devices() -> list[str]:
+    import torch
+
+    bad = ["bogus", "cuda:99"]
+    if not torch.cuda.is_available():
+        bad.append("cuda")
+    if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        bad.append("mps")
+    return bad
+
+
+@pytest.mark.parametrize("device", _bad_devices())
+@pytest.mark.parametrize("command", ["predict", "explain", "analysis", "train"])
+def test_a_bad_device_is_refused_in_one_line_before_any_model_loads(capsys, monkeypatch, tmp_path, command, device):
+    import forensic.pipeline as pipeline
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded before --device was checked")
+
+    monkeypatch.setattr(pipeline.Detector, "from_runtime", refuse)
+    if command == "train":
+        from train.__main__ import main as train_main
+
+        code = train_main(["--config", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "run"), f"device={device}"])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"error: device={device!r}")
+        assert not (tmp_path / "run").exists()
+        return
+    if command == "analysis":
+        from analysis.__main__ import main as entry
+
+        argv = ["robustness", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--device", device]
+    else:
+        entry = main
+        argv = [command, str(COFFEE), "--device", device] + (["--out", str(tmp_path / "x")] if command == "explain" else [])
+    with pytest.raises(SystemExit) as stop:
+        entry(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert f"argument --device: {device!r}" in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_a_bad_device_in_the_environment_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("FORENSIC_DEVICE", "bogus")
+    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", str(COFFEE))
+    assert code == 2 and out == "" and err == "error: FORENSIC_DEVICE='bogus' is not a device: use cpu, cuda or cuda:N\n"

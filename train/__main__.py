@@ -143,6 +143,23 @@ def main(argv: list[str] | None = None) -> int:
     return _run(argv, distill=False)
 
 
+def _device_problem(cfg) -> str | None:
+    """Why a device the config names cannot be used here (one line), before any model loads; else None."""
+    from forensic.runtime import RuntimeConfigError, check_device
+
+    named = {"device": cfg.device, "data.face_device": cfg.data.face_device}
+    distill = getattr(cfg, "distill", None)
+    if distill is not None:
+        named["distill.teacher_device"] = distill.teacher_device
+    for key, device in named.items():
+        if device and device != "auto":
+            try:
+                check_device(str(device), name=f"{key}=")
+            except RuntimeConfigError as exc:
+                return str(exc)
+    return None
+
+
 def _run(argv: list[str], *, distill: bool) -> int:
     from forensic.data import DataError
     from forensic.weights import WeightsUnavailable
@@ -178,6 +195,9 @@ def _run(argv: list[str], *, distill: bool) -> int:
     if args.print_config:
         print(cfg.to_yaml(), end="")
         return 0
+    if (problem := _device_problem(cfg)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     if distill:
         from .distill import distill as run
