@@ -121,3 +121,29 @@ def test_a_bad_device_in_the_environment_is_one_line(capsys, monkeypatch):
     monkeypatch.setenv("FORENSIC_DEVICE", "bogus")
     code, out, err = _run(capsys, "predict", "--preset", "tiny-random", str(COFFEE))
     assert code == 2 and out == "" and err == "error: FORENSIC_DEVICE='bogus' is not a device: use cpu, cuda or cuda:N\n"
+
+
+# ------------------------------------------------------------------------------ 7. one line, not a traceback
+@pytest.fixture(scope="module")
+def good_weights(tmp_path_factory):
+    return awkward.good_weights_folder(tmp_path_factory.mktemp("good") / "w")
+
+
+def test_a_config_nested_100000_levels_deep_is_one_line(capsys, tmp_path, good_weights):
+    folder = awkward.copy_weights(good_weights, tmp_path / "deep")
+    (folder / "config.json").write_text(awkward.deep_json(100_000))
+    code, out, err = _run(capsys, "predict", "--weights", str(folder), "--device", "cpu", "--no-progress", str(COFFEE))
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert "config.json: is nested too deeply" in err
+
+
+def test_a_deep_teacher_config_stops_distillation_in_one_line(capsys, tmp_path, good_weights):
+    from train.__main__ import main as train_main
+
+    folder = awkward.copy_weights(good_weights, tmp_path / "deep")
+    (folder / "config.json").write_text(awkward.deep_json(100_000))
+    data = tmp_path / "photos"
+    data.mkdir()
+    code = train_main(["distill", "--teacher", str(folder), "--config", "distill_tiny", "--data", str(data), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nested too deeply" in err and "Traceback" not in err

@@ -106,7 +106,12 @@ class ModelConfig:
             raise ConfigError("", "is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise ConfigError("", f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-        return cls.from_dict(data)
+        except RecursionError:
+            raise ConfigError("", "is nested too deeply to be a config (lists or objects inside each other thousands of times)") from None
+        try:
+            return cls.from_dict(data)
+        except RecursionError:
+            raise ConfigError("", "is nested too deeply to be a config (lists or objects inside each other thousands of times)") from None
 
 
 def check_config_dict(data: Any) -> None:
