@@ -147,3 +147,11 @@ def test_a_deep_teacher_config_stops_distillation_in_one_line(capsys, tmp_path, 
     code = train_main(["distill", "--teacher", str(folder), "--config", "distill_tiny", "--data", str(data), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and "nested too deeply" in err and "Traceback" not in err
+
+
+def test_convert_seed_on_a_five_byte_text_file_says_what_it_is(capsys, tmp_path):
+    path = tmp_path / "five.pth"
+    path.write_text("hello")
+    code, out, err = _run(capsys, "convert-seed", str(path), "--stream", "texture", "--out", str(tmp_path / "w"))
+    assert code == 2 and out == ""
+    assert err == f"error: {path} is text, not a PyTorch checkpoint: pass the authors' .pth file\n"

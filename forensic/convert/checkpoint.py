@@ -111,3 +111,16 @@ def _load_tensors(path: Path) -> object:
         detail = str(exc).split(". ")[0].strip().rstrip(".")
         detail = "" if not detail or "weights_only" in detail else f" ({detail})"
         raise ConversionError(f"{path} is truncated or not a PyTorch checkpoint{detail}: download it again") from None
+    except Exception:  # e.g. KeyError(101): a text file's first byte read as an unknown pickle opcode
+        raise ConversionError(f"{path} is {_what_data(path)}, not a PyTorch checkpoint: pass the authors' .pth file") from None
+
+
+def _what_data(path: Path) -> str:
+    """``"text"`` or ``"unknown binary data"``, from the file's first bytes (for messages)."""
+    with path.open("rb") as f:
+        head = f.read(512)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown binary data"
+    return "text" if all(ch.isprintable() or ch in "\t\r\n" for ch in text) else "unknown binary data"
