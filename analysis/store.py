@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from forensic.folder_lock import FolderBusy, FolderLock, lock_folder
+
 __all__ = ["AnalysisError", "RowStore", "model_identity", "check_run_folder"]
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,20 @@ def model_identity(detector) -> dict[str, Any]:
     }
 
 
+#: the output folders this process holds (:func:`forensic.folder_lock.lock_folder`), for as long as it runs
+_HELD: dict[Path, FolderLock] = {}
+
+
+def _hold(out: Path) -> None:
+    """Locks ``out`` for this process (once; released when it exits): two analyses never append to one folder."""
+    key = out.resolve()
+    if key not in _HELD:
+        try:
+            _HELD[key] = lock_folder(out, what="analysis")
+        except FolderBusy as exc:
+            raise AnalysisError(str(exc)) from None
+
+
 def check_run_folder(out: Path, identity: dict[str, Any], *, fresh: bool = False, records: str = "records") -> None:
     """Makes ``out`` ready for this model: creates it, or checks that its records are this model's.
 
@@ -137,10 +153,14 @@ def check_run_folder(out: Path, identity: dict[str, Any], *, fresh: bool = False
         fresh: delete earlier records instead of resuming.
         records: the sub-folder holding the records.
 
+    The folder stays locked for this process (:mod:`forensic.folder_lock`): another process running
+    into it at the same time is refused, naming this one's PID.
+
     Raises:
-        AnalysisError: ``out`` holds records of another model (and ``fresh`` is false).
+        AnalysisError: ``out`` holds records of another model (and ``fresh`` is false), or another
+            process is writing there.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    _hold(out)
     meta = out / "run.json"
     if fresh and (out / records).exists():
         log.info("--fresh: removing earlier records in %s", out / records)

@@ -340,3 +340,74 @@ def run_with_file_limit(code: str, limit: int, *, cwd: str | os.PathLike | None 
 def deep_json(depth: int = 100_000) -> str:
     """JSON text nested ``depth`` levels deep (``[[[...]]]``): json.loads raises RecursionError."""
     return "[" * depth + "]" * depth
+
+
+# ------------------------------------------------------------------------------ damaged caches, concurrent runs
+#: face_cache.json contents that are valid JSON but not a face cache (each must be discarded and rebuilt)
+MALFORMED_FACE_CACHES = {
+    "a list": "[]",
+    "null": "null",
+    "a number entry": '{"k": 3}',
+    "an entry without fields": '{"k": {"mode": "crop"}}',
+    "a region of strings": '{"k": {"mode": "crop", "box": null, "region": {"x0": "a", "y0": 0, "x1": 1, "y1": 1},'
+                           ' "faces": [], "found_by": null, "reason": "r", "image_size": [4, 4]}}',
+    "a scan verdict as a list": '{"k|scan": []}',
+}
+
+
+def malformed_face_cache(path: str | os.PathLike, kind: str) -> Path:
+    """Writes the face cache ``kind`` of :data:`MALFORMED_FACE_CACHES` at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(MALFORMED_FACE_CACHES[kind])
+    return path
+
+
+_HOLD_LOCK = """
+import sys, time
+from forensic.folder_lock import lock_folder
+lock = lock_folder(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+class held_folder:
+    """``with held_folder(folder) as pid:`` another process holds ``folder``'s run lock (killed on exit)."""
+
+    def __init__(self, folder: str | os.PathLike, *, seconds: float = 120.0) -> None:
+        self.folder, self.seconds = Path(folder), seconds
+
+    def __enter__(self) -> int:
+        import subprocess
+        import sys
+
+        root = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(self.folder), str(self.seconds)],
+                                     stdout=subprocess.PIPE, text=True, cwd=root)
+        if self.proc.stdout.readline().strip() != "held":
+            self.proc.kill()
+            raise RuntimeError(f"the helper process could not lock {self.folder}")
+        return self.proc.pid
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def start_together(commands: list[list[str]], *, cwd: str | os.PathLike, timeout: float = 300.0,
+                   env: dict[str, str] | None = None) -> list[tuple[int, str]]:
+    """Starts every command at once (each a subprocess) and waits for all: ``[(returncode, stderr)]`` in order."""
+    import subprocess
+
+    procs = [subprocess.Popen(c, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in commands]
+    results = []
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        results.append((proc.returncode, err))
+    return results

@@ -1,12 +1,15 @@
 """Atomic file and folder writes: a run killed at any moment leaves each file old or new, never half.
 
 Every writer goes to a temporary sibling (same folder, so the same file system), flushes it to disk
-and renames it over the target with :func:`os.replace`, which is atomic on POSIX and Windows.
+and renames it over the target with :func:`os.replace`, which is atomic on POSIX and Windows. The
+temporary name is unique (PID and random suffix, created exclusively), so two processes writing one file at once
+(a face cache shared by two runs) never write into each other's temporary file: the last rename wins.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +24,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Calls ``write(file)`` on a temporary sibling of ``path``, then renames it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    f = tmp.open("xb")  # exclusive: never another writer's file
     try:
-        with tmp.open("wb") as f:
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())  # the data is on disk before the rename makes it visible

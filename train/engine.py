@@ -10,8 +10,9 @@ sample (see :mod:`train.views`); dropout draws from torch's global generator, wh
 the start of every epoch from ``(seed, epoch, rank)``. So a run resumed from the checkpoint of
 epoch ``e`` computes exactly what the uninterrupted run computed.
 
-Safety of the output folder (see :mod:`train.rundir`): a fresh run refuses a folder holding another
-run unless ``overwrite``; a resume refuses a checkpoint of another config or data; every file is
+Safety of the output folder (see :mod:`train.rundir`): one run at a time holds it (an exclusive lock,
+:mod:`forensic.folder_lock`: a second run, even of the same config, is refused naming the holder's
+PID); a fresh run refuses a folder holding another run unless ``overwrite``; a resume refuses a checkpoint of another config or data; every file is
 written atomically, and ``log.jsonl`` is rebuilt from the checkpoint on resume, so an epoch is
 logged once whatever was interrupted where.
 """
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from forensic.folder_lock import FolderBusy, FolderLock, lock_folder
 from forensic.model import ForensicModel
 
 from . import rundir
@@ -51,7 +53,7 @@ from .checkpoint import (
     sync_best,
 )
 from .config import TrainConfig
-from .distributed import DistInfo, barrier, setup_distributed, teardown_distributed
+from .distributed import DistInfo, all_gather_objects, barrier, setup_distributed, teardown_distributed
 from .export import ExportReport, export
 from .prepare import SplitData
 from .stream import StreamJob
@@ -193,7 +195,8 @@ def drive(
     own_group = info is None
     info = info or setup_distributed(cfg.device)
     try:
-        return _drive(cfg, out, info, overwrite=overwrite, prepare=prepare, build=build)
+        with _hold_folder(out, info):
+            return _drive(cfg, out, info, overwrite=overwrite, prepare=prepare, build=build)
     finally:
         if own_group:
             teardown_distributed(info)
@@ -253,6 +256,24 @@ def _save_epoch(job: Job, cfg: TrainConfig, out: Path, progress: _Progress, fing
     if is_best:
         copy_checkpoint(path, checkpoint_dir(out) / "best.pt")
     prune_checkpoints(out, cfg.keep_checkpoints)
+
+
+def _hold_folder(out: Path, info: DistInfo) -> FolderLock:
+    """Locks ``out`` for this run (rank 0 holds it; every rank learns whether another run has it).
+
+    Raises:
+        train.rundir.RunFolderError: another process is running in ``out`` (its PID named).
+    """
+    lock, refusal = FolderLock(out, None), None
+    if info.is_main:
+        try:
+            lock = lock_folder(out, what="training run")
+        except FolderBusy as exc:
+            refusal = str(exc)
+    refusal = all_gather_objects(info, refusal)[0]
+    if refusal is not None:
+        raise rundir.RunFolderError(refusal)
+    return lock
 
 
 def _open_folder(cfg: TrainConfig, out: Path, info: DistInfo, *, overwrite: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ import numpy as np
 from forensic.faces import CropRegion, FaceBox, FaceResult
 from forensic.images import load_image
 
+from ._io import atomic_write_text
 from .distributed import DistInfo, all_gather_objects
 
 __all__ = ["file_key", "scan_key", "face_result_from_dict", "FaceCache", "FaceUser", "ensure_faces"]
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # the readability verdicts of train.data.scan_samples are kept in the same file, under keys ending so (scan_key)
 _SCAN = "|scan"
+_RECT = ("x0", "y0", "x1", "y1")
+_BOX = (*_RECT, "score")
 # images per face-detection call (bounds the decoded images held at once)
 _FACE_BATCH = 8
 
@@ -42,17 +45,31 @@ def scan_key(path: Path) -> str:
     return file_key(path) + _SCAN
 
 
+def _numbers(data: Mapping[str, Any], fields: Sequence[str]) -> dict[str, float]:
+    values = {k: data[k] for k in fields}
+    if len(data) != len(fields) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                           for v in values.values()):
+        raise ValueError(f"expected the finite numbers {', '.join(fields)}, got {dict(data)!r}")
+    return values
+
+
 def face_result_from_dict(data: Mapping[str, Any]) -> FaceResult:
-    """Rebuilds a :class:`FaceResult` from :meth:`FaceResult.to_dict` (the cache format)."""
-    box = data.get("box")
+    """Rebuilds a :class:`FaceResult` from :meth:`FaceResult.to_dict` (the cache format).
+
+    Raises:
+        KeyError, TypeError, ValueError: ``data`` is not of that shape (a damaged cache entry).
+    """
+    box, size = data.get("box"), data["image_size"]
+    if not isinstance(data["mode"], str) or not isinstance(data["reason"], str) or len(size) != 2:
+        raise ValueError("mode and reason must be strings and image_size a pair")
     return FaceResult(
         mode=data["mode"],
-        box=FaceBox(**box) if box else None,
-        region=CropRegion(**data["region"]),
-        faces=tuple(FaceBox(**f) for f in data.get("faces", ())),
+        box=FaceBox(**_numbers(box, _BOX)) if box else None,
+        region=CropRegion(**_numbers(data["region"], _RECT)),
+        faces=tuple(FaceBox(**_numbers(f, _BOX)) for f in data.get("faces", ())),
         found_by=data.get("found_by"),
         reason=data["reason"],
-        image_size=tuple(int(v) for v in data["image_size"]),
+        image_size=(int(size[0]), int(size[1])),
     )
 
 
@@ -70,15 +87,36 @@ class FaceCache:
         self.results: dict[str, FaceResult] = {}
         self.scans: dict[str, str | None] = {}
         if path is not None and path.is_file():
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        """Reads the cache; a damaged one (not JSON, not an object, entries of the wrong shape) is
+        discarded with a warning, entry by entry: what is dropped is detected again and saved."""
+        try:
+            raw = json.loads(path.read_text(errors="replace"))
+        except (json.JSONDecodeError, OSError, RecursionError) as exc:
+            log.warning("the face cache %s is unreadable (%s); it is rebuilt", path, type(exc).__name__)
+            return
+        if not isinstance(raw, dict):
+            log.warning("the face cache %s holds a JSON %s, not an object; it is rebuilt", path, type(raw).__name__)
+            return
+        bad = 0
+        for key, value in raw.items():
             try:
-                self._raw = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                log.warning("the face cache %s is unreadable; starting a new one", path)
-            for key, value in self._raw.items():
                 if key.endswith(_SCAN):
-                    self.scans[key] = value.get("error")
+                    error = value["error"]
+                    if error is not None and not isinstance(error, str):
+                        raise TypeError("error is not a string")
+                    self.scans[key] = error
                 else:
                     self.results[key] = face_result_from_dict(value)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                bad += 1
+                continue
+            self._raw[key] = value
+        if bad:
+            log.warning("the face cache %s has %d damaged entr%s; discarded, they are detected again",
+                        path, bad, "y" if bad == 1 else "ies")
 
     def __contains__(self, key: str) -> bool:
         return key in self.results
@@ -95,10 +133,9 @@ class FaceCache:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._raw))
-        os.replace(tmp, self.path)  # atomic: an interrupted run never leaves half a cache
+        # atomic, under a unique temporary name: an interrupted run never leaves half a cache, and two
+        # runs sharing the cache never write into each other's temporary file
+        atomic_write_text(self.path, json.dumps(self._raw))
 
 
 class FaceUser(Protocol):
