@@ -26,6 +26,7 @@ from forensic.metrics import pearson, roc_auc
 from forensic.pipeline import Detector
 from forensic.presets import get_preset
 from forensic.weights import build_model, save_pretrained
+from tests import awkward
 from tests.awkward import binary_csv
 from tests.conftest import CENTRAL_BOX
 from tests.toy import toy_set, train_stream, write_unlabelled_folder
@@ -361,3 +362,56 @@ def test_face_stream_inputs_are_the_inference_crops(tmp_path, astronaut):
     loaded = pipeline.load(path, degradation=view.degradation, seed=view.seed)
     expected = pipeline.prepare(loaded, detector.analyze_batch([loaded.image])[0], config).inputs
     assert np.array_equal(held_out[0]["pixels"]["face"], expected["face"].pixels)
+
+
+# --------------------------------------------------------------------------------- issue 25, item 6: fail fast
+@pytest.fixture(scope="module")
+def quick_teacher(tmp_path_factory) -> Path:
+    """A tiny-random weights folder marked trained: accepted as a teacher without training one."""
+    root = tmp_path_factory.mktemp("quick_teacher")
+    return awkward.set_config_field(awkward.good_weights_folder(root / "good"), root / "teacher", "untrained", False)
+
+
+def _spy_work(monkeypatch) -> list[str]:
+    """Records the data scan and every teacher forward pass (neither may run before a refusal)."""
+    events: list[str] = []
+    scan, forward = train.distill.scan_split, train.teacher_cache._teacher_forward
+    monkeypatch.setattr(train.distill, "scan_split", lambda *a, **k: events.append("scan") or scan(*a, **k))
+    monkeypatch.setattr(train.teacher_cache, "_teacher_forward", lambda *a, **k: events.append("teacher") or forward(*a, **k))
+    return events
+
+
+def _distill_error(teacher: Path, tmp_path: Path, capsys, *overrides: str) -> str:
+    data, _ = write_unlabelled_folder(tmp_path / "photos", 4, seed=2)
+    capsys.readouterr()
+    rc = train_main(["distill", "--teacher", str(teacher), "--config", "distill_tiny", "--data", str(data),
+                     "--out", str(tmp_path / "out"), *FAST, *overrides])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2 and "Traceback" not in err and len(errors) == 1 and errors[0].startswith("error:"), err
+    return errors[0]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "float64", "missing"])
+def test_a_damaged_teacher_is_refused_before_the_data_is_read(quick_teacher, tmp_path, capsys, monkeypatch, damage):
+    make = {"truncated": awkward.truncated_safetensors, "empty": awkward.empty_file, "float64": awkward.float64_weights,
+            "missing": lambda good, dst: (awkward.copy_weights(good, dst) / "texture.safetensors").unlink() or Path(dst)}[damage]
+    teacher = make(quick_teacher, tmp_path / "damaged")
+    events = _spy_work(monkeypatch)
+    line = _distill_error(teacher, tmp_path, capsys)
+    assert str(teacher / "texture.safetensors") in line and "Invalid weights" in line
+    assert "random_bases" not in line and "Hugging Face cache" not in line  # no hint about something else
+    assert events == []
+
+
+def test_a_missing_student_base_is_refused_before_the_data_and_the_teacher(quick_teacher, tmp_path, capsys, monkeypatch):
+    """``model.preset=small`` offline with an empty Hub cache: one line naming the base, with what to do."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty_hub_cache"))
+    events = _spy_work(monkeypatch)
+    line = _distill_error(quick_teacher, tmp_path, capsys, "model.preset=small")
+    assert "base of preset 'small'" in line and "HF_HUB_OFFLINE" in line and "model.random_bases=true" in line
+    assert "--weights DIR" not in line  # inference's advice does not apply to a training run
+    assert events == []

@@ -206,17 +206,8 @@ def _run(argv: list[str], *, distill: bool) -> int:
 
     try:
         result = run(cfg, out=args.out, overwrite=args.overwrite)
-    except WeightsUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if distill:
-            print("For distillation: the teacher's weights and the student preset's base backbones must be local or in the "
-                  "Hugging Face cache (download once with network access); model.random_bases=true gives the student random "
-                  "bases (a smoke test).", file=sys.stderr)
-        else:
-            print("For training: the preset's base backbones must be in the Hugging Face cache (download once with "
-                  "network access); model.random_bases=true runs the same code on random bases (a smoke test).", file=sys.stderr)
-        return 2
-    except (ConfigError, DataError, RunFolderError, CheckpointError, FileNotFoundError) as exc:
+    except (WeightsUnavailable, ConfigError, DataError, RunFolderError, CheckpointError, FileNotFoundError) as exc:
+        # one line; what to do is in the message of the error it is about (train.modeling.RunWeightsUnavailable)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0 and result.export_dir is not None:

@@ -65,7 +65,7 @@ from .export import ExportReport, fmt
 from .face_cache import ensure_faces
 from .loop import StepLoss, make_optimizer, make_scheduler, optimise_epoch
 from .losses import distillation_loss
-from .modeling import build_training_model, training_model_config
+from .modeling import build_training_model, check_bases, training_model_config
 from .prepare import SplitData, face_detector_factory, scan_split, skipped_files
 from .samples import expand_items
 from .teacher import TeacherSource, resolve_teacher
@@ -118,8 +118,10 @@ class _DistillRun:
 
     def prepare(self, cfg: DistillConfig, *, out: Path, info: DistInfo) -> tuple[SplitData, rundir.RunFingerprint]:
         self.out = out
+        # everything that can fail without data first: the teacher (found, its files' headers checked),
+        # its streams, the student's bases (a missing one would otherwise surface after the teacher pass)
         self.teacher = resolve_teacher(cfg.distill, info=info)
-        distilled_streams(cfg, self.teacher.config)
+        check_bases(cfg, training_model_config(cfg, distilled_streams(cfg, self.teacher.config)))
         split = scan_split(cfg, out=out, info=info, labels="optional")
         if not split.split.train:
             raise DataError("no training images after the split: give more images or a smaller data.val_fraction")

@@ -22,11 +22,15 @@ from torch import nn
 from forensic.config import BackboneSpec, ModelConfig
 from forensic.model import ForensicModel
 from forensic.presets import get_preset
-from forensic.weights import bases_state_dict, load_base_state, load_state_strict, resolve_weights
+from forensic.weights import WeightsInvalid, WeightsUnavailable, bases_state_dict, hub_file, load_base_state, load_state_strict, resolve_weights
 
 from .config import InitSection, TrainConfig
 
 __all__ = [
+    "RunWeightsUnavailable",
+    "BASES_HINT",
+    "check_bases",
+    "find_hub_bases",
     "training_model_config",
     "build_training_model",
     "init_stream_",
@@ -36,6 +40,50 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+#: what to do when a trained model's base backbones cannot be had
+BASES_HINT = ("The preset's base backbones must be local or in the Hugging Face cache: download them once with network "
+              "access, or set model.random_bases=true to run the same code on random bases (a smoke test).")
+
+
+class RunWeightsUnavailable(WeightsUnavailable):
+    """Weights a run needs cannot be had; the message is the cause's, with what to do *for this run*."""
+
+    def __init__(self, cause: WeightsUnavailable, hint: str) -> None:
+        self.what, self.reason = cause.what, cause.reason
+        Exception.__init__(self, f"Weights unavailable: {cause.what}. {cause.reason} {hint}")
+
+
+def check_bases(cfg: TrainConfig, config: ModelConfig) -> None:
+    """Finds the base files ``config`` takes from the Hub (downloading them once) and the
+    ``init.from_dir`` folder, before any data is read: a missing base fails a run in seconds.
+
+    Raises:
+        RunWeightsUnavailable: a base is not local and cannot be downloaded (offline).
+        forensic.weights.WeightsUnavailable: ``init.from_dir`` cannot be found.
+    """
+    find_hub_bases(config, BASES_HINT)
+    if cfg.init.from_dir:
+        resolve_weights(cfg.init.from_dir)
+
+
+def find_hub_bases(config: ModelConfig, hint: str) -> None:
+    """Finds (or downloads once) the base files ``config`` takes from the Hub.
+
+    Raises:
+        RunWeightsUnavailable: one is not local and cannot be downloaded; the message ends with ``hint``.
+    """
+    for spec in (config.dinov2, config.clip):
+        if spec is None or not spec.hub_id or spec.weights_file:
+            continue
+        try:
+            hub_file(spec.hub_id, spec.filename or "model.safetensors", revision=spec.revision,
+                     what=f"the {spec.family} base of preset {config.preset!r} ({spec.hub_id})")
+        except WeightsInvalid:
+            raise
+        except WeightsUnavailable as exc:
+            raise RunWeightsUnavailable(exc, hint) from None
 
 
 def _random_base(spec: BackboneSpec, default_seed: int) -> BackboneSpec:

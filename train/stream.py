@@ -31,7 +31,7 @@ from .evaluate import EvalResult, evaluate
 from .export import ExportReport, fmt
 from .loop import make_optimizer, make_scheduler, train_one_epoch
 from .losses import FocalLoss
-from .modeling import build_training_model, training_model_config
+from .modeling import build_training_model, check_bases, training_model_config
 from .prepare import RunData, SplitData, build_datasets, prepare_split, skipped_files
 from .views import CLEAN
 
@@ -58,7 +58,9 @@ class StreamJob:
 
     @staticmethod
     def prepare(cfg: TrainConfig, *, out: Path, info: DistInfo) -> tuple[SplitData, rundir.RunFingerprint]:
-        """Reads, scans and splits the labelled data; the run's fingerprint."""
+        """Reads, scans and splits the labelled data; the run's fingerprint. The bases are found first:
+        a missing one fails the run before the data is read."""
+        check_bases(cfg, training_model_config(cfg))
         split = prepare_split(cfg, out=out, info=info)
         return split, rundir.run_fingerprint(cfg, split.split)
 

@@ -23,15 +23,21 @@ import torch
 from forensic.config import ModelConfig
 from forensic.pipeline import Detector, resolve_dtype
 from forensic.presets import get_preset
-from forensic.weights import read_config, resolve_weights
+from forensic.weights import WeightsInvalid, WeightsUnavailable, read_config, resolve_weights
 
 from .config import ConfigError, DistillSection
 from .distributed import DistInfo, barrier
+from .modeling import RunWeightsUnavailable, find_hub_bases
 
-__all__ = ["TeacherSource", "resolve_teacher", "load_teacher", "teacher_fingerprint", "teacher_device"]
+__all__ = ["TeacherSource", "resolve_teacher", "load_teacher", "teacher_fingerprint", "teacher_device", "check_teacher_files", "TEACHER_HINT"]
 
 log = logging.getLogger(__name__)
 
+#: what to do when the teacher cannot be had (not when it is damaged: that error names the file)
+TEACHER_HINT = ("The teacher's weights must be local or in the Hugging Face cache: download them once with network "
+                "access, or give a local weights folder with --teacher DIR.")
+# the safetensors header dtypes a weights file may hold (as forensic.weights.read_tensors checks)
+_DTYPES = {"F32", "F16", "BF16"}
 # files up to this size are hashed whole; bigger ones (an embedded giant base) by name, size and time
 _HASH_LIMIT = 512 << 20
 
@@ -66,9 +72,7 @@ def teacher_fingerprint(folder: Path, config: ModelConfig) -> str:
     the Hub are identified by their repo and pinned revision, which are in ``config.json``.
     """
     digest = hashlib.sha256()
-    names = ["config.json", *(f"{s}.safetensors" for s in config.stream_names)]
-    names += [spec.weights_file for spec in (config.dinov2, config.clip) if spec is not None and spec.weights_file]
-    for name in names:
+    for name in ["config.json", *_weight_names(config)]:
         path = folder / name
         st = path.stat()
         digest.update(f"{name}:{st.st_size}".encode())
@@ -79,6 +83,38 @@ def teacher_fingerprint(folder: Path, config: ModelConfig) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def _weight_names(config: ModelConfig) -> list[str]:
+    """The weights files of a folder, relative to it: stream files, then embedded bases."""
+    names = [f"{s}.safetensors" for s in config.stream_names]
+    return names + [spec.weights_file for spec in (config.dinov2, config.clip) if spec is not None and spec.weights_file]
+
+
+def check_teacher_files(folder: Path, config: ModelConfig) -> None:
+    """Checks every weights file of the teacher's folder from its header (present, not empty, not
+    truncated, float weights) without reading the tensors: a damaged teacher fails the run at once,
+    not after the data scan.
+
+    Raises:
+        forensic.weights.WeightsInvalid: a file config.json names is missing, empty, truncated, not safetensors, or of another dtype.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    for path in (folder / name for name in _weight_names(config)):
+        if not path.is_file():
+            raise WeightsInvalid(str(path), "config.json lists this file but it is missing")
+        if path.stat().st_size == 0:
+            raise WeightsInvalid(str(path), "the file is empty (an interrupted download or copy?)")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                odd = sorted({f.get_slice(k).get_dtype() for k in f.keys()} - _DTYPES)
+        except SafetensorError as exc:
+            raise WeightsInvalid(str(path), f"the file is truncated or not a safetensors file ({exc})") from None
+        except OSError as exc:
+            raise WeightsInvalid(str(path), f"the file cannot be read ({exc.strerror or exc})") from None
+        if odd:
+            raise WeightsInvalid(str(path), f"it holds {', '.join(odd)} tensors; weights must be float32, float16 or bfloat16")
 
 
 def _locate(section: DistillSection) -> tuple[str, Path]:
@@ -105,19 +141,28 @@ def resolve_teacher(section: DistillSection, *, info: DistInfo | None = None) ->
 
     Raises:
         train.config.ConfigError: no teacher given, a preset without weights, or an untrained teacher.
-        forensic.weights.WeightsUnavailable: the weights cannot be found, fetched or read.
+        forensic.weights.WeightsUnavailable: the weights cannot be found or fetched (with what to do), or a
+            file is damaged (:class:`~forensic.weights.WeightsInvalid`, checked from the headers: see
+            :func:`check_teacher_files`).
     """
     info = info or DistInfo()
     found: tuple[str, Path] | None = None
-    if info.is_main:
-        found = _locate(section)
-    barrier(info)
-    if found is None:
-        found = _locate(section)
+    try:
+        if info.is_main:
+            found = _locate(section)
+        barrier(info)
+        if found is None:
+            found = _locate(section)
+    except WeightsInvalid:
+        raise
+    except WeightsUnavailable as exc:
+        raise RunWeightsUnavailable(exc, TEACHER_HINT) from None
     ref, folder = found
     config = read_config(folder / "config.json")
     if config.untrained:
         raise ConfigError(f"the teacher {ref} is marked untrained (random weights): distilling it would copy noise")
+    check_teacher_files(folder, config)
+    find_hub_bases(config, TEACHER_HINT)  # the bases it takes from the Hub (paper: DINOv2 and CLIP)
     return TeacherSource(ref=ref, folder=folder, config=config, fingerprint=teacher_fingerprint(folder, config))
 
 
