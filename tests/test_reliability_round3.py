@@ -155,3 +155,55 @@ def test_convert_seed_on_a_five_byte_text_file_says_what_it_is(capsys, tmp_path)
     code, out, err = _run(capsys, "convert-seed", str(path), "--stream", "texture", "--out", str(tmp_path / "w"))
     assert code == 2 and out == ""
     assert err == f"error: {path} is text, not a PyTorch checkpoint: pass the authors' .pth file\n"
+
+
+# ------------------------------------------------------------------------------ 2. full disks
+def _predict_code(*argv: str) -> str:
+    return f"import sys\nfrom forensic.__main__ import main\nsys.exit(main({list(argv)!r}))\n"
+
+
+def test_predict_into_a_full_disk_keeps_only_complete_records(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.jpg").write_bytes(COFFEE.read_bytes())
+    out = tmp_path / "records.jsonl"
+    done = awkward.run_with_file_limit(
+        _predict_code("predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder), "--out", str(out)),
+        7000, cwd=ROOT)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert lines[-1] == (f"error: cannot write {out}: no space left on the device (free some space and run again); "
+                         "the 2 records written before it are complete")
+    text = out.read_text()
+    assert text.endswith("\n") and [Path(json.loads(line)["path"]).name for line in text.splitlines()] == ["0.jpg", "1.jpg"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("fmt", ["json", "csv", "ntire"])
+def test_predict_to_dev_full_is_one_line(capsys, fmt):
+    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
+                          "--format", fmt, str(COFFEE), "--out", "/dev/full")
+    assert code == 2 and out == ""
+    assert err.startswith("error: cannot write /dev/full: no space left on the device") and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_predict_with_stdout_on_a_full_disk_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "forensic", "predict", "--preset", "tiny-random", "--device", "cpu",
+                               "--no-progress", str(COFFEE)], stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              timeout=300, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write standard output: no space left on the device (free some space and run again); no record was written"]
+
+
+@pytest.mark.skipif(not Path("/proc/version").exists(), reason="no /proc")
+def test_predict_out_to_a_file_that_refuses_writes_is_one_line(capsys):
+    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
+                          str(COFFEE), "--out", "/proc/version")
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error:") and "/proc/version" in err

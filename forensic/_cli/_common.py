@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import stat
 import sys
@@ -121,3 +122,25 @@ def output_file_problem(text: str) -> str | None:
     if not os.access(target, os.W_OK):
         return f"--out {text}: no permission to write there"
     return None
+
+
+#: errno values that mean the disk (or the file-size limit, or the quota) is full
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def write_problem(where: str | os.PathLike, exc: OSError) -> str:
+    """One line for a failed write to ``where``: "no space left" for a full disk, else the OS's reason."""
+    if exc.errno in _FULL:
+        return f"cannot write {where}: no space left on the device (free some space and run again)"
+    return f"cannot write {where} ({exc.strerror or exc}): choose another file or folder"
+
+
+def silence_stdout() -> None:
+    """After stdout failed (a full disk behind ``> file``), send what is still buffered to /dev/null,
+    so Python's final flush at exit does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a replaced sys.stdout (tests, notebooks) has no fd
+        pass

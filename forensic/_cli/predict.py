@@ -6,13 +6,17 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from ..options import add_model_args
-from ._common import UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, warn
+from ._common import (
+    UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, silence_stdout, warn, write_problem,
+)
 
 
 def _positive(text: str) -> int:
@@ -76,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         sink_context = open(args.out, "w", newline="") if args.out else nullcontext(sys.stdout)  # noqa: SIM115
     except OSError as exc:
-        return fail(f"cannot write {args.out}: {exc.strerror or exc}")
-    with sink_context as sink:
-        written, failures, interrupted = _write_all(detector, paths, args, sink)
+        return fail(write_problem(args.out, exc))
+    tally = _Tally()
+    try:
+        with sink_context as sink:
+            written, failures, interrupted = _write_all(detector, paths, args, sink, tally)
+    except OSError as exc:  # a full disk, /dev/full, a file that refuses writes (/proc/version)
+        return fail(_output_failed(args, exc, tally))
     if detector.untrained:
         warn("note: the weights are UNTRAINED (tiny-random): these scores are meaningless.")
     if interrupted:
@@ -91,7 +99,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[str]) -> tuple[int, int, bool]:
+@dataclass
+class _Tally:
+    """How far the output got: records written and flushed, and the file offset after the last one."""
+
+    done: int = 0
+    kept: int = 0
+
+
+def _output_failed(args: argparse.Namespace, exc: OSError, tally: _Tally) -> str:
+    """The one line for a failed write; a regular --out file is cut back to its last complete record."""
+    where = args.out or "standard output"
+    if args.out:
+        try:
+            if Path(args.out).is_file():
+                os.truncate(args.out, tally.kept)
+        except OSError:
+            pass
+    else:
+        silence_stdout()
+    if args.format == "ntire":
+        kept = "nothing usable was written (the ntire format needs every file)"
+    elif tally.done == 0:
+        kept = "no record was written"
+    else:
+        kept = f"the {tally.done} records written before it are complete"
+    return f"{write_problem(where, exc)}; {kept}"
+
+
+def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[str], tally: _Tally) -> tuple[int, int, bool]:
     """Writes each record as soon as it is final, in input order.
 
     json and csv records are flushed one by one, so a later hang or crash loses nothing already
@@ -129,6 +165,8 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
                 values.append(record["prob_fake"] if record["prob_fake"] is not None else 0.5)
             sink.flush()
             done += 1
+            if args.format != "ntire":
+                tally.done, tally.kept = done, _offset(sink)
             bar.update(1)
     except KeyboardInterrupt:
         return done, failures, True
@@ -136,4 +174,12 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
         bar.close()
         getattr(results, "close", lambda: None)()  # let the pipeline release what it holds
     sink.write("".join(f"{value}\n" for value in values))
+    sink.flush()
     return done, failures, False
+
+
+def _offset(sink: IO[str]) -> int:
+    try:
+        return sink.tell() if sink.seekable() else 0
+    except (OSError, ValueError):
+        return 0
