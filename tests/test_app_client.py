@@ -133,7 +133,7 @@ def test_degrade_is_reproducible_by_seed(client):
 def test_degrade_preset_and_bad_preset(client):
     _, spec, _, info = client.predict(handle_file(str(FACE_CROP)), **_lab(preset="ffpp-c40", gnoise_sigma=5), api_name="/degrade")
     assert spec == "ffpp-c40;gnoise:sigma=5"
-    assert [op["name"] for op in info["applied"]] == ["h264-approx", "gnoise"]
+    assert [op["name"] for op in info["applied"]] == ["h264", "gnoise"]
     with pytest.raises((AppError, ValueError), match="no-such-preset"):  # the dropdown refuses values outside its choices
         client.predict(handle_file(str(FACE_CROP)), **_lab(preset="no-such-preset"), api_name="/degrade")
 

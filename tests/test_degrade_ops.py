@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from forensic.degrade.ops import OPS, PAPER_OPS, AppliedOp, SpecError, as_float, as_uint8, crf_to_jpeg_quality, psnr
+from forensic.degrade.ops import OPS, PAPER_OPS, AppliedOp, SpecError, as_float, as_uint8, psnr
 
 STRENGTHS = (0.0, 0.5, 1.0)
 
@@ -46,7 +46,7 @@ def test_registry_lists_every_documented_operation() -> None:
         "salt-pepper", "grayscale", "color-cast", "chroma-420", "posterize", "brightness-contrast",
         "chromatic-aberration", "moire", "glitch", "vignette", "distractor-text", "distractor-patch",
         "df-saturation", "df-contrast", "df-block", "df-noise", "df-blur", "df-pixelate", "df-compress",
-        "smooth", "noise", "color", "distractor", "h264-approx", "prelude",
+        "smooth", "noise", "color", "distractor", "h264", "prelude",
     }  # fmt: skip
     assert expected <= set(OPS)  # each one's name and description: tests/test_registries.py
 
@@ -211,7 +211,7 @@ def test_psnr_falls_as_strength_rises(name: str, fixed: dict, img: np.ndarray) -
     ("name", "param", "values"),
     [
         ("jpeg", "quality", (90, 50, 10)),
-        ("h264-approx", "crf", (23, 32, 40)),
+        ("h264", "crf", (23, 32, 40)),
         ("gnoise", "sigma", (5.0, 20.0, 50.0)),
         ("gblur", "sigma", (0.5, 1.5, 3.0)),
         ("box-blur", "size", (3, 7, 15)),
@@ -229,6 +229,8 @@ def test_psnr_falls_as_main_parameter_grows(name: str, param: str, values: tuple
 
 @pytest.mark.parametrize("kind", ["saturation", "contrast", "block", "noise", "blur", "pixelate", "compress"])
 def test_deeperforensics_levels_get_worse(kind: str, img: np.ndarray) -> None:
+    if kind == "block":  # the reference draws min(H, W) // 256 * N blocks: none on the 128 px image
+        img = cv2.resize(img, (256, 256), interpolation=cv2.INTER_CUBIC)
     curve = [np.mean([psnr(img, _run(f"df-{kind}", img, seed, level=lv)) for seed in range(3)]) for lv in range(1, 6)]
     assert all(a > b for a, b in zip(curve, curve[1:])), curve
 
@@ -242,7 +244,6 @@ def test_jpeg_really_reencodes_with_8x8_blocks(astronaut: np.ndarray) -> None:
     after = _blockiness(_run("jpeg", x, quality=10))
     assert 0.85 < before < 1.15
     assert after > 1.5 * before
-    assert _blockiness(_run("h264-approx", x, crf=40)) > 1.3 * before
     assert psnr(x, _run("jpeg", x, quality=95)) > 33.0  # and a high quality stays close
 
 
@@ -307,12 +308,6 @@ def test_df_block_draws_grey_8x8_blocks() -> None:
     black = np.zeros((256, 256, 3), dtype=np.float32)
     grey_px = [(np.abs(_run("df-block", black, 0, level=lv)[..., 0] - 128 / 255) < 1e-6).sum() for lv in (1, 5)]
     assert 0 < grey_px[0] <= 16 * 64 < grey_px[1] <= 80 * 64
-
-
-def test_crf_mapping_is_monotone_and_anchored() -> None:
-    assert crf_to_jpeg_quality(23) == 85 and crf_to_jpeg_quality(40) == 12
-    qualities = [crf_to_jpeg_quality(c) for c in range(18, 52)]
-    assert all(a >= b for a, b in zip(qualities, qualities[1:]))
 
 
 def test_applied_op_text_and_resolved_params(img: np.ndarray) -> None:

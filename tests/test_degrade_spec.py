@@ -13,6 +13,7 @@ from forensic.degrade import (
     OPS,
     DegradationSpec,
     OpCall,
+    PRESET_REFERENCES,
     SpecError,
     apply_spec,
     at_strength,
@@ -72,7 +73,7 @@ def test_auto_values_are_the_same_as_leaving_them_out() -> None:
 
 
 def test_presets_resolve_and_mix_with_ops() -> None:
-    assert str(parse_spec("ffpp-c40;gnoise:sigma=5")) == "h264-approx:crf=40;gnoise:sigma=5"
+    assert str(parse_spec("ffpp-c40;gnoise:sigma=5")) == "h264:crf=40;gnoise:sigma=5"
     assert str(parse_spec("jpeg-q20")) == "jpeg:quality=20"
     assert str(parse_spec("df-blur-3")) == "df-blur:level=3"
     assert str(parse_spec("compound-0.5")) == "compound:strength=0.5"
@@ -277,11 +278,15 @@ def test_describe_ops_lists_ops_params_and_presets() -> None:
         assert name in text
         for p in op.params:
             assert f"{p.name}: {p.range_text()}" in text
-    for fragment in ("jpeg-q", "ffpp-c40", "df-blur", "compound-<S>", "[paper op 14]", "approximated"):
+    for fragment in ("jpeg-q", "ffpp-c40", "df-blur", "compound-<S>", "[paper op 14]", "libx264 CRF 23 / 40"):
         assert fragment in text
     assert set(DF_TYPES) <= set(text.replace("{", ",").replace("}", ",").replace("-", ",").split(","))
     full = describe_ops(full_presets=True)
     assert all(name in full for name in DEGRADATION_PRESETS)
+    for names, note in PRESET_REFERENCES:  # what each named preset reproduces, and how closely, in both
+        assert f"  {names}\n      {note}" in text and f"  {names}\n      {note}" in full
+    notes = " ".join(note for _, note in PRESET_REFERENCES)
+    assert "intra frame" in notes and "to the grey level" in notes and "none on an image under 256 px" in notes
 
 
 # -- limits: spec size, seeds, psnr's memory ---------------------------------------------------

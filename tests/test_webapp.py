@@ -42,7 +42,7 @@ def test_spec_skips_neutral_ops_orders_jpeg_last_and_parses():
     assert spec == ("ffpp-c40;compound:strength=0.3;gblur:sigma=1.5;motion-blur:length=9,angle=30;"
                     "gnoise:sigma=10;resize:scale=0.5,interp=area;jpeg:quality=20")
     assert [c.name for c in parse_spec(spec).calls] == [
-        "h264-approx", "compound", "gblur", "motion-blur", "gnoise", "resize", "jpeg"
+        "h264", "compound", "gblur", "motion-blur", "gnoise", "resize", "jpeg"
     ]
     assert LabSettings(jpeg_quality=100, motion_length=1, resize_scale=1.0).spec() is None
     assert LabSettings(motion_length=3, motion_angle=0).spec() == "motion-blur:length=3,angle=0"

@@ -50,6 +50,7 @@ __all__ = [
     "MAX_SPEC_OPS",
     "DegradationSpec",
     "OpCall",
+    "PRESET_REFERENCES",
     "SpecError",
     "apply_spec",
     "describe_ops",
@@ -136,8 +137,8 @@ def _build_presets() -> Mapping[str, str]:
     table: dict[str, str] = {"none": "", "ffpp-raw": ""}
     for quality in (100, 95, 90, 80, 70, 60, 50, 40, 30, 20, 10, 5):
         table[f"jpeg-q{quality}"] = f"jpeg:quality={quality}"
-    table["ffpp-c23"] = "h264-approx:crf=23"
-    table["ffpp-c40"] = "h264-approx:crf=40"
+    table["ffpp-c23"] = "h264:crf=23"
+    table["ffpp-c40"] = "h264:crf=40"
     for kind in DF_TYPES:
         for level in range(1, 6):
             table[f"df-{kind}-{level}"] = f"df-{kind}:level={level}"
@@ -155,6 +156,23 @@ DEGRADATION_PRESETS: Mapping[str, str] = _build_presets()
 
 Not ``forensic.PRESETS``, the model presets.
 """
+
+
+#: What the presets named after a reference reproduce, and how closely (``--list``, the README).
+PRESET_REFERENCES: tuple[tuple[str, str], ...] = (
+    ("ffpp-raw", "FaceForensics++ raw (c0): the frame as it is, nothing applied"),
+    ("ffpp-c23, ffpp-c40", "FaceForensics++ c23 / c40: real libx264 at CRF 23 / 40 (encoder defaults, yuv420p), "
+     "the image as one intra frame; a clip's P/B-frames are quantised more coarsely"),
+    ("df-compress-1..5", "DeeperForensics-1.0 video compression: libx264 at CRF 30/32/35/38/40, one intra frame"),
+    ("df-saturation, df-contrast, df-blur, df-pixelate",
+     "match DeeperForensics-1.0 to the grey level: the same bytes, on the 8-bit frame, truncated where it truncates"),
+    ("df-noise", "DeeperForensics-1.0's distribution (studio-range YCbCr, truncated to 8 bits): the std per "
+     "level of the published formula (sqrt(v)*255*255/219 on Y, /224 on chroma); other random samples"),
+    ("df-block", "DeeperForensics-1.0's rule: min(H, W) // 256 * N grey 8x8 blocks, so none on an image "
+     "under 256 px; other random positions"),
+    ("jpeg-q<N>", "libjpeg (through OpenCV) at quality N, 4:2:0 chroma"),
+    ("paper-train, compound-<S>", "the paper's compound engine (forensic.degrade.compound)"),
+)
 
 
 def _resolve_preset(name: str) -> DegradationSpec | None:
@@ -339,12 +357,12 @@ def describe_ops(*, full_presets: bool = False) -> str:
         width = max(map(len, table))
         lines += [f"  {name:<{width}}  {spec or 'none (no degradation)'}" for name, spec in table.items()]
         lines.append("  compound-<S>  compound:strength=S for any S in [0, 1]")
-        return "\n".join(lines)
+        return "\n".join(lines + _references())
     kinds = ",".join(DF_TYPES)
     lines += [
         "  none, ffpp-raw              no degradation",
         "  jpeg-q{100,95,90,80,70,60,50,40,30,20,10,5}   jpeg:quality=N",
-        "  ffpp-c23, ffpp-c40          FaceForensics++ H.264 CRF 23 / 40, approximated by JPEG (h264-approx)",
+        "  ffpp-c23, ffpp-c40          FaceForensics++ c23 / c40: libx264 CRF 23 / 40, one intra frame (h264)",
         f"  df-{{{kinds}}}-{{1..5}}",
         "                              DeeperForensics-1.0 distortion at level 1..5 (e.g. df-blur-3)",
         "  compound-<S>                the compound engine at strength S in [0, 1] (e.g. compound-0.5)",
@@ -352,4 +370,11 @@ def describe_ops(*, full_presets: bool = False) -> str:
         "  gnoise-sigma{0,10,..,60}, gblur-<S>, motion-blur-<S>, resize-<S> (S = 0.0,0.2,..,1.0)",
         "                              the robustness protocol's levels",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _references())
+
+
+def _references() -> list[str]:
+    lines = ["", "WHAT THE NAMED PRESETS REPRODUCE"]
+    for names, note in PRESET_REFERENCES:
+        lines += [f"  {names}", f"      {note}"]
+    return lines

@@ -37,7 +37,6 @@ from forensic.degrade.ops.pixels import as_float, as_uint8, psnr, untouched
 
 # the families register their operations when imported: this order is the order of OPS
 from forensic.degrade.ops import blurs, noises, geometry, compression, colours, artefacts, distractors, deeperforensics  # noqa: F401  # isort: skip
-from forensic.degrade.ops.compression import crf_to_jpeg_quality
 from forensic.degrade.ops.deeperforensics import DF_LEVELS, DF_TYPES
 from forensic.degrade.ops.geometry import INTERPOLATIONS, resize_to
 
@@ -55,7 +54,6 @@ __all__ = [
     "SpecError",
     "as_float",
     "as_uint8",
-    "crf_to_jpeg_quality",
     "format_value",
     "make_op",
     "psnr",

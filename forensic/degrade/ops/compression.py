@@ -1,16 +1,17 @@
-"""Compression: the paper's JPEG (op 6) and chroma 4:2:0 (op 7), its JPEG/resize prelude, H.264 by CRF."""
+"""Compression: the paper's JPEG (op 6) and chroma 4:2:0 (op 7), its JPEG/resize prelude, real H.264 by CRF."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from forensic.codecs import H264_CRF_RANGE, h264_roundtrip
 from forensic.degrade.ops.geometry import INTERPOLATIONS, resize_to
 from forensic.degrade.ops.params import ParamInfo
-from forensic.degrade.ops.pixels import as_uint8
+from forensic.degrade.ops.pixels import as_float, as_uint8
 from forensic.degrade.ops.registry import Params, register, strength_param
 
-__all__ = ["chroma_420", "crf_to_jpeg_quality", "h264_approx", "jpeg", "jpeg_roundtrip", "prelude"]
+__all__ = ["chroma_420", "h264", "jpeg", "jpeg_roundtrip", "prelude"]
 
 
 def jpeg_roundtrip(x: np.ndarray, quality: int) -> np.ndarray:
@@ -21,16 +22,6 @@ def jpeg_roundtrip(x: np.ndarray, quality: int) -> np.ndarray:
         raise RuntimeError("JPEG encoding failed")
     dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return cv2.cvtColor(dec, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(1.0 / 255.0)
-
-
-def crf_to_jpeg_quality(crf: float) -> int:
-    """Map an H.264 CRF to a JPEG quality giving a comparable loss on a single frame.
-
-    An approximation (no motion compensation, no in-loop deblocking): linear in CRF, anchored so
-    that CRF 23 (FaceForensics++ c23, visually near-lossless) -> quality 85 and CRF 40 (c40,
-    heavy blocking and blur) -> quality 12.
-    """
-    return int(np.clip(round(98.0 - 4.3 * (crf - 20.0)), 5, 95))
 
 
 @register(
@@ -80,14 +71,14 @@ def prelude(x: np.ndarray, p: Params) -> np.ndarray:
 
 
 @register(
-    "h264-approx",
-    "H.264 at a CRF, approximated on one frame by JPEG at a mapped quality (no motion, no deblocking)",
-    [ParamInfo("crf", int, 23, 0, 51, "constant rate factor (23 = FF++ c23, 40 = c40)")],
+    "h264",
+    "Real H.264: libx264 at a CRF (encoder defaults, yuv420p), the image encoded as one intra frame "
+    "and decoded (forensic.codecs)",
+    [ParamInfo("crf", int, 23, *H264_CRF_RANGE, "constant rate factor (23 = FF++ c23, 40 = c40; 0 lossless)")],
     group="compression",
 )
-def h264_approx(x: np.ndarray, p: Params) -> np.ndarray:
-    quality = p.set("jpeg_quality", crf_to_jpeg_quality(p.get("crf")))
-    return jpeg_roundtrip(x, quality)
+def h264(x: np.ndarray, p: Params) -> np.ndarray:
+    return as_float(h264_roundtrip(as_uint8(x), p.get("crf")))
 
 
 @register(

@@ -21,8 +21,8 @@ class AppliedOp:
     Attributes:
         name: Operation name (a key of :data:`OPS`).
         params: Resolved parameter values (what the user would write to reproduce it), plus a
-            few informative derived values (``jpeg_quality`` for an H.264 CRF, the prelude's
-            ``steps``).
+            few informative derived values (the ``crf`` of a DeeperForensics-1.0 compression
+            level, the prelude's ``steps``).
         stage: ``"op"`` for a normal step; the compound engine also uses ``"prelude"`` and
             ``"final"`` (the resize back to the input size).
     """
