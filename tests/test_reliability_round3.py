@@ -207,3 +207,24 @@ def test_predict_out_to_a_file_that_refuses_writes_is_one_line(capsys):
     code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
                           str(COFFEE), "--out", "/proc/version")
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error:") and "/proc/version" in err
+
+
+def test_explain_into_a_full_disk_leaves_no_partial_file(tmp_path):
+    out = tmp_path / "explained"
+    done = awkward.run_with_file_limit(
+        _predict_code("explain", str(COFFEE), "--preset", "tiny-random", "--device", "cpu", "--out", str(out)), 50_000, cwd=ROOT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: cannot write {out / 'regions.png'}: no space left on the device (free some space and run again)")
+    assert sorted(p.name for p in out.iterdir()) == []  # no cut regions.png, no temporary file
+
+
+def test_explain_out_naming_an_existing_file_is_one_line(capsys, tmp_path, monkeypatch):
+    from forensic._cli import explain
+
+    monkeypatch.setattr(explain, "load_detector", lambda _a: pytest.fail("the model loaded before --out was checked"))
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me")
+    code, out, err = _run(capsys, "explain", str(COFFEE), "--preset", "tiny-random", "--out", str(target))
+    assert code == 2 and out == "" and target.read_text() == "keep me"
+    assert err == f"error: --out {target} is a file: give the name of a folder (it is created if missing)\n"

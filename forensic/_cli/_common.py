@@ -144,3 +144,34 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # a replaced sys.stdout (tests, notebooks) has no fd
         pass
+
+
+def output_folder_problem(text: str) -> str | None:
+    """Why ``--out DIR`` (a folder, created if missing) cannot be used, in one line, or None."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        return f"--out {text} is a file: give the name of a folder (it is created if missing)"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"--out {text}: {parent} is a file, not a folder"
+            break
+    return None
+
+
+def save_atomically(path: Path, write) -> Path:
+    """``write(tmp)`` to a temporary sibling of ``path``, then renamed over it: ``path`` is whole or absent.
+
+    On any error the temporary file is removed and the error raised again (an ``OSError``'s
+    ``filename`` is set to ``path`` so the message names the file the user asked for).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            exc.filename = str(path)
+        raise
+    return path

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 from ..options import add_model_args
-from ._common import UsageError, add_degrade_args, check_regular_input, fail, load_detector, say
+from ._common import (
+    UsageError, add_degrade_args, check_regular_input, fail, load_detector, output_folder_problem, save_atomically, say,
+    write_problem,
+)
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{args.image} is a folder: explain takes one image file")
     except UsageError as exc:
         return fail(str(exc))
+    if problem := output_folder_problem(args.out):
+        return fail(problem)
     detector = load_detector(args)
     if detector is None:
         return 2
@@ -78,18 +83,24 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     bar.close()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    regions = viz.regions_picture(report)
-    Image.fromarray(regions).save(out / "regions.png")
-    for name, img in viz.stream_overlays(report).items():
-        Image.fromarray(img).save(out / f"cam_{name}.png")
-    viz.explanation_figure(report).savefig(out / "explanation.png", dpi=100)
     subject = Path(args.image).name
-    viz.entropy_figure(report, subject=subject).savefig(out / "entropy.png", dpi=100)
+    pictures = {"regions.png": viz.regions_picture(report)}
+    pictures.update({f"cam_{name}.png": img for name, img in viz.stream_overlays(report).items()})
+    figures = {"explanation.png": lambda: viz.explanation_figure(report),
+               "entropy.png": lambda: viz.entropy_figure(report, subject=subject)}
     if report.cam_similarity is not None:
-        viz.similarity_figure(report.cam_similarity, title="Do the streams' Score-CAM maps look at the same places?",
-                              subject=subject).savefig(out / "similarity.png", dpi=100)
-    (out / "report.json").write_text(json.dumps(report_record(args.image, report), indent=2) + "\n")
+        figures["similarity.png"] = lambda: viz.similarity_figure(
+            report.cam_similarity, title="Do the streams' Score-CAM maps look at the same places?", subject=subject)
+    record = json.dumps(report_record(args.image, report), indent=2) + "\n"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, img in pictures.items():
+            save_atomically(out / name, lambda tmp, img=img: Image.fromarray(img).save(tmp, format="PNG"))
+        for name, make in figures.items():
+            save_atomically(out / name, lambda tmp, make=make: make().savefig(tmp, format="png", dpi=100))
+        save_atomically(out / "report.json", lambda tmp: tmp.write_text(record))
+    except OSError as exc:  # a full disk: each file is whole or absent, never cut
+        return fail(write_problem(getattr(exc, "filename", None) or out, exc))
     verdict = f"P(fake) {report.prob_fake:.1f} ({report.label})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
     say(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
     for name, stream in report.streams.items():
