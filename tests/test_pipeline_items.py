@@ -155,3 +155,11 @@ def test_the_items_of_one_file_decode_it_once(detector, photo, tmp_path, monkeyp
     assert decoded == [photo, broken]  # the twin and three copies share one decode; a bad file fails once
     assert [isinstance(r, Exception) for r in out] == [False, False, False, True, True]
     assert out[0].source == str(photo) and out[0].timings["decode"] >= 0
+
+
+def test_an_item_with_a_known_face_is_not_searched_again(detector, photo, monkeypatch):
+    found = detector.analyze(photo, degradation="jpeg:quality=40", seed=2)
+    monkeypatch.setattr(detector.face_detector, "analyze_batch", lambda images: pytest.fail("searched for a face"))
+    [(_, known)] = list(detector.run([WorkItem(photo, degradation="jpeg:quality=40", seed=2, face=found.face)]))
+    assert known.face is found.face and known.prob_fake == found.prob_fake
+    assert all(_close(s.prob_fake, found.streams[n].prob_fake) for n, s in known.streams.items())

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 import train.distill
 import train.teacher_cache
 from forensic import pipeline
+from forensic.pipeline import flow as pipeline_flow
 from forensic.data import DataError, Sample, read_samples
 from forensic.metrics import pearson, roc_auc
 from forensic.pipeline import Detector
@@ -61,17 +62,17 @@ def teacher(tmp_path_factory) -> Path:
 def _events(monkeypatch) -> list[str]:
     """Records, in order, every teacher forward pass and the start of every distillation epoch."""
     events: list[str] = []
-    forward, train_epoch = train.teacher_cache._teacher_forward, train.distill.DistillJob.train_epoch
+    forward, train_epoch = pipeline_flow.forward, train.distill.DistillJob.train_epoch
 
-    def counting_forward(model, inputs):
+    def counting_forward(model, inputs, **kwargs):  # the pipeline's forward stage: only the teacher's items use it here
         events.append(f"teacher:{len(inputs)}")
-        return forward(model, inputs)
+        return forward(model, inputs, **kwargs)
 
     def marking_epoch(self, cfg, info, epoch):
         events.append(f"epoch:{epoch + 1}")
         return train_epoch(self, cfg, info, epoch)
 
-    monkeypatch.setattr(train.teacher_cache, "_teacher_forward", counting_forward)
+    monkeypatch.setattr(pipeline_flow, "forward", counting_forward)
     monkeypatch.setattr(train.distill.DistillJob, "train_epoch", marking_epoch)
     return events
 
@@ -375,9 +376,9 @@ def quick_teacher(tmp_path_factory) -> Path:
 def _spy_work(monkeypatch) -> list[str]:
     """Records the data scan and every teacher forward pass (neither may run before a refusal)."""
     events: list[str] = []
-    scan, forward = train.distill.scan_split, train.teacher_cache._teacher_forward
+    scan, forward = train.distill.scan_split, pipeline_flow.forward
     monkeypatch.setattr(train.distill, "scan_split", lambda *a, **k: events.append("scan") or scan(*a, **k))
-    monkeypatch.setattr(train.teacher_cache, "_teacher_forward", lambda *a, **k: events.append("teacher") or forward(*a, **k))
+    monkeypatch.setattr(pipeline_flow, "forward", lambda *a, **k: events.append("teacher") or forward(*a, **k))
     return events
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,9 +33,8 @@ from safetensors.torch import save as safetensors_bytes
 from torch.utils.data import DataLoader, Dataset
 
 from forensic.config import ModelConfig
-from forensic.model import ForensicModel
-from forensic.pipeline import forward, resolve_dtype
-from forensic.streams import StreamInput
+from forensic.faces import FaceResult
+from forensic.pipeline import Detector, WorkItem, resolve_dtype
 
 from ._io import atomic_write
 from .config import DistillConfig
@@ -180,17 +180,11 @@ class TeacherPass:
 FLUSH_EVERY = 2048
 
 
-def _teacher_forward(model: ForensicModel, inputs: Sequence[Mapping[str, StreamInput]]) -> dict[str, torch.Tensor]:
-    """One batched teacher pass (:func:`forensic.pipeline.forward`, inference's): each stream's raw logits on the host."""
-    forwarded = forward(model, inputs)
-    return {name: out.logits.float().cpu() for name, out in forwarded.outputs.items()}
-
-
 def fill_cache(
     cache: TeacherCache,
     entries: Sequence[tuple[bytes, StreamDataset, int, View]],
     *,
-    load: Callable[[], ForensicModel],
+    load: Callable[[], Detector],
     config: ModelConfig,
     info: DistInfo,
     batch_size: int,
@@ -201,7 +195,9 @@ def fill_cache(
 
     The missing entries are shared out over the ranks in rounds of :data:`FLUSH_EVERY`; each
     round's outputs are gathered on every rank and rank 0 writes them as one shard, so a killed
-    pass resumes from the last round. The teacher (``load()``) is loaded only if something is missing.
+    pass resumes from the last round. The teacher (``load()``, a :class:`~forensic.pipeline.Detector`)
+    is loaded only if something is missing; it analyses each view as a work item with the view's
+    cached face, through the same pipeline as ``python -m forensic predict``.
     """
     start = time.perf_counter()
     todo: dict[bytes, tuple[StreamDataset, int, View]] = {}
@@ -209,7 +205,7 @@ def fill_cache(
         todo.setdefault(key, (dataset, index, view))
     missing = cache.missing(todo)
     result = TeacherPass(needed=len(todo))
-    model: ForensicModel | None = None
+    teacher: Detector | None = None
     bar = None
     if missing and progress and info.is_main:
         from tqdm import tqdm
@@ -219,8 +215,8 @@ def fill_cache(
         mine = missing[begin : begin + FLUSH_EVERY][info.rank :: info.world_size]
         logits = np.zeros((0, len(config.streams), 2), dtype=np.float32)
         if mine:
-            model = model or load()
-            logits = _run(model, [todo[k] for k in mine], config, batch_size, num_workers, result)
+            teacher = teacher or load()
+            logits = _run(teacher, [todo[k] for k in mine], config, batch_size, num_workers, result)
         for keys, part in all_gather_objects(info, (mine, logits)):
             cache.put(keys, config.stream_names, part)
             result.computed += len(keys)
@@ -232,45 +228,46 @@ def fill_cache(
             bar.update(min(FLUSH_EVERY, len(missing) - begin))
     if bar is not None:
         bar.close()
-    if model is not None:
-        del model
+    if teacher is not None:
+        del teacher
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # the student trains without the teacher's memory
     result.seconds = time.perf_counter() - start
     return result
 
 
-class _TeacherInputs(Dataset):
-    """The teacher's stream inputs of the entries it has to compute: ``(position, {stream: StreamInput})``."""
+class _TeacherViews(Dataset):
+    """The views the teacher has to see: ``(position, the rendered image, its cached face or None)``."""
 
-    def __init__(self, entries: Sequence[tuple[StreamDataset, int, View]], config: ModelConfig) -> None:
+    def __init__(self, entries: Sequence[tuple[StreamDataset, int, View]]) -> None:
         self.entries = tuple(entries)
-        self.config = config
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, position: int) -> tuple[int, dict[str, StreamInput]]:
+    def __getitem__(self, position: int) -> tuple[int, np.ndarray, FaceResult | None]:
         dataset, index, view = self.entries[position]
-        return position, dataset.stream_inputs(index, self.config, view=view)
+        return position, dataset.render(index, view=view), dataset.face(index, view)
 
 
 def _as_list(batch: list[Any]) -> list[Any]:
-    return batch  # stacked on the teacher's device by forensic.pipeline.forward
+    return batch
 
 
-def _run(model: ForensicModel, entries: list[tuple[StreamDataset, int, View]], config: ModelConfig,
+def _run(teacher: Detector, entries: list[tuple[StreamDataset, int, View]], config: ModelConfig,
          batch_size: int, num_workers: int, result: TeacherPass) -> np.ndarray:
+    """Each entry's raw logits per stream: the views as work items (known faces, no search)."""
     loader = DataLoader(
-        _TeacherInputs(entries, config), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_as_list,
+        _TeacherViews(entries), batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_as_list,
         worker_init_fn=worker_init if num_workers else None, multiprocessing_context="spawn" if num_workers else None,
     )
+    items = ((position, WorkItem(image, face=face)) for batch in loader for position, image, face in batch)
     out = np.zeros((len(entries), len(config.streams), 2), dtype=np.float32)
-    for batch in loader:
-        positions = [p for p, _ in batch]
-        logits = _teacher_forward(model, [inputs for _, inputs in batch])
-        result.forward_calls += 1
-        out[positions] = torch.stack([logits[s] for s in config.stream_names], dim=1).numpy()
+    for position, report in teacher.run(items, batch_size=batch_size, workers=1):
+        if isinstance(report, Exception):
+            raise report
+        out[position] = [report.streams[s].logits for s in config.stream_names]
+    result.forward_calls += math.ceil(len(entries) / batch_size)
     return out
 
 
@@ -305,7 +302,7 @@ class TeacherTargets:
         done = fill_cache(
             self.cache, entries, config=self.teacher.config, info=self.info, batch_size=self.cfg.distill.teacher_batch_size,
             num_workers=self.cfg.data.num_workers, progress=self.cfg.progress,
-            load=lambda: load_teacher(self.teacher, device=self.device, dtype=self.cfg.distill.teacher_dtype).model,
+            load=lambda: load_teacher(self.teacher, device=self.device, dtype=self.cfg.distill.teacher_dtype),
         )
         log.info("teacher outputs: %d needed, %d computed now (%d batches, %.1f s), cache %s",
                  done.needed, done.computed, done.forward_calls, done.seconds, self.cache.folder)

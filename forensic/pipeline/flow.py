@@ -255,7 +255,7 @@ def run_items(
         return _Loaded(job, loaded)
 
     def locate_batch(batch: list[_Loaded]) -> list[_Located]:
-        todo = [b for b in batch if b.loaded is not None]
+        todo = [b for b in batch if b.loaded is not None and b.job.item.face is None]  # a known face is not searched
         start = time.perf_counter()
         faces = iter(locate([b.loaded.image for b in todo], stages.config, stages.faces))
         share = (time.perf_counter() - start) / max(1, len(todo))
@@ -264,9 +264,10 @@ def run_items(
             if b.loaded is None:
                 out.append(_Located(b.job, None))
                 continue
-            b.loaded.timings["faces"] = b.loaded.timings.get("faces", 0.0) + share
+            known = b.job.item.face
+            b.loaded.timings["faces"] = b.loaded.timings.get("faces", 0.0) + (share if known is None else 0.0)
             with timed(b.loaded.timings, "prepare"):
-                out.append(_Located(b.job, prepare(b.loaded, next(faces), stages.config)))
+                out.append(_Located(b.job, prepare(b.loaded, next(faces) if known is None else known, stages.config)))
         return out
 
     def finish_batch(batch: list[_Located]) -> list[Report | Exception]:

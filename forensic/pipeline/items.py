@@ -12,7 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..faces import FaceResult
 
 __all__ = ["WorkItem", "twin_identity"]
 
@@ -35,6 +38,8 @@ class WorkItem:
         name: the report's ``source`` (default: the path when the source is one).
         key: what identifies the source for sharing its clean twin between items (default: the
             path, or the source object itself); items with equal keys must have equal sources.
+        face: the face analysis of the image as it will be analysed, when the caller already has
+            it (a training set's cached faces, a clip's face track): the locate stage is skipped.
     """
 
     source: Any
@@ -48,6 +53,7 @@ class WorkItem:
     max_pixels: int | None = None
     name: str | None = None
     key: Hashable | None = None
+    face: FaceResult | None = None
 
     @property
     def degraded(self) -> bool:
@@ -61,7 +67,7 @@ class WorkItem:
 
     def twin(self) -> WorkItem:
         """The item of the clean original (explained like this one when paired)."""
-        return replace(self, degradation=None, compound=None, stability=False, pair=False,
+        return replace(self, degradation=None, compound=None, stability=False, pair=False, face=None,
                        explain=self.explain if self.pair else "none")
 
 
