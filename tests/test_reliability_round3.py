@@ -228,3 +228,26 @@ def test_explain_out_naming_an_existing_file_is_one_line(capsys, tmp_path, monke
     code, out, err = _run(capsys, "explain", str(COFFEE), "--preset", "tiny-random", "--out", str(target))
     assert code == 2 and out == "" and target.read_text() == "keep me"
     assert err == f"error: --out {target} is a file: give the name of a folder (it is created if missing)\n"
+
+
+def test_checkpoint_writes_into_a_full_disk_are_one_line_and_leave_nothing(tmp_path):
+    """``train`` into a full disk: the CLI prints a CheckpointError's one line (no traceback)."""
+    code = f"""
+import torch
+from pathlib import Path
+from train.checkpoint import CheckpointError, CheckpointState, copy_checkpoint, save_checkpoint
+out = Path({str(tmp_path)!r})
+state = CheckpointState(epoch=1, step=1, stream="texture", stream_state={{"w": torch.zeros(200_000)}}, optimizer={{}}, scheduler={{}})
+for write in (lambda: save_checkpoint(out / "epoch_001.pt", state), lambda: copy_checkpoint(out / "small.pt", out / "best.pt")):
+    try:
+        write()
+    except CheckpointError as exc:
+        print(exc)
+"""
+    (tmp_path / "small.pt").write_bytes(b"x" * 300_000)  # written here, without the limit
+    done = awkward.run_with_file_limit(code, 100_000, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    hint = "no space left on the device (free some space, then continue with --resume auto)"
+    assert done.stdout.splitlines() == [f"cannot write {tmp_path / 'epoch_001.pt'}: {hint}",
+                                        f"cannot write {tmp_path / 'best.pt'}: {hint}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.pt"]

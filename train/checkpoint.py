@@ -11,6 +11,7 @@ pickled code. Every write is atomic (:mod:`train._io`).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pickle
@@ -106,12 +107,34 @@ def save_checkpoint(path: Path, state: CheckpointState) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **state.__dict__}
     payload["stream_state"] = {k: v.detach().to("cpu").contiguous() for k, v in state.stream_state.items()}
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    try:
+        return atomic_write(path, lambda f: torch.save(payload, f))
+    except (OSError, RuntimeError) as exc:
+        raise _disk_full(path, exc) or exc
 
 
 def copy_checkpoint(src: Path, dst: Path) -> Path:
     """Copies a checkpoint atomically (``best.pt`` is always a whole checkpoint)."""
-    return atomic_copy(src, dst)
+    try:
+        return atomic_copy(src, dst)
+    except OSError as exc:
+        raise _disk_full(dst, exc) or exc
+
+
+#: errno values of a full disk, a file-size limit or a full quota
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _disk_full(path: Path, exc: BaseException) -> CheckpointError | None:
+    """A one-line :class:`CheckpointError` when ``exc`` (or what caused it: torch.save wraps the
+    OSError in a RuntimeError) is a full disk; None otherwise. The temporary file is already gone."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return CheckpointError(f"cannot write {path}: no space left on the device "
+                                   "(free some space, then continue with --resume auto)")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike) -> CheckpointState:
