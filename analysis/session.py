@@ -29,7 +29,7 @@ from . import figures
 from .conditions import Condition, robustness_conditions, sweep_conditions
 from .data import AnalysisSample, load_samples
 from .options import AnalysisOptions
-from .runner import ProgressFactory, RunStats, cam_method_label, cam_store, pass_store, run_cams, run_passes
+from .runner import ProgressFactory, RunStats, cam_method_label, cam_store, pass_key, pass_store, run_cams, run_passes
 from .store import AnalysisError, check_run_folder, model_identity
 from .studies import REGISTRY, get_study
 from .study import StudyResult
@@ -80,10 +80,23 @@ class Analysis:
 
     # --------------------------------------------------------------------------------- records
     def run_passes(self, conditions: Sequence[Condition]) -> RunStats:
-        """Evaluates the stream passes of every image at ``conditions`` that the records lack."""
-        return run_passes(
+        """Evaluates the stream passes of every image at ``conditions`` that the records lack.
+
+        Raises:
+            AnalysisError: every image failed at every condition (no score to compute a metric
+                from): says so, with the first error and where the records are.
+        """
+        stats = run_passes(
             self.detector, self.samples, conditions, self.passes, seed=self.options.seed, batch_size=self.options.batch_size, progress=self.progress
         )
+        specs = {c.spec for c in conditions}
+        if self.samples and specs and not any(self.passes.done(pass_key(s, sp, self.options.seed)) for s in self.samples for sp in specs):
+            first = next((row["error"] for row in self.passes.rows() if row.get("error")), "no record")
+            raise AnalysisError(
+                f"every image failed ({len(self.samples)} images, {len(specs)} conditions), so there is nothing to measure; "
+                f"the first error: {first}; each image's error is in {self.passes.path} (field 'error')"
+            )
+        return stats
 
     def run_cams(self, conditions: Sequence[Condition]) -> RunStats:
         """Computes the Score-CAM rows of the Score-CAM images at ``conditions`` that the records lack."""

@@ -2,7 +2,8 @@
 
 Every evaluated (image, condition) appends one line as soon as its batch is done, so an interrupted
 run loses at most one batch; a rerun with the same ``--out`` reads the lines back and skips what is
-there. Rows with an ``error`` are retried. A truncated last line (killed mid-write) is ignored.
+there. Rows with an ``error`` are retried, and the retry's row replaces the failed one (the file is
+rewritten, atomically, one line per key). A truncated last line (killed mid-write) is ignored.
 
 The output folder remembers which model produced its records (``run.json``); reusing it with
 another model is an error, because mixing records of two models would silently corrupt the tables.
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -55,12 +57,13 @@ class RowStore:
         self.path = Path(path)
         self.key_fields = tuple(key_fields)
         self._rows: dict[tuple, dict[str, Any]] = {}
+        self._stale = False  # the file holds more lines than keys (older runs appended reruns): rewritten on the next append
         self._load()
 
     def _load(self) -> None:
         if not self.path.is_file():
             return
-        bad = 0
+        bad = lines = 0
         with self.path.open() as f:
             for line in f:
                 line = line.strip()
@@ -71,7 +74,9 @@ class RowStore:
                 except json.JSONDecodeError:
                     bad += 1  # a line cut short by an interrupted run: recomputed
                     continue
-                self._rows[self.key(row)] = row
+                lines += 1
+                self._rows[self.key(row)] = row  # the last row of a key wins
+        self._stale = bool(bad) or lines > len(self._rows)
         if bad:
             log.warning("%s: ignored %d unreadable line(s) (an interrupted run?); they will be recomputed", self.path, bad)
         log.debug("%s: %d rows", self.path, len(self._rows))
@@ -94,12 +99,32 @@ class RowStore:
         if not rows:
             return 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        replaces = self._stale or any(self.key(row) in self._rows for row in rows)
+        for row in rows:
+            self._rows[self.key(row)] = row
+        if replaces:  # a rerun's row for a key already there (a failed one): one row per key, not another line
+            self._rewrite()
+            return len(rows)
         with self.path.open("a") as f:
             for row in rows:
                 f.write(json.dumps(row, separators=(",", ":")) + "\n")
-                self._rows[self.key(row)] = row
             f.flush()
         return len(rows)
+
+    def _rewrite(self) -> None:
+        """Writes the file afresh, one line per key, to a temporary sibling renamed over it (a kill
+        leaves the old file or the new one)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("w") as f:
+                f.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in self._rows.values())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._stale = False
 
     def rows(self) -> Iterator[dict[str, Any]]:
         return iter(self._rows.values())

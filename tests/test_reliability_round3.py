@@ -251,3 +251,42 @@ for write in (lambda: save_checkpoint(out / "epoch_001.pt", state), lambda: copy
     assert done.stdout.splitlines() == [f"cannot write {tmp_path / 'epoch_001.pt'}: {hint}",
                                         f"cannot write {tmp_path / 'best.pt'}: {hint}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.pt"]
+
+
+def _failing_data(folder: Path) -> Path:
+    for label in ("real", "fake"):
+        for i in range(2):
+            awkward.tall_narrow_png(folder / label, 16, 2000, name=f"{label}{i}.png")  # refused: 125:1
+    return folder
+
+
+def test_analysis_where_every_image_fails_says_so_and_rerunning_keeps_one_record_per_key(capsys, tmp_path):
+    from analysis.__main__ import main as analysis_main
+
+    data, out = _failing_data(tmp_path / "data"), tmp_path / "out"
+    argv = ["robustness", "--data", str(data), "--out", str(out), "--preset", "tiny-random", "--device", "cpu",
+            "--families", "jpeg", "--levels", "q100,q40", "--no-progress"]
+    for _ in range(3):
+        code = analysis_main(argv)
+        err = capsys.readouterr().err
+        assert code == 2
+        message = err.strip().splitlines()[-1]
+        assert message.startswith("error: every image failed (4 images, 3 conditions)") or message.startswith(
+            "error: every image failed (4 images, 2 conditions)"), err
+        assert "20:1 is accepted" in message and str(out / "records" / "passes.jsonl") in message
+    lines = (out / "records" / "passes.jsonl").read_text().splitlines()
+    keys = [(r["path"], r["spec"], r["seed"]) for r in map(json.loads, lines)]
+    assert len(lines) == len(set(keys)) > 0  # reruns replaced the failed rows instead of appending more
+
+
+def test_the_store_keeps_the_last_row_per_key_and_rewrites_duplicates(tmp_path):
+    from analysis.store import RowStore
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"k":1,"error":"a"}\n{"k":1,"error":"b"}\n{"k":2,"error":null}\n{"k":1,"error":"c"}\n')
+    store = RowStore(path, key_fields=("k",))
+    assert store.get((1,))["error"] == "c" and len(store) == 2
+    store.append([{"k": 1, "error": None, "score": 0.5}])
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"k": 1, "error": None, "score": 0.5}, {"k": 2, "error": None}]
+    store.append([{"k": 3, "error": None}])
+    assert len(path.read_text().splitlines()) == 3
