@@ -290,3 +290,28 @@ def test_the_store_keeps_the_last_row_per_key_and_rewrites_duplicates(tmp_path):
     assert [json.loads(line) for line in path.read_text().splitlines()] == [{"k": 1, "error": None, "score": 0.5}, {"k": 2, "error": None}]
     store.append([{"k": 3, "error": None}])
     assert len(path.read_text().splitlines()) == 3
+
+
+# ------------------------------------------------------------------------------ 8. smaller
+def test_the_lab_refuses_a_fractional_seed_instead_of_rounding_it(tmp_path):
+    pytest.importorskip("gradio")
+    from webapp.files import ScratchDir
+    from webapp.handlers import Handlers
+    from webapp.lab import LabSettings
+
+    handlers = Handlers(None, error="no model in this test", scratch=ScratchDir(tmp_path))
+    controls = ("none", 50, 0.0, 0, 0.0, 0.0, 1.0, 0.0)
+    image, spec, _, info = handlers.degrade(str(COFFEE), LabSettings.from_controls(*controls, 1.5))
+    assert image is None and spec == "" and "seed must be a whole number" in info["error"] and "1.5" in info["error"]
+    image, *_ = handlers.degrade(str(COFFEE), LabSettings.from_controls(*controls, 3.0))
+    assert image is not None and LabSettings.from_controls(*controls, 3.0).seed == 3
+
+
+def test_the_seed_control_passes_a_fraction_on_unrounded():
+    """Gradio's Number with precision=0 turned an API caller's seed=1.5 into 2 before any check."""
+    gr = pytest.importorskip("gradio")
+    from webapp.layout import build_page
+
+    with gr.Blocks():
+        page = build_page(header="", detector_ready=False, start_explain="fast", example_list=[])
+    assert page.blocks["seed"].preprocess(1.5) == 1.5 and page.blocks["seed"].preprocess(7) == 7

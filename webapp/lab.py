@@ -59,9 +59,12 @@ class LabSettings:
                       compound_strength, seed) -> LabSettings:
         """The settings from the controls' values as Gradio passes them (:attr:`CONTROLS`' order).
 
-        The seed is kept as given (None: 0): it is checked where a handler can say what is wrong in
-        its own way (:func:`forensic.degrade.check_seed`).
+        The seed is kept as given (None: 0; a whole float such as 3.0 as an int): it is checked where
+        a handler can say what is wrong in its own way (:func:`forensic.degrade.check_seed`), so a
+        fraction such as 1.5 is refused, not rounded (the seed control does not round either).
         """
+        if isinstance(seed, float) and seed.is_integer():
+            seed = int(seed)
         return cls(preset=preset or "none", jpeg_quality=int(jpeg_quality), gblur_sigma=float(gblur_sigma),
                    motion_length=int(motion_length), motion_angle=float(motion_angle), gnoise_sigma=float(gnoise_sigma),
                    resize_scale=float(resize_scale), compound=float(compound_strength), seed=0 if seed is None else seed)

@@ -112,7 +112,7 @@ def _lab(page: Page) -> None:
         with gr.Row():
             page.add("preset", gr.Dropdown(preset_choices(), value="none", label="Preset (applied first)", scale=2))
             page.add("compound", gr.Slider(0, 1, value=NEUTRAL.compound, step=0.1, label="Paper's compound engine: strength (0 = off)"))
-            page.add("seed", gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed"))
+            page.add("seed", gr.Number(value=0, precision=None, minimum=0, maximum=MAX_SEED, step=1, label="Seed"))
         with gr.Row():
             page.add("jpeg", gr.Slider(5, 100, value=NEUTRAL.jpeg_quality, step=1, label="JPEG quality (100 = off)", elem_id="jpeg-quality"))
             page.add("gblur", gr.Slider(0, 8, value=NEUTRAL.gblur_sigma, step=0.1, label="Gaussian blur sigma, px (0 = off)"))
