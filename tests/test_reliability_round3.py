@@ -315,3 +315,16 @@ def test_the_seed_control_passes_a_fraction_on_unrounded():
     with gr.Blocks():
         page = build_page(header="", detector_ready=False, start_explain="fast", example_list=[])
     assert page.blocks["seed"].preprocess(1.5) == 1.5 and page.blocks["seed"].preprocess(7) == 7
+
+
+@pytest.mark.parametrize("seed", [2**70, -1, 1.5])
+def test_a_bad_seed_is_refused_without_a_degradation_too(seed):
+    from forensic.degrade import MAX_SEED
+    from forensic.pipeline import Detector
+
+    detector = Detector.from_preset("tiny-random", device="cpu")
+    message = f"the seed must be a whole number from 0 to {MAX_SEED}"
+    with pytest.raises(ValueError, match=message):
+        detector.analyze(str(COFFEE), seed=seed)
+    with pytest.raises(ValueError, match=message):
+        list(detector.analyze_many([str(COFFEE)], seed=seed))

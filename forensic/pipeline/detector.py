@@ -13,6 +13,7 @@ import torch
 
 from ..compiled import StreamsForward, compile_requested
 from ..config import ModelConfig
+from ..degrade import check_seed
 from ..explain import check_method
 from ..faces import FaceDetector, get_default_detector
 from ..model import ForensicModel
@@ -263,13 +264,16 @@ class Detector:
         fields = dict(degradation=degradation, compound=compound, seed=seed, stability=stability, explain=explain,
                       cam_groups=cam_groups, max_pixels=max_pixels)
         check_method(explain, allow_none=True)
+        check_seed(seed)
         pairs = ((src, _checked(src) if isinstance(src, WorkItem) else WorkItem(src, **fields)) for src in sources)
         yield from run_items(self.stages(), pairs, batch_size=batch_size, workers=workers or self.workers)
 
 
 def _checked(item: WorkItem) -> WorkItem:
-    """``item``, once its explanation method is known to exist (a typo fails before any work)."""
+    """``item``, once its explanation method and its seed are known to be valid (a typo or a seed
+    of 2**70 fails before any work, with or without a degradation)."""
     check_method(item.explain, allow_none=True)
+    check_seed(item.seed)
     return item
 
 
