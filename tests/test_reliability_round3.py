@@ -328,3 +328,24 @@ def test_a_bad_seed_is_refused_without_a_degradation_too(seed):
         detector.analyze(str(COFFEE), seed=seed)
     with pytest.raises(ValueError, match=message):
         list(detector.analyze_many([str(COFFEE)], seed=seed))
+
+
+def test_predict_counts_the_folder_entries_it_skips(capsys, tmp_path):
+    folder = tmp_path / "in"
+    awkward.fifo(folder, "pipe.png")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    (folder / "gone.png").symlink_to(tmp_path / "missing.png")
+    (folder / "ok.jpg").write_bytes(COFFEE.read_bytes())
+    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder))
+    assert code == 0 and len(out.splitlines()) == 1
+    assert (f"1 files scored; skipped 3 folder entries that are not regular files (e.g. {folder / 'gone.png'}: a broken link)."
+            in err.splitlines())
+
+
+def test_ntire_says_that_a_failed_file_got_one_half(capsys, tmp_path):
+    folder = tmp_path / "in"
+    awkward.tall_narrow_png(folder, 16, 2000, name="a.png")
+    (folder / "b.jpg").write_bytes(COFFEE.read_bytes())
+    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", "--format", "ntire", str(folder))
+    assert code == 1 and out.splitlines()[0] == "0.5"
+    assert "note: the ntire output holds 0.5 for each of the 1 failed files (the format needs one number per file)." in err.splitlines()

@@ -67,11 +67,14 @@ def load_detector(args: argparse.Namespace):
     return None
 
 
-def expand_paths(paths: Iterable[str]) -> list[Path]:
+def expand_paths(paths: Iterable[str], skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Files as given, and the image files under folders (recursively, sorted by name).
 
     Under folders only regular files with an image extension count. A missing or unreadable file
-    given by name is kept, to be reported in its own record.
+    given by name is kept, to be reported in its own record. An entry under a folder that is
+    named like an image but is no regular file (a named pipe, a link to ``/dev/zero``, a broken
+    link) is left out, and appended with what it is to ``skipped`` when given, so the caller can
+    say so.
 
     Raises:
         UsageError: a path given by name is a named pipe, a device or a socket (see
@@ -81,11 +84,31 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if check_regular_input(text):
-            found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+            found = []
+            for p in path.rglob("*"):
+                if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                    continue
+                if p.is_file():
+                    found.append(p)
+                elif skipped is not None and (kind := _not_regular(p)) is not None:
+                    skipped.append((p, kind))
             out.extend(sorted(found, key=lambda p: (p.name, str(p))))
         else:
             out.append(path)
     return out
+
+
+def _not_regular(path: Path) -> str | None:
+    """What a non-regular entry is ("a named pipe (FIFO)", "a device", "a broken link"...), None for a folder."""
+    from ..images import special_file_kind
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a broken link" if path.is_symlink() else "unreadable"
+    if stat.S_ISDIR(mode):
+        return None
+    return special_file_kind(mode) or "not a regular file"
 
 
 def check_regular_input(text: str) -> bool:

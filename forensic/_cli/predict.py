@@ -46,7 +46,8 @@ def add_parser(subparsers, name: str) -> None:
     add_degrade_args(parser)
     parser.add_argument("--format", choices=["json", "csv", "ntire"], default="json",
                         help="json: one object per image (JSON Lines); csv: a table; ntire: one P(fake) per line, "
-                             "sorted by file name, written only at the end (an interrupted run writes nothing)")
+                             "sorted by file name, written only at the end (an interrupted run writes nothing; "
+                             "a file that failed gets 0.5, and stderr says how many did)")
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout (its folder must exist)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N",
@@ -57,12 +58,13 @@ def add_parser(subparsers, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.compound is not None and not (math.isfinite(args.compound) and 0 <= args.compound <= 1):
         return fail(f"--compound must be in [0, 1], got {args.compound}")
+    skipped: list[tuple[Path, str]] = []
     try:
-        paths = expand_paths(args.paths)
+        paths = expand_paths(args.paths, skipped)
     except UsageError as exc:
         return fail(str(exc))
     if not paths:
-        return fail("no image files found in the given paths")
+        return fail("no image files found in the given paths" + _skipped_note(skipped, ", and"))
     if args.out and (problem := output_file_problem(args.out)):
         return fail(problem)
     if args.degrade is not None:
@@ -93,10 +95,20 @@ def run(args: argparse.Namespace) -> int:
         kept = "nothing was written (the ntire format needs every file)" if args.format == "ntire" else "the records written so far are complete"
         warn(f"interrupted after {written} of {len(paths)} files: {kept}.")
         return 130
-    if failures:
-        warn(f"{failures} of {len(paths)} files failed (see their error field).")
-        return 1
-    return 0
+    if failures or skipped:
+        failed = f"{failures} of {len(paths)} files failed (see their error field)" if failures else f"{len(paths)} files scored"
+        warn(f"{failed}{_skipped_note(skipped, ';')}.")
+    if failures and args.format == "ntire":
+        warn(f"note: the ntire output holds 0.5 for each of the {failures} failed files (the format needs one number per file).")
+    return 1 if failures else 0
+
+
+def _skipped_note(skipped: list[tuple[Path, str]], joiner: str) -> str:
+    """`` and skipped N entries that are not regular files (e.g. x.png: a named pipe (FIFO))``, or ""."""
+    if not skipped:
+        return ""
+    path, kind = min(skipped, key=lambda entry: str(entry[0]))
+    return f"{joiner} skipped {len(skipped)} folder entries that are not regular files (e.g. {path}: {kind})"
 
 
 @dataclass
