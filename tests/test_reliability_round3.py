@@ -349,3 +349,12 @@ def test_ntire_says_that_a_failed_file_got_one_half(capsys, tmp_path):
     code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", "--format", "ntire", str(folder))
     assert code == 1 and out.splitlines()[0] == "0.5"
     assert "note: the ntire output holds 0.5 for each of the 1 failed files (the format needs one number per file)." in err.splitlines()
+
+
+@pytest.mark.parametrize("text, shown", [("jpeg:quality=1e308", "1e+308"), ("jpeg:quality=-1e20", "-1e+20"), ("jpeg:quality=101", "101")])
+def test_a_huge_number_in_a_spec_is_shown_short(text, shown):
+    from forensic.degrade import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as refused:
+        parse_spec(text)
+    assert str(refused.value) == f"jpeg: parameter 'quality' must be int 1..100, got {shown}"

@@ -86,7 +86,8 @@ class ParamInfo:
             return text
         number = self._to_number(value if text is None else text, where)
         if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
-            raise SpecError(f"{where} must be {self.range_text()}, got {format_value(number)}")
+            shown = format_value(number) if abs(number) < 1e15 else f"{float(number):g}"  # never 309 digits
+            raise SpecError(f"{where} must be {self.range_text()}, got {shown}")
         return number
 
     def _to_number(self, value: Any, where: str) -> int | float:
