@@ -67,8 +67,12 @@ def test_the_cli_and_the_app_share_one_set_of_model_options(monkeypatch):
 
     from forensic.options import add_model_args, runtime_from_args
 
+    import torch
+
     parser = argparse.ArgumentParser()
     add_model_args(parser)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the device check sees two GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setenv("FORENSIC_PRESET", "small")
     monkeypatch.setenv("FORENSIC_DEVICE", "cuda:1")
     runtime = runtime_from_args(parser.parse_args(["--device", "cpu", "--compile"]))
