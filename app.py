@@ -241,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     from forensic.runtime import RuntimeConfigError
 
     args = _parser().parse_args(argv)
+    from webapp.runtime import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the server's threads start: its idle memory then stays flat under load
     ensure_face_detector()
     try:
         runtime = runtime_from_args(args)

@@ -411,3 +411,23 @@ def start_together(commands: list[list[str]], *, cwd: str | os.PathLike, timeout
             _, err = proc.communicate()
         results.append((proc.returncode, err))
     return results
+
+
+def request_waves(submit: Callable[[int], Any], *, waves: int, calls: int, after_wave: Callable[[int], Any],
+                  timeout: float = 300.0) -> tuple[list[Any], list[str]]:
+    """``waves`` waves of ``calls`` concurrent requests: ``submit(i)`` starts call ``i`` (returns an
+    object with ``result(timeout=)``, a gradio_client job); after each wave, all answered, ``after_wave(w)``.
+
+    Returns:
+        (what after_wave returned per wave, one line per failed call).
+    """
+    measured, failures = [], []
+    for w in range(waves):
+        jobs = [submit(w * calls + i) for i in range(calls)]
+        for i, job in enumerate(jobs):
+            try:
+                job.result(timeout=timeout)
+            except Exception as exc:  # every failure is reported, not only the first
+                failures.append(f"wave {w + 1} call {i}: {type(exc).__name__}: {exc}")
+        measured.append(after_wave(w))
+    return measured, failures

@@ -98,8 +98,12 @@ def staged_map(
             future.cancel()
         for future in located:
             future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
-        helper.shutdown(wait=False, cancel_futures=True)
+        # a finished map joins its threads, so the next call's threads never run beside them (each thread
+        # that allocates beside others takes a malloc arena of its own); one stopped early does not wait
+        # for a load still running
+        running = any(not f.done() for _, f in loading) or any(not f.done() for f in located)
+        pool.shutdown(wait=not running, cancel_futures=True)
+        helper.shutdown(wait=not running, cancel_futures=True)
 
 
 def _guarded(fn: Callable[[Any], Any], arg: Any) -> Outcome:
