@@ -50,7 +50,7 @@ CACHE_CLEANUP = (1800, 3 * 3600)
 #: what each event returns, by component name (the views in webapp/views.py have these fields)
 ANALYSIS_API = ("vote", "details", "regions", "overlay_texture", "overlay_face", "overlay_fusion",
                 "entropy_plot", "feat_plot", "cam_plot", "stability_plot", "report_json")
-ANALYSIS_PAGE = (*ANALYSIS_API, "status", "regions_caption", "caption_texture", "caption_face", "caption_fusion",
+ANALYSIS_PAGE = (*ANALYSIS_API, "status", "provenance", "regions_caption", "caption_texture", "caption_face", "caption_fusion",
                  "report_html_file", "report_json_file", "analysed", "results")
 COMPARE_API = ("clean_texture", "clean_face", "clean_fusion", "degraded_texture", "degraded_face", "degraded_fusion",
                "drift_plot", "drift_json")

@@ -17,6 +17,7 @@ from .explain.attention import EntropyResult
 from .explain.similarity import SimilarityMatrix
 from .explain.types import CamResult
 from .faces import FaceResult
+from .provenance import Provenance
 from .streams import StreamInput
 
 __all__ = ["StreamReport", "DegradationInfo", "Report", "error_record"]
@@ -120,6 +121,8 @@ class Report:
     feature_similarity: SimilarityMatrix | None = None
     explain: str = "none"
     timings: dict[str, float] = field(default_factory=dict)
+    #: the file's metadata hints (EXIF, C2PA): never part of the vote
+    provenance: Provenance | None = None
     image: np.ndarray | None = field(default=None, repr=False)
     original: np.ndarray | None = field(default=None, repr=False)
     #: the clean original's report, when a degraded image was analysed paired with it (not in to_dict)
@@ -154,6 +157,7 @@ class Report:
                 "features": self.feature_similarity.to_dict() if self.feature_similarity else None,
             },
             "timings": {k: _num(v, 4) for k, v in self.timings.items()},
+            "provenance": self.provenance.to_dict() if self.provenance else None,
             "error": None,
         }
 

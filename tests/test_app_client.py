@@ -186,6 +186,9 @@ def test_analyze_face_crop_and_regions(client):
     assert report["face"]["mode"] == "crop"
     assert report["streams"]["face"]["input"]["kind"] == "face-crop"
     assert report["degradation"] is None and report["streams"]["face"]["stability"] is None
+    # the upload's provenance hints ride in the JSON, outside the vote (the page shows them in #provenance)
+    assert report["provenance"]["has_file"] is True and report["provenance"]["c2pa"]["present"] is False
+    assert "provenance" not in report["vote"]
     assert out[3] is None and out[4] is None and out[5] is None  # no explanations asked for
     # the regions are drawn in the streams' colours (texture orange, face green)
     colours = {tuple(c) for c in regions.reshape(-1, 3)}

@@ -28,6 +28,7 @@ from forensic.degrade import SpecError, check_seed
 from forensic import viz
 from forensic.explain import method_names
 from forensic.images import ImageError
+from forensic.provenance import read_provenance
 
 from . import batch as batch_table
 from . import render
@@ -204,6 +205,8 @@ class Handlers:
             report = on_model_thread(self._run_analysis, decoded, spec, lab.seed, explain or "fast", progress)
         except (ImageError, SpecError, ValueError) as exc:
             raise user_error(exc) from exc
+        # the pipeline saw the decoded pixels: the hints come from the uploaded file (never part of the vote)
+        report = replace(report, provenance=read_provenance(image))
         view = analysis_view(report, threshold=self.threshold)
         if files:
             view = self._with_files(view, report, Path(image).name)

@@ -149,6 +149,8 @@ def _verdict(page: Page, ready: bool, start_explain: str) -> None:
             with gr.Column(scale=3, min_width=320):
                 page.add("vote", gr.HTML(elem_id="vote"))
                 page.add("details", gr.HTML(elem_id="verdict"))
+                page.add("provenance", gr.Markdown("**Provenance hints** (not part of the vote): analyse an image to read them.",
+                                                   elem_id="provenance", elem_classes=["caption"]))
             with gr.Column(scale=2, min_width=300):
                 page.add("regions_caption", gr.Markdown("**Where each stream looked**", elem_id="regions-caption", elem_classes=["caption"]))
                 page.add("regions", gr.Image(label="Where each stream looked", show_label=False, format="png", interactive=False,

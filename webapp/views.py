@@ -9,6 +9,7 @@ keep that (spec and seed) so that a later lab change can mark it out of date.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "NEEDS_DETECTOR",
     "NOTES",
     "FAMILY_CHOICES",
+    "provenance_markdown",
 ]
 
 STREAMS = render.STREAMS
@@ -78,6 +80,7 @@ class AnalysisView:
     status: str = ""
     vote: str = ""
     details: str = ""
+    provenance: str = ""
     regions_caption: str = "**Where each stream looked**"
     regions: np.ndarray | None = None
     caption_texture: str = ""
@@ -146,6 +149,14 @@ def _subject(spec: str | None, seed: int, describes: str, status: str) -> dict:
     return {"spec": spec, "seed": seed, "describes": describes, "status": status}
 
 
+def provenance_markdown(provenance) -> str:
+    """The Analyze page's provenance block: the file's EXIF and C2PA hints, said not to be part of the vote."""
+    text = "not read" if provenance is None else provenance.summary()
+    # the text comes from the file: its Markdown and HTML are shown as text, not rendered (links, images)
+    text = re.sub(r"([\\`*_\[\]()<>#!|~{}+-])", r"\\\1", html.escape(text, quote=False))
+    return f"**Provenance hints** (not part of the vote): {text}"
+
+
 def analysis_view(report, *, threshold: float = 0.5) -> AnalysisView:
     """Everything Analyze shows for ``report``: the vote, the table, regions, overlays with captions, figures."""
     about = render.subject(report, markdown=False)
@@ -160,6 +171,7 @@ def analysis_view(report, *, threshold: float = 0.5) -> AnalysisView:
         status=status,
         vote=vote_html(report, threshold=threshold, subject=f"Describes {about}"),
         details=render.details_html(report),
+        provenance=provenance_markdown(report.provenance),
         regions_caption=render.regions_caption(report),
         regions=viz.regions_picture(report),
         **{f"caption_{n}": render.overlay_caption(report, n) for n in STREAMS},

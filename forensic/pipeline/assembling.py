@@ -84,6 +84,7 @@ def assemble(
         degradation=loaded.degradation,
         feature_similarity=feature_similarity({n: s.cls for n, s in streams.items()}),
         timings=timings,
+        provenance=loaded.provenance,
         image=loaded.image,
         original=loaded.clean,
     )

@@ -246,7 +246,7 @@ def run_items(
             seconds = time.perf_counter() - start
             name = item.name if item.name is not None or source is item.source else _path_name(item.source)
             loaded = load(source, degradation=item.degradation, compound=item.compound, seed=item.seed,
-                          source=name, max_pixels=item.max_pixels)
+                          source=name, max_pixels=item.max_pixels, origin=item.source)
             loaded.timings["decode"] += seconds
         except Exception as exc:
             if job.provides is not None:

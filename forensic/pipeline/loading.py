@@ -10,6 +10,7 @@ import numpy as np
 
 from ..degrade import degrade_result, psnr
 from ..images import DecodedImage, bounded, decode_image
+from ..provenance import Provenance, read_provenance
 from ..report import DegradationInfo
 from .timing import timed
 
@@ -26,6 +27,7 @@ class Loaded:
         image: what the streams analyse: the decoded pixels, or their degraded copy.
         degradation: what was applied, or None.
         timings: seconds per stage so far (filled in by later stages too).
+        provenance: the source file's metadata hints (a hint for the report, never part of the vote).
     """
 
     source: str | None
@@ -33,6 +35,7 @@ class Loaded:
     image: np.ndarray
     degradation: DegradationInfo | None = None
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    provenance: Provenance | None = field(default=None, compare=False)
 
     @property
     def clean(self) -> np.ndarray | None:
@@ -48,11 +51,14 @@ def load(
     seed: int = 0,
     source: str | None = None,
     max_pixels: int | None = None,
+    origin: Any = None,
 ) -> Loaded:
     """Decodes ``image`` (a path, bytes, PIL image, array or :class:`DecodedImage`) and degrades it.
 
     ``max_pixels`` bounds the memory of what follows: a larger image is scaled down to fit before
     the degradation, and the report's notes say so (see :func:`forensic.images.bounded`).
+    ``origin``: the file ``image`` was decoded from (a path or bytes), for its provenance hints
+    (:func:`forensic.provenance.read_provenance`, which never raises); by default ``image`` itself.
 
     Raises:
         forensic.images.ImageError: the input is not a usable image.
@@ -64,13 +70,15 @@ def load(
             decoded = image if max_pixels is None else bounded(image, max_pixels)
         else:
             decoded = decode_image(image, fit=max_pixels)
+    with timed(timings, "provenance"):
+        hints = read_provenance(image if origin is None else origin)
     if source is None and isinstance(image, (str, os.PathLike)):
         source = os.fspath(image)
     if degradation is None and compound is None:
-        return Loaded(source, decoded, decoded.pixels, None, timings)
+        return Loaded(source, decoded, decoded.pixels, None, timings, hints)
     with timed(timings, "degrade"):
         pixels, info = degrade(decoded.pixels, degradation, compound, seed)
-    return Loaded(source, decoded, pixels, info, timings)
+    return Loaded(source, decoded, pixels, info, timings, hints)
 
 
 def degrade(image: np.ndarray, spec: str | None, compound: float | None, seed: int) -> tuple[np.ndarray, DegradationInfo]:
