@@ -4,7 +4,8 @@ One server (``tiny-random``) for the module. Two flows cover issue 15 end to end
 (explanations off on upload, the vote, stale results after a lab change, Analyze, captions,
 readable table, no layout jump, the downloadable report) and at 390 px (Analyze without an image,
 the example gallery, the table and the lab on a phone). Screenshots of both are kept in /tmp for
-docs/app_screenshot.png.
+docs/app_screenshot.png. Issue 24: a bold capital A is drawn in the app's font (Gradio's SemiBold file has no A),
+and a batch of six files (one unreadable) is a readable table at 1280 and 390 px (/tmp/app_batch_*.png).
 
 Skipped, with the reason printed, when Chromium or Playwright is missing. Never runs
 ``playwright install``: it uses the system browser through ``executable_path``.
@@ -200,4 +201,69 @@ def test_bad_upload_shows_the_reason(browser, app_url, tmp_path):
     page.wait_for_selector("#lab-info:has-text('not an image')", timeout=30_000)
     page.wait_for_selector("#analysis-status .status-error:has-text('not an image')", timeout=30_000)
     assert page.inner_text("#vote").strip() == ""
+    page.close()
+
+
+#: the width of ten bold capital A's in the app's font, and in Gradio's complete Bold face loaded on its own
+BOLD_A_WIDTHS = """async () => {
+  const ref = new FontFace('ReferenceBold', 'url(static/fonts/SourceSansPro/SourceSansPro-Bold.woff2)');
+  document.fonts.add(await ref.load());
+  await document.fonts.load('600 40px "Source Sans Pro"', 'A');
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = '600 40px "Source Sans Pro"'; const app = ctx.measureText('AAAAAAAAAA').width;
+  ctx.font = '40px ReferenceBold'; const bold = ctx.measureText('AAAAAAAAAA').width;
+  return [app, bold];
+}"""
+
+
+# ~3 s: no analysis
+def test_bold_capital_a_is_drawn_in_the_app_font(browser, app_url):
+    # Gradio's SemiBold file has no "A": it fell back to another font ("UNTRᴀINED", "Aᴀnalyze") (issue 24.5)
+    page, errors = _open(browser, app_url, 1280)
+    style = page.locator("#analyze").evaluate("el => [getComputedStyle(el).fontFamily, getComputedStyle(el).fontWeight]")
+    assert style[0].startswith('"Source Sans Pro"') and style[1] == "600"
+    app, bold = page.evaluate(BOLD_A_WIDTHS)
+    assert app == pytest.approx(bold, rel=1e-3)
+    assert errors == []
+    page.close()
+
+
+def _batch_of_six(page, tmp_path) -> None:
+    bad = tmp_path / "a_damaged_photo_with_a_long_file_name.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    names = ("astronaut.jpg", "astronaut_face.png", "astronaut_face_selfblend.png", "astronaut_selfblend.jpg", "coffee.jpg")
+    # on a phone the tab sits in Gradio's overflow menu: click it where it is
+    page.evaluate("""() => [...document.querySelectorAll('button')].find(
+        b => b.textContent.trim() === 'Several images' && b.getAttribute('tabindex') !== '-1').click()""")
+    page.locator("#batch-files input[type=file]").set_input_files([str(ROOT / "examples" / n) for n in names] + [str(bad)])
+    page.wait_for_function("() => document.querySelectorAll('#batch-files tbody tr').length === 6", timeout=30_000)
+    page.click("#batch")
+    page.wait_for_selector("#batch-table table.batch", timeout=60_000)
+
+
+# ~8 s a width: two batches of six files
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_batch_table_is_readable(browser, app_url, tmp_path, width):
+    page, errors = _open(browser, app_url, width)
+    _batch_of_six(page, tmp_path)
+    # the upload box lists every file, not the first two (issue 24.6)
+    files = page.locator("#batch-files tbody tr")
+    assert all(files.nth(i).is_visible() for i in range(6))
+    box = page.locator("#batch-files .file-preview-holder").evaluate("el => [el.scrollHeight, el.clientHeight]")
+    assert box[0] <= box[1] + 1
+    # the counts are right: five analysed, one unreadable
+    assert "5 of 6 files analysed" in page.inner_text("#batch-status") and "1 could not be read" in page.inner_text("#batch-status")
+    table = page.locator("#batch-table table")
+    assert table.locator("tbody tr").count() == 6
+    # no header or cell breaks a word ("P(fa ke)", "textur e"); the error wraps inside its cell, in full
+    assert table.evaluate(BROKEN_WORDS) == []
+    error = table.locator("tbody tr").last.locator("td").last
+    assert error.inner_text().endswith("upload a JPEG, PNG, WebP, BMP, TIFF or GIF image.")
+    assert error.evaluate("el => el.scrollWidth <= el.clientWidth && el.getBoundingClientRect().height > 0")
+    # the table scrolls in its box when it is wider than a phone; the page never does
+    assert table.evaluate("el => el.getBoundingClientRect().right <= el.parentElement.getBoundingClientRect().left + el.parentElement.scrollWidth + 1")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    table.evaluate("el => { el.parentElement.scrollLeft = el.parentElement.scrollWidth; }")  # the error column, on a phone
+    page.locator("#batch-area").screenshot(path=str(Path(f"/tmp/app_batch_{width}.png")))
+    assert errors == []
     page.close()

@@ -22,7 +22,7 @@ from PIL import Image
 
 pytest.importorskip("gradio")
 
-from webapp import vote  # noqa: E402
+from webapp import batch, vote  # noqa: E402
 from forensic import viz  # noqa: E402
 from webapp.files import ScratchDir  # noqa: E402
 from webapp.handlers import Handlers  # noqa: E402
@@ -253,8 +253,26 @@ def test_a_batch_is_a_table_and_a_csv_in_upload_order(handlers, tmp_path):
     single = handlers.analyze(FACE_CROP, NEUTRAL, explain="none").report_json
     assert float(rows[0]["prob_fake"]) == single["prob_fake"]
     assert float(rows[0]["texture"]) == pytest.approx(single["streams"]["texture"]["prob_fake"], abs=1e-4)
-    assert [r[2] for r in view.batch_table] == ["none (untrained)", "-", "none (untrained)"]  # no verdict word
-    assert "1 could not be read" in view.batch_status
+    assert view.batch_table.count("none (untrained)") == 2 and "<td>-</td>" in view.batch_table  # no verdict word
+    assert "2 of 3 files analysed" in view.batch_status and "1 could not be read" in view.batch_status
+
+
+def test_the_batch_status_counts_what_was_analysed():
+    ok = {"error": None}
+    bad = {"error": "The file 'x.png' is not a recognised image"}
+    assert batch.status_text([ok] * 5 + [bad], untrained=False).startswith(
+        "✓ 5 of 6 files analysed as uploaded (the lab is not applied); 1 could not be read")
+    assert batch.status_text([ok], untrained=False) == "✓ 1 file analysed as uploaded (the lab is not applied)."
+    assert batch.status_text([bad, bad], untrained=True).startswith("✓ 0 of 2 files analysed")
+    assert "UNTRAINED" in batch.status_text([ok], untrained=True)
+
+
+def test_the_batch_table_escapes_names_and_keeps_the_error_in_a_wrapping_cell():
+    row = {"file": "<b>x</b>.png", "prob_fake": None, "label": None, "untrained": False, "face_mode": None,
+           "error": "bad & broken", **{n: None for n in batch.STREAMS}}
+    table = batch.table_html([row])
+    assert "&lt;b&gt;x&lt;/b&gt;.png" in table and "<td class='wrap'>bad &amp; broken</td>" in table
+    assert table.count("<th>") == len(batch.TABLE_HEADERS)
 
 
 @pytest.mark.slow

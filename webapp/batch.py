@@ -8,6 +8,7 @@ the uploaded file's name in ``file`` where the CLI has its ``path``: one bad fil
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +21,7 @@ from forensic.records import csv_row, report_record
 if TYPE_CHECKING:  # pragma: no cover
     from forensic.report import Report
 
-__all__ = ["MAX_FILES", "CSV_COLUMNS", "TABLE_HEADERS", "batch_row", "table_rows", "to_csv"]
+__all__ = ["MAX_FILES", "CSV_COLUMNS", "TABLE_HEADERS", "batch_row", "table_html", "status_text", "to_csv"]
 
 #: files one request may hold (a batch runs on the single model thread and blocks the queue)
 MAX_FILES = 64
@@ -36,9 +37,12 @@ def batch_row(path: str | Path, outcome: Report | Exception, *, preset: str, unt
     return {"file": row.pop("path"), **row}
 
 
-def table_rows(rows: Iterable[dict[str, Any]]) -> list[list[Any]]:
-    """The rows as the page shows them: no verdict word for an untrained model, blanks for missing values."""
-    out = []
+def table_html(rows: Iterable[dict[str, Any]]) -> str:
+    """The rows as the page shows them: an HTML table whose headers never break a word (a narrow screen scrolls
+    the table, not the page) and whose error text wraps in its cell; no verdict word for an untrained model,
+    blanks for missing values."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in TABLE_HEADERS)
+    body = []
     for r in rows:
         if r["error"]:
             verdict = "-"
@@ -47,9 +51,22 @@ def table_rows(rows: Iterable[dict[str, Any]]) -> list[list[Any]]:
         else:
             verdict = r["label"]
         p = "" if r["prob_fake"] is None else f"{r['prob_fake']:.1f}"
-        out.append([r["file"], p, verdict, *("" if r[n] is None else f"{r[n]:.3f}" for n in STREAMS),
-                    r["face_mode"] or "", r["error"] or ""])
-    return out
+        cells = [r["file"], p, verdict, *("" if r[n] is None else f"{r[n]:.3f}" for n in STREAMS), r["face_mode"] or ""]
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+                    + f"<td class='wrap'>{html.escape(r['error'] or '')}</td></tr>")
+    return (f"<div class='table-scroll'><table class='streams batch'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def status_text(rows: list[dict[str, Any]], *, untrained: bool) -> str:
+    """The status line of a batch: how many files were analysed, how many could not be read."""
+    failed = sum(1 for r in rows if r["error"])
+    done, total = len(rows) - failed, len(rows)
+    files = f"{total} file{'s' if total != 1 else ''}"
+    what = f"{files} analysed" if not failed else f"{done} of {files} analysed"
+    unread = f"; {failed} could not be read (see the error column)" if failed else ""
+    note = " UNTRAINED weights: the numbers are random, so no verdict is given." if untrained else ""
+    return f"✓ {what} as uploaded (the lab is not applied){unread}.{note}"
 
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:

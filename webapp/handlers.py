@@ -334,13 +334,10 @@ class Handlers:
             rows = self._batch_rows(files, progress)
         except gr.Error as exc:
             return BatchView(batch_status=status_html(f"⚠ **{exc.message}**", "error"))
-        failed = sum(1 for r in rows if r["error"])
-        untrained = " UNTRAINED weights: the numbers are random, so no verdict is given." if self.detector.untrained else ""
-        text = (f"✓ {len(rows)} file{'s' if len(rows) != 1 else ''} analysed as uploaded (the lab is not applied)"
-                f"{f', {failed} could not be read (see error)' if failed else ''}.{untrained}")
+        text = batch_table.status_text(rows, untrained=self.detector.untrained)
         path = self.scratch.write("verdicts.csv", batch_table.to_csv(rows))
-        return BatchView(batch_status=status_html(text, "fresh" if not failed else "stale"),
-                         batch_table=batch_table.table_rows(rows), batch_csv=str(path))
+        return BatchView(batch_status=status_html(text, "stale" if any(r["error"] for r in rows) else "fresh"),
+                         batch_table=batch_table.table_html(rows), batch_csv=str(path))
 
     def _batch_rows(self, files, progress) -> list[dict]:
         if self.detector is None:

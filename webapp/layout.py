@@ -17,7 +17,7 @@ from forensic.explain import method_labels
 from forensic.viz import STREAM_TITLES
 
 from . import figures, render
-from .batch import MAX_FILES, TABLE_HEADERS
+from .batch import MAX_FILES
 from .lab import NEUTRAL, preset_choices
 from .report_file import CSS
 from .runtime import UploadImage
@@ -81,7 +81,7 @@ def build_page(*, header: str, detector_ready: bool, start_explain: str, example
             _compare(page, detector_ready)
         with gr.Tab("Robustness sweep", id="sweep-tab"):
             _sweep(page, detector_ready)
-        with gr.Tab("Several images", id="batch-tab"):
+        with gr.Tab("Several images", id="batch-tab", elem_id="batch-area"):
             _batch(page, detector_ready)
     for name in ("analysed", "compared", "swept"):
         page.add(name, gr.State(None))
@@ -233,11 +233,10 @@ def _batch(page: Page, ready: bool) -> None:
                 "be read gets its reason in the *error* column. The CSV has the columns of "
                 "`python -m forensic predict --format csv`.")
     page.add("batch_files", gr.File(file_count="multiple", file_types=["image"], type="filepath", label="Images",
-                                    elem_id="batch-files", height=140))
+                                    elem_id="batch-files"))
     with gr.Row():
         page.add("batch_btn", gr.Button("Analyze all", variant="primary", interactive=ready, elem_id="batch"))
         _needs(ready, "batch-needs")
     page.add("batch_status", gr.HTML(elem_id="batch-status"))
-    page.add("batch_table", gr.Dataframe(headers=list(TABLE_HEADERS), interactive=False, wrap=True, elem_id="batch-table",
-                                         label="Verdicts"))
+    page.add("batch_table", gr.HTML(elem_id="batch-table"))
     page.add("batch_csv", gr.File(label="The table as CSV", interactive=False, elem_id="batch-csv"))

@@ -135,7 +135,7 @@ class BatchView:
     """Several images: a status line, the table and its CSV file."""
 
     batch_status: str = ""
-    batch_table: list | None = None
+    batch_table: str = ""
     batch_csv: str | None = None
 
 
