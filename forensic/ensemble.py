@@ -93,6 +93,7 @@ class VoteResult:
         abstained: streams whose vote was dropped (the face stream under the ``abstain`` policy
             when it had no usable face crop).
         mean: the weighted mean of the rounded stream values, before the final rounding.
+        threshold: the threshold of the rule (see :func:`forensic.verdict.rule_text`).
     """
 
     prob_fake: float
@@ -101,6 +102,7 @@ class VoteResult:
     weights: Mapping[str, float] = field(default_factory=dict)
     abstained: tuple[str, ...] = ()
     mean: float = math.nan
+    threshold: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -111,6 +113,7 @@ class VoteResult:
             "weights": dict(self.weights),
             "abstained": list(self.abstained),
             "mean": self.mean,
+            "threshold": self.threshold,
         }
 
 
@@ -190,4 +193,5 @@ def vote(
         weights={n: float(w) for n, w in weights.items()},
         abstained=abstained,
         mean=float(mean),
+        threshold=float(config.threshold),
     )

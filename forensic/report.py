@@ -19,6 +19,7 @@ from .explain.types import CamResult
 from .faces import FaceResult
 from .provenance import Provenance
 from .streams import StreamInput
+from .verdict import Verdict, verdict_of
 
 __all__ = ["StreamReport", "DegradationInfo", "Report", "error_record"]
 
@@ -102,11 +103,13 @@ class DegradationInfo:
 @dataclass(frozen=True)
 class Report:
     """The result of analysing one image (:meth:`forensic.pipeline.Detector.run`) (immutable: an
-    explanation makes a new report with ``dataclasses.replace``)."""
+    explanation makes a new report with ``dataclasses.replace``).
+
+    Its :attr:`verdict` (and :attr:`label`) is what every output says about the image;
+    ``vote_without_face=True`` gives the vote even when no face was found (see :mod:`forensic.verdict`)."""
 
     source: str | None
     prob_fake: float
-    label: str
     vote: VoteResult
     streams: dict[str, StreamReport]
     face: FaceResult
@@ -127,6 +130,20 @@ class Report:
     original: np.ndarray | None = field(default=None, repr=False)
     #: the clean original's report, when a degraded image was analysed paired with it (not in to_dict)
     twin: Report | None = field(default=None, repr=False)
+    #: give the vote even when no face was found (out of scope otherwise)
+    vote_without_face: bool = False
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict every output renders (:func:`forensic.verdict.verdict_of`)."""
+        no_face = self.face.mode == "no-face" and "face" in self.streams  # a model without a face stream never searched
+        return verdict_of(self.prob_fake, threshold=self.vote.threshold, untrained=self.untrained, no_face=no_face,
+                          vote_without_face=self.vote_without_face)
+
+    @property
+    def label(self) -> str | None:
+        """``"fake"`` or ``"real"``, or None when no verdict is given (untrained weights, no face)."""
+        return self.verdict.label
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of ``python -m forensic predict --format json`` (the README's "JSON output" section)."""
@@ -134,7 +151,7 @@ class Report:
         return {
             "path": self.source,
             "prob_fake": self.prob_fake,
-            "label": self.label,
+            **self.verdict.to_dict(),
             "streams": {name: s.to_dict() for name, s in self.streams.items()},
             "vote": self.vote.to_dict(),
             "face": {
@@ -168,6 +185,9 @@ def error_record(source: str | None, message: str, *, preset: str | None = None,
         "path": source,
         "prob_fake": None,
         "label": None,
+        "verdict": None,
+        "verdict_reason": None,
+        "verdict_rule": None,
         "streams": {},
         "face": None,
         "preset": preset,

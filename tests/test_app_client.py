@@ -143,8 +143,9 @@ def test_analyze_returns_verdict_overlays_plots_and_report(astronaut_analysis):
     vote, details, regions, *rest = astronaut_analysis
     overlays, plots, report = rest[:3], rest[3:7], rest[7]
     p = report["prob_fake"]
-    # the label follows from the vote (tiny-random's threshold 0.5), not merely one of two words
-    assert p in GRID and report["label"] == report["vote"]["label"] == ("fake" if p >= 0.5 else "real")
+    # the vote's side follows from its threshold; untrained weights: no label, the same verdict word as the page
+    assert p in GRID and report["vote"]["label"] == ("fake" if p >= 0.5 else "real")
+    assert report["label"] is None and report["verdict"] == "none (untrained)" and "none (untrained)" in vote
     # the vote as the grid it is, never a bare label with confidence bars; untrained: no verdict word
     assert f"P(fake) = <b>{p:.1f}</b>" in vote and vote.count("fv-chosen") == 1
     assert "UNTRAINED" in vote and "No verdict" in vote and "Leans" not in vote
@@ -214,11 +215,12 @@ def test_analyze_batch_takes_files_and_returns_a_csv(client, tmp_path):
                          api_name="/analyze_batch")
     assert out.endswith(".csv")
     rows = list(csv.DictReader(open(out, newline="")))
-    assert list(rows[0]) == ["file", "prob_fake", "label", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
+    assert list(rows[0]) == ["file", "prob_fake", "label", "verdict", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
     assert [r["file"] for r in rows] == ["astronaut_face.png", "notes.png", "coffee.jpg"]  # upload order, names kept
     assert "not an image" in rows[1]["error"] and rows[1]["prob_fake"] == ""
     assert [r["face_mode"] for r in (rows[0], rows[2])] == ["crop", "no-face"]
     assert all(float(r["prob_fake"]) in GRID and r["error"] == "" and r["preset"] == "tiny-random" for r in (rows[0], rows[2]))
+    assert [(r["label"], r["verdict"]) for r in (rows[0], rows[2])] == [("", "none (untrained)")] * 2  # as the page says
     with pytest.raises(AppError, match="Add one or more image files"):
         client.predict([], api_name="/analyze_batch")
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from forensic.__main__ import main
 
-FIELDS = ("path", "prob_fake", "label", "streams", "face", "preset", "untrained", "error")
+FIELDS = ("path", "prob_fake", "label", "verdict", "streams", "face", "preset", "untrained", "error")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,8 @@ def test_predict_json_lines_on_the_astronaut(capsys, folder):
     record = json.loads(lines[0])
     assert all(k in record for k in FIELDS)
     assert record["prob_fake"] in [round(0.1 * i, 1) for i in range(11)]
-    assert record["label"] in ("real", "fake") and record["error"] is None
+    # untrained weights: no label, the verdict word says why (forensic.verdict)
+    assert record["label"] is None and record["verdict"] == "none (untrained)" and record["error"] is None
     assert set(record["streams"]) == {"texture", "face", "fusion"}
     assert all(0 <= s["prob_fake"] <= 1 for s in record["streams"].values())
     assert record["face"]["mode"] == "small-face" and record["face"]["box"] is not None
@@ -74,7 +75,7 @@ def test_csv_format(capsys, folder):
     code, out, _ = _run(capsys, "predict", str(folder / "b_astronaut.png"), "--preset", "tiny-random", "--format", "csv", "--degrade", "jpeg-q20")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 1
-    assert list(rows[0]) == ["path", "prob_fake", "label", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
+    assert list(rows[0]) == ["path", "prob_fake", "label", "verdict", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
     assert rows[0]["preset"] == "tiny-random" and rows[0]["error"] == "" and 0 <= float(rows[0]["texture"]) <= 1
 
 

@@ -22,7 +22,8 @@ def detector():
 
 def test_analyze_reports_a_verdict_on_the_grid(detector, astronaut):
     report = detector.analyze(astronaut)
-    assert report.prob_fake in GRID and report.label == ("fake" if report.prob_fake >= 0.5 else "real")
+    assert report.prob_fake in GRID and report.vote.label == ("fake" if report.prob_fake >= 0.5 else "real")
+    assert report.label is None and report.verdict.word == "none (untrained)"  # untrained: no verdict (forensic.verdict)
     assert set(report.streams) == {"texture", "face", "fusion"}
     for s in report.streams.values():
         assert 0 <= s.prob_fake <= 1 and s.vote_prob in GRID

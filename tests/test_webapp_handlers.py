@@ -24,6 +24,7 @@ pytest.importorskip("gradio")
 
 from webapp import batch, vote  # noqa: E402
 from forensic import viz  # noqa: E402
+from forensic.verdict import verdict_of  # noqa: E402
 from webapp.files import ScratchDir  # noqa: E402
 from webapp.handlers import Handlers  # noqa: E402
 from webapp.lab import LabSettings  # noqa: E402
@@ -67,7 +68,8 @@ def _report(p, votes, weights=None, *, untrained=False, abstained=()):
     mean = sum(weights[n] * v for n, v in votes.items()) / sum(weights.values())
     streams = {n: SimpleNamespace(vote_prob=v, weight=weights[n]) for n, v in votes.items()}
     return SimpleNamespace(prob_fake=p, untrained=untrained, streams=streams,
-                           vote=SimpleNamespace(stream_probs=votes, weights=weights, abstained=abstained, mean=mean))
+                           vote=SimpleNamespace(stream_probs=votes, weights=weights, abstained=abstained, mean=mean),
+                           verdict=verdict_of(p, threshold=0.5, untrained=untrained, no_face=False))
 
 
 @pytest.mark.parametrize(
@@ -268,7 +270,7 @@ def test_the_batch_status_counts_what_was_analysed():
 
 
 def test_the_batch_table_escapes_names_and_keeps_the_error_in_a_wrapping_cell():
-    row = {"file": "<b>x</b>.png", "prob_fake": None, "label": None, "untrained": False, "face_mode": None,
+    row = {"file": "<b>x</b>.png", "prob_fake": None, "label": None, "verdict": None, "untrained": False, "face_mode": None,
            "error": "bad & broken", **{n: None for n in batch.STREAMS}}
     table = batch.table_html([row])
     assert "&lt;b&gt;x&lt;/b&gt;.png" in table and "<td class='wrap'>bad &amp; broken</td>" in table

@@ -31,25 +31,22 @@ CSV_COLUMNS = ("file", *(c for c in RECORD_COLUMNS if c != "path"))
 TABLE_HEADERS = ("file", "P(fake)", "verdict", *STREAMS, "face mode", "error")
 
 
-def batch_row(path: str | Path, outcome: Report | Exception, *, preset: str, untrained: bool) -> dict[str, Any]:
-    """The CSV row of one file: its verdict, or its error in one line."""
-    row = csv_row(report_record(Path(path).name, outcome, preset=preset, untrained=untrained))
+def batch_row(path: str | Path, outcome: Report | Exception, *, preset: str, untrained: bool,
+              vote_without_face: bool = False) -> dict[str, Any]:
+    """The CSV row of one file: its verdict (the report's, as the page and the CLI say it), or its error in one line."""
+    row = csv_row(report_record(Path(path).name, outcome, preset=preset, untrained=untrained,
+                                vote_without_face=vote_without_face))
     return {"file": row.pop("path"), **row}
 
 
 def table_html(rows: Iterable[dict[str, Any]]) -> str:
     """The rows as the page shows them: an HTML table whose headers never break a word (a narrow screen scrolls
-    the table, not the page) and whose error text wraps in its cell; no verdict word for an untrained model,
-    blanks for missing values."""
+    the table, not the page) and whose error text wraps in its cell; the verdict word is the CSV's (the report's
+    :mod:`forensic.verdict`: ``none (untrained)``, ``out of scope: no face`` ...), blanks for missing values."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in TABLE_HEADERS)
     body = []
     for r in rows:
-        if r["error"]:
-            verdict = "-"
-        elif r["untrained"]:
-            verdict = "none (untrained)"
-        else:
-            verdict = r["label"]
+        verdict = "-" if r["error"] else r["verdict"]
         p = "" if r["prob_fake"] is None else f"{r['prob_fake']:.1f}"
         cells = [r["file"], p, verdict, *("" if r[n] is None else f"{r[n]:.3f}" for n in STREAMS), r["face_mode"] or ""]
         body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)

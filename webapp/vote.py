@@ -3,8 +3,9 @@
 A bare "fake" with 60 % / 40 % bars reads like a confidence. The ensemble is a *vote*: each
 stream's P(fake) rounded to 0.1, averaged with weights 2:1:2, rounded again, so it takes one of
 11 values. :func:`read_vote` turns that into how strong the evidence is and whether the streams
-agree; :func:`vote_html` draws the grid, the streams' votes and the words. An untrained model gets
-no verdict word at all.
+agree; :func:`vote_html` draws the grid, the streams' votes and the words. The verdict itself is
+the report's (:mod:`forensic.verdict`), the one the exports write: an untrained model gets no
+verdict word at all, a photo without a face is "out of scope: no face".
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from forensic import viz
 
 if TYPE_CHECKING:  # pragma: no cover
     from forensic.report import Report
+    from forensic.verdict import Verdict
 
 __all__ = ["VoteReading", "read_vote", "vote_html", "GRID"]
 
@@ -33,11 +35,12 @@ class VoteReading:
         prob_fake: the ensemble's value on the grid.
         steps: how many 0.1 steps it lies from the threshold (0 = on it).
         strength: ``none`` (on the threshold), ``weak`` (1 step), ``moderate`` (2-3), ``strong`` (4-5).
-        leaning: ``fake`` or ``real`` (the side of the threshold; on it counts as fake), or None
-            when no verdict may be given (untrained weights).
+        leaning: ``fake`` or ``real`` (the verdict's label: on the threshold counts as fake), or None
+            when no verdict is given (untrained weights, no face).
         agreement: ``agree``, ``partly`` (same side, far apart) or ``disagree`` (both sides).
         sides: stream -> ``fake`` / ``real`` for the streams that voted (weight > 0).
         summary: one sentence with all of the above.
+        verdict: the report's verdict (what the exports say).
     """
 
     prob_fake: float
@@ -47,6 +50,7 @@ class VoteReading:
     agreement: str
     sides: dict[str, str]
     summary: str
+    verdict: Verdict
 
 
 def _side(p: float, threshold: float) -> str:
@@ -63,20 +67,24 @@ def read_vote(report: Report, *, threshold: float = 0.5) -> VoteReading:
     sides = {n: _side(v, threshold) for n, v in voters.items()}
     spread = (max(voters.values()) - min(voters.values())) if voters else 0.0
     agreement = "disagree" if len(set(sides.values())) > 1 else "partly" if spread >= 0.3 - 1e-9 else "agree"
-    leaning = None if report.untrained else _side(p, threshold)
-    summary = _summary(p, steps, strength, leaning, agreement, sides, threshold, untrained=report.untrained)
-    return VoteReading(p, steps, strength, leaning, agreement, sides, summary)
+    verdict = report.verdict
+    summary = _summary(p, steps, strength, verdict, agreement, sides, threshold, untrained=report.untrained)
+    return VoteReading(p, steps, strength, verdict.label, agreement, sides, summary, verdict)
 
 
-def _summary(p, steps, strength, leaning, agreement, sides, threshold, *, untrained) -> str:
+def _summary(p, steps, strength, verdict, agreement, sides, threshold, *, untrained) -> str:
     where = (f"{p:.1f} lies on the {threshold:g} threshold" if steps == 0
              else f"{p:.1f} is {steps} step{'s' if steps > 1 else ''} of 0.1 from the {threshold:g} threshold")
     if untrained:
         head = f"No verdict: the weights are untrained, so these numbers are random ({where})."
+    elif verdict.label is None:
+        head = f"No verdict: no face was found and the detector was trained on faces ({where})."
     elif strength == "none":
-        head = f"No evidence either way: {where} (it counts as fake)."
+        head = f"No evidence either way: {where} (a tie: it counts as fake)."
     else:
-        head = f"Leans {leaning}, {strength} evidence: {where}."
+        head = f"Leans {verdict.label}, {strength} evidence: {where}."
+    if verdict.label is not None and verdict.word.endswith("(no face)"):
+        head += " No face was found: the vote is given because it was asked for."
     if agreement == "disagree":
         by_side = {side: [n for n, s in sides.items() if s == side] for side in ("real", "fake")}
         agree = f"The streams disagree: {', '.join(by_side['real'])} below the threshold, {', '.join(by_side['fake'])} at or above it."
@@ -114,8 +122,10 @@ def vote_html(report: Report, *, threshold: float = 0.5, subject: str = "") -> s
         f"{votes[n]:.1f} × {weights[n]:g}{' (abstained)' if n in report.vote.abstained else ''}</span>"
         for n in _STREAMS if n in votes
     )
-    if reading.leaning is None:
+    if report.untrained:
         head = "<div class='fv-head fv-none'>No verdict (untrained weights)</div>"
+    elif reading.leaning is None:
+        head = "<div class='fv-head fv-none'>No verdict: out of scope (no face found)</div>"
     elif reading.strength == "none":
         head = "<div class='fv-head'>No evidence either way</div>"
     else:
@@ -123,9 +133,11 @@ def vote_html(report: Report, *, threshold: float = 0.5, subject: str = "") -> s
     untrained = ("<div class='fv-untrained'>⚠ UNTRAINED weights: the vote below is random. "
                  "It shows how the tool works, not what the image is.</div>") if report.untrained else ""
     about = f"<div class='fv-subject'>{html.escape(subject)}</div>" if subject else ""
+    said = (f"<div class='fv-verdict' title='{html.escape(reading.verdict.rule, quote=True)}'>"
+            f"Verdict: <b>{html.escape(reading.verdict.word)}</b></div>")
     return (
         "<div class='fv'>"
-        f"{about}{untrained}{head}"
+        f"{about}{untrained}{head}{said}"
         f"<div class='fv-title'>Ensemble P(fake) = <b>{reading.prob_fake:.1f}</b>: one of the 11 values the vote can take</div>"
         f"<div class='fv-grid'>{''.join(cells)}</div>"
         f"<div class='fv-axis'><span>0.0 real side</span><span>threshold {threshold:g}</span><span>fake side 1.0</span></div>"

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..options import add_model_args
@@ -34,6 +35,9 @@ def add_parser(subparsers, name: str) -> None:
                              "adaptive (fast, finished exactly where its fidelity is not high) "
                              "or exact (one forward pass per channel, slow on CPU)")
     add_degrade_args(parser)
+    parser.add_argument("--vote-without-face", action="store_true",
+                        help="give the verdict even when no face is found (by default such an image is "
+                             "'out of scope: no face': its P(fake) is reported, its label left empty)")
     parser.set_defaults(run=run)
 
 
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         return fail(str(exc))
     bar.close()
+    report = replace(report, vote_without_face=args.vote_without_face)
     out = Path(args.out)
     subject = Path(args.image).name
     pictures = {"regions.png": viz.regions_picture(report)}
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         save_atomically(out / "report.json", lambda tmp: tmp.write_text(record))
     except OSError as exc:  # a full disk: each file is whole or absent, never cut
         return fail(write_problem(getattr(exc, "filename", None) or out, exc))
-    verdict = f"P(fake) {report.prob_fake:.1f} ({report.label})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
+    verdict = f"P(fake) {report.prob_fake:.1f} ({report.verdict.word})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
     say(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
     for name, stream in report.streams.items():
         fidelity = stream.cam.fidelity if stream.cam is not None else None

@@ -52,6 +52,9 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N",
                         help="images per pass through the streams (default 8; 32-128 keeps a big GPU busy)")
+    parser.add_argument("--vote-without-face", action="store_true",
+                        help="give the verdict even when no face is found (by default such an image is "
+                             "'out of scope: no face': its P(fake) is reported, its label left empty)")
     parser.set_defaults(run=run)
 
 
@@ -161,7 +164,8 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
     )
     try:
         for path, outcome in results:
-            record = report_record(path, outcome, preset=detector.preset, untrained=detector.untrained)
+            record = report_record(path, outcome, preset=detector.preset, untrained=detector.untrained,
+                                   vote_without_face=args.vote_without_face)
             failures += record["error"] is not None
             if record["error"] is not None:
                 bar.write(f"{path}: {record['error']}", file=sys.stderr)

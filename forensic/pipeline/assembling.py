@@ -71,7 +71,6 @@ def assemble(
     return Report(
         source=loaded.source,
         prob_fake=verdict.prob_fake,
-        label=verdict.label,
         vote=verdict,
         streams=streams,
         face=prepared.face,
