@@ -194,6 +194,7 @@ def test_vote_result_to_dict_is_json() -> None:
         "weights": {"texture": 2.0, "face": 0.0, "fusion": 2.0},
         "abstained": ["face"],
         "mean": 0.75,
+        "threshold": 0.5,
     }
     assert isinstance(result, VoteResult)
 
