@@ -107,3 +107,15 @@ def test_the_cli_flag_gives_the_vote_without_a_face(capsys, monkeypatch):
         assert main(["predict", str(CUP), "--preset", "tiny-random", "--no-progress", "--format", "csv", *flag]) == 0
         row = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))[0]
         assert (row["label"] or None, row["verdict"]) == (record["label"], record["verdict"])
+
+
+def test_explain_writes_the_same_verdict_and_takes_the_flag(capsys, monkeypatch, tmp_path):
+    from forensic.pipeline import flow
+
+    real = flow.assemble
+    monkeypatch.setattr(flow, "assemble", lambda *a, **k: replace(real(*a, **k), untrained=False))  # as if trained
+    for flag, ends in (((), NO_FACE), (("--vote-without-face",), "(no face)")):
+        out = tmp_path / f"out{len(flag)}"
+        assert main(["explain", str(CUP), "--out", str(out), "--preset", "tiny-random", *flag]) == 0
+        record = json.loads((out / "report.json").read_text())
+        assert record["verdict"].endswith(ends) and f"({record['verdict']})" in capsys.readouterr().out
