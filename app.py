@@ -58,6 +58,7 @@ COMPARE_PAGE = (*COMPARE_API, "compare_status", "compare_caption_texture", "comp
                 "compared", "compare_results")
 SWEEP_API = ("sweep_plot", "sweep_json")
 SWEEP_PAGE = (*SWEEP_API, "sweep_status", "swept")
+FILMSTRIP = ("filmstrip_plot", "filmstrip_png")
 BATCH_PAGE = ("batch_status", "batch_table", "batch_csv")
 STALE = ("status", "results", "compare_status", "compare_results", "sweep_status")
 
@@ -146,8 +147,8 @@ def _wire(page, h) -> None:
                  trigger_mode="always_last", **on_status, **detector_queue).then(**stale)
     image.change(_returning(h.clear_compare, COMPARE_PAGE), [image], page.get(COMPARE_PAGE), api_visibility="private",
                  show_progress="hidden")
-    image.change(_returning(h.clear_sweep, SWEEP_PAGE), [image, page.seed], page.get(SWEEP_PAGE), api_visibility="private",
-                 show_progress="hidden")
+    image.change(_returning(h.clear_sweep, (*SWEEP_PAGE, *FILMSTRIP)), [image, page.seed], page.get((*SWEEP_PAGE, *FILMSTRIP)),
+                 api_visibility="private", show_progress="hidden")
 
     # the page's buttons: messages in place, never an error pill on every panel
     page.analyze_btn.click(_returning(_with_lab(h.analyze_in_place), ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE),
@@ -157,6 +158,9 @@ def _wire(page, h) -> None:
     page.sweep_btn.click(_returning(h.sweep_in_place, SWEEP_PAGE), [image, page.family, page.seed, page.spec_box],
                          page.get(SWEEP_PAGE), api_visibility="private", show_progress_on=[page.sweep_status],
                          **detector_queue).then(**stale)
+    page.filmstrip_btn.click(_returning(h.filmstrip_in_place, (*FILMSTRIP, "sweep_status")), [image, page.family, page.seed],
+                             page.get((*FILMSTRIP, "sweep_status")), api_visibility="private",
+                             show_progress_on=[page.sweep_status], **detector_queue)
     page.batch_btn.click(_returning(h.batch_in_place, BATCH_PAGE), [page.batch_files], page.get(BATCH_PAGE),
                          api_visibility="private", show_progress_on=[page.batch_status], **detector_queue)
 

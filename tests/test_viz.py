@@ -78,3 +78,18 @@ def test_the_sweep_figure_starts_at_zero_with_its_legend_outside_the_panels():
     assert [ax.get_ylim()[0] for ax in fig.axes] == [0, 0, 0]
     assert not any(ax.get_window_extent().overlaps(legend) for ax in fig.axes)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["texture", "face", "fusion", "vote (0.1 grid)"]
+
+
+def test_the_sweep_figures_x_axis_is_the_familys_own_parameter_stronger_to_the_right():
+    from forensic.degrade.families import SWEEP_STRENGTHS, parameter_at
+
+    rows = [{"strength": s, "param": parameter_at("jpeg", s), "prob_fake": 0.6,
+             "streams": {n: {"prob_fake": 0.5, "attention_entropy": 0.9, "stability": 1 - s / 5} for n in ("texture", "face", "fusion")}}
+            for s in SWEEP_STRENGTHS]
+    fig = viz.sweep_figure(rows, title="t")
+    for ax in fig.axes:
+        assert ax.get_xlabel().startswith("JPEG quality") and "stronger" in ax.get_xlabel()
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks[0] == "100" and ticks[-1] == "5" and list(ax.get_xticks()) == list(SWEEP_STRENGTHS)
+    old = [{k: v for k, v in r.items() if k != "param"} for r in rows]  # rows without the parameter: strengths
+    assert viz.sweep_figure(old).axes[0].get_xlabel().startswith("strength")

@@ -16,6 +16,7 @@ All of it runs without a server: tests call these methods directly.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -100,6 +101,13 @@ class Handlers:
                                     progress=lambda stage, frac: progress(frac, desc=stage))
 
         @on_gpu
+        def run_filmstrip(pixels, family, seed, progress):
+            from forensic.sweep import attention_filmstrip
+
+            progress(0.1, desc=f"{family}: the clean image and five levels, with fast Score-CAM")
+            return attention_filmstrip(detector, pixels, family, method="fast", seed=seed)
+
+        @on_gpu
         def run_batch(paths, progress):
             rows = []
             for i, (path, outcome) in enumerate(detector.analyze_many(paths, batch_size=8, max_pixels=bound)):
@@ -108,6 +116,7 @@ class Handlers:
             return rows
 
         self._run_analysis, self._run_pair, self._run_sweep, self._run_batch = run_analysis, run_pair, run_sweep, run_batch
+        self._run_filmstrip = run_filmstrip
 
     # -------------------------------------------------------------------------------- lab
     def degrade(self, image, lab: LabSettings):
@@ -305,6 +314,35 @@ class Handlers:
         except gr.Error as exc:
             return SweepView(sweep_status=status_html(f"⚠ **{exc.message}**", "error"))
         return replace(view, sweep_status=self._sweep_status(view.swept, spec or None, view.swept["seed"], True, fresh=True))
+
+    def filmstrip_in_place(self, image, family, seed, progress=gr.Progress()) -> SweepView:
+        """The Sweep tab's film-strip: each stream's fast Score-CAM on the clean upload and at five levels of
+        ``family`` (JPEG: quality 90, 70, 50, 30, 10), each with its map cosine to the clean map, and the
+        figure as a PNG file. Messages in place."""
+        if not image:
+            return SweepView(sweep_status=status_html("⚠ **No image**: upload one first.", "error"))
+        try:
+            if self.detector is None:
+                raise gr.Error(self.error, title="No detector loaded", print_exception=False)
+            seed = checked_seed(seed)
+            decoded = decode_upload(image, self.max_pixels)
+            try:
+                strip = on_model_thread(self._run_filmstrip, decoded.pixels, family or "jpeg", seed, progress)
+            except (SpecError, ValueError) as exc:
+                raise user_error(exc) from exc
+        except gr.Error as exc:
+            return SweepView(sweep_status=status_html(f"⚠ **{exc.message}**", "error"))
+        levels = ", ".join(viz.param_text(r["param"]) for r in strip.rows[1:])
+        label = strip.rows[0]["param"]["label"]
+        title = (f"Where each stream looks as {label} degrades: {strip.family}, seed {strip.seed}"
+                 + ("  [UNTRAINED weights: random numbers]" if self.detector.untrained else ""))
+        fig = viz.filmstrip_figure(strip, title=title)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        png = self.scratch.write(f"filmstrip-{strip.family}-seed{strip.seed}.png", buffer.getvalue())
+        text = (f"✓ Film-strip from the **clean upload**: {strip.family} at {label} {levels}, seed {strip.seed}, "
+                f"{strip.method} Score-CAM; each panel gives its map's cosine to the clean map (1 = the same map).")
+        return SweepView(sweep_status=status_html(text), filmstrip_plot=fig, filmstrip_png=str(png))
 
     def _sweep_status(self, swept: dict | None, spec: str | None, seed: int, has_image: bool, *, fresh: bool = False) -> str:
         lab = (f" The lab's settings above (`{spec}`) are **not** applied here." if spec

@@ -217,7 +217,7 @@ def _compare(page: Page, ready: bool) -> None:
 
 def _sweep(page: Page, ready: bool) -> None:
     with gr.Row():
-        page.add("family", gr.Dropdown(list(FAMILY_CHOICES), value="compound", label="Degradation family (strength 0, 0.1, ..., 1)"))
+        page.add("family", gr.Dropdown(list(FAMILY_CHOICES), value="compound", label="Degradation family (clean to strongest)"))
         page.add("sweep_btn", gr.Button("Run sweep", variant="primary", interactive=ready, elem_id="sweep"))
         _needs(ready, "sweep-needs")
     page.add("sweep_status", gr.HTML(elem_id="sweep-status"))
@@ -226,6 +226,16 @@ def _sweep(page: Page, ready: bool) -> None:
     _note(NOTES["sweep"])
     with gr.Accordion("Sweep rows (JSON)", open=False):
         page.add("sweep_json", gr.JSON(label="Rows"))
+    # the attention film-strip: the same family, five levels, each stream's map (for projecting in class)
+    with gr.Row():
+        page.add("filmstrip_btn", gr.Button("Film-strip (attention at five levels)", interactive=ready,
+                                            elem_id="filmstrip"))
+    page.add("filmstrip_plot", gr.Plot(label="Attention film-strip", format="png", show_label=False,
+                                       elem_id="filmstrip-plot"))
+    page.add("filmstrip_png", gr.File(label="The film-strip as PNG", interactive=False, elem_id="filmstrip-png"))
+    _note("Film-strip: each stream's fast Score-CAM on the clean upload and at five levels of the family chosen above "
+          "(JPEG: quality 90, 70, 50, 30, 10; others: strength 0.2 to 1), each with its map cosine to the clean map "
+          "(1 = the stream still looks at the same places).")
 
 
 def _batch(page: Page, ready: bool) -> None:

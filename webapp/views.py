@@ -122,12 +122,14 @@ class CompareView:
 
 @dataclass(frozen=True)
 class SweepView:
-    """A robustness sweep: its figure, rows and what it was swept from."""
+    """A robustness sweep: its figure, rows and what it was swept from; or an attention film-strip and its PNG."""
 
     sweep_status: str = ""
     sweep_plot: Any = None
     sweep_json: dict | None = None
     swept: dict | None = None
+    filmstrip_plot: Any = None
+    filmstrip_png: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from typing import Any
 __all__ = [
     "FAMILIES",
     "GNOISE_SIGMAS",
+    "PARAMETER_LABELS",
     "JPEG_QUALITIES",
     "PAPER_FAMILIES",
     "PROTOCOL_STRENGTHS",
     "SWEEP_STRENGTHS",
     "check_family",
     "level_params",
+    "parameter_at",
     "strength_params",
 ]
 
@@ -52,6 +54,30 @@ def strength_params(family: str, s: float) -> dict[str, Any]:
     if family == "resize":
         return {"scale": round(1.0 / (1.0 + 3.0 * s), 6), "interp": "area"}
     return {"strength": round(s, 6)}
+
+
+PARAMETER_LABELS: dict[str, tuple[str, str]] = {
+    "jpeg": ("quality", "JPEG quality"),
+    "gnoise": ("sigma", "noise sigma (0-255 units)"),
+    "gblur": ("sigma", "blur sigma (px)"),
+    "motion-blur": ("length", "motion-blur length (px)"),
+    "resize": ("scale", "resize scale (down and back up)"),
+    "compound": ("strength", "compound strength"),
+}
+"""Per family: the parameter that grows (or shrinks) with strength, and its axis label in words."""
+
+
+def parameter_at(family: str, s: float) -> dict[str, Any]:
+    """``family``'s own parameter at strength ``s`` in [0, 1]: ``{"name", "value", "label"}``
+    (e.g. ``{"name": "quality", "value": 40, "label": "JPEG quality"}``); at ``s = 0`` the
+    clean image's value (quality 100, sigma 0, scale 1 ...).
+
+    Raises:
+        ValueError: unknown family (lists the valid ones).
+    """
+    check_family(family)
+    name, label = PARAMETER_LABELS[family]
+    return {"name": name, "value": strength_params(family, float(s))[name], "label": label}
 
 
 def level_params(family: str) -> list[tuple[str, dict[str, Any] | None]]:

@@ -12,6 +12,8 @@ from .figures import (
     drift_figure,
     entropy_figure,
     explanation_figure,
+    filmstrip_figure,
+    param_text,
     similarity_figure,
     similarity_heatmap,
     stability_figure,
@@ -50,6 +52,8 @@ __all__ = [
     "similarity_heatmap",
     "similarity_figure",
     "sweep_figure",
+    "filmstrip_figure",
+    "param_text",
     "stability_figure",
     "drift_figure",
 ]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..report import Report
 
 __all__ = ["cam_caption", "explanation_figure", "entropy_figure", "similarity_heatmap", "similarity_figure", "sweep_figure",
+           "filmstrip_figure", "param_text",
            "stability_figure", "drift_figure"]
 
 
@@ -117,10 +118,33 @@ def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity", 
     return fig
 
 
+def param_text(param: Mapping | None) -> str:
+    """A family parameter's value as a short tick text: ``40``, ``2.4``, ``0.53``."""
+    if not param:
+        return ""
+    v = param["value"]
+    return f"{v:.2g}" if isinstance(v, float) and 0 < abs(v) < 1 else f"{v:g}"
+
+
+def _param_axis(axes, rows: Sequence[Mapping]) -> None:
+    # x positions are the strengths (more degradation to the right); ticks and label in the family's units
+    if not rows or "param" not in rows[0]:
+        for ax in axes:
+            ax.set_xlabel("strength (0 = clean, 1 = strongest)")
+        return
+    strengths = [r["strength"] for r in rows]
+    texts = [param_text(r["param"]) for r in rows]
+    step = 1 if len(rows) <= 6 or max(len(t) for t in texts) <= 3 else 2
+    for ax in axes:
+        ax.set_xticks(strengths[::step], texts[::step], fontsize=8)
+        ax.set_xlabel(f"{rows[0]['param']['label']}\n(stronger degradation \u2192)", fontsize=9)
+
+
 def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") -> Figure:
     """A robustness sweep (:attr:`forensic.sweep.SweepResult.rows`) for students: the vote and each
-    stream's P(fake), attention spread and feature stability against strength, every axis from 0
-    and one legend under the panels (it covers no line)."""
+    stream's P(fake), attention spread and feature stability against the family's own parameter
+    (e.g. JPEG quality 100 ... 5, more degradation to the right), every axis from 0 and one legend
+    under the panels (it covers no line)."""
     strengths = [r["strength"] for r in rows]
     names = [n for n in STREAM_COLORS if rows and n in rows[0]["streams"]]
     fig = new_figure(12.0, 4.0, layout="constrained")  # room for the legend outside
@@ -132,13 +156,53 @@ def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") ->
         ax_s.plot(strengths, [r["streams"][name]["stability"] for r in rows], **style)
     ax_p.step(strengths, [r["prob_fake"] for r in rows], where="mid", color="k", lw=2, label="vote (0.1 grid)")
     ax_p.axhline(0.5, color="0.5", ls=":", lw=1)
-    ax_p.set(ylim=(0, 1.02), xlabel="strength", ylabel="P(fake)", title="The vote and each stream's P(fake)")
-    ax_e.set(ylim=(0, 1.02), xlabel="strength", ylabel="entropy / ln N", title="How spread out the attention is")
+    ax_p.set(ylim=(0, 1.02), ylabel="P(fake)", title="The vote and each stream's P(fake)")
+    ax_e.set(ylim=(0, 1.02), ylabel=ENTROPY_LABEL, title="How spread out the attention is")
     low = min([0.0] + [r["streams"][n]["stability"] for r in rows for n in names if r["streams"][n]["stability"] is not None])
-    ax_s.set(ylim=(low, 1.02), xlabel="strength", ylabel="cosine to the clean features", title="How far the features moved")
+    ax_s.set(ylim=(low, 1.02), ylabel="cosine to the clean features", title="How far the features moved")
+    _param_axis((ax_p, ax_e, ax_s), rows)
     handles, labels = ax_p.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def filmstrip_figure(strip, *, title: str = "", subject: str = "") -> Figure:
+    """An attention film-strip (:class:`forensic.sweep.FilmStrip`): one row per stream, one column per
+    level (clean first), each panel captioned with the family's parameter and the map's cosine to
+    the clean map (1 = the same map); a colour scale under the panels."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    rows = strip.rows
+    names = [n for n in STREAM_COLORS if rows and n in rows[0]["streams"]]
+    if not names or not any(strip.overlays):
+        return message_figure("No Score-CAM maps to show: the film-strip needs explanations.", title=title or "Attention film-strip")
+    label = rows[0]["param"]["label"]
+    fig = new_figure(2.3 * len(rows) + 0.6, 2.75 * len(names) + 1.7, layout="constrained")
+    axes = fig.subplots(len(names), len(rows), squeeze=False)
+    for j, (row, overlays) in enumerate(zip(rows, strip.overlays)):
+        head = "clean image (not degraded)" if j == 0 else f"{label} {param_text(row['param'])}"
+        for i, name in enumerate(names):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if name in overlays:
+                ax.imshow(overlays[name])
+            cos = row["streams"][name].get("map_cosine")
+            caption = ("the reference map" if j == 0 else "map cosine to clean: " + ("n/a" if cos is None else f"{cos:.2f}"))
+            ax.set_title((head + "\n" if i == 0 else "") + caption, fontsize=8.5,
+                         fontweight="normal")
+            if j == 0:
+                ax.set_ylabel(STREAM_TITLES.get(name, name), fontsize=9, color=stream_rgb(name))
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), ax=axes, orientation="horizontal",
+                       fraction=0.035, aspect=60, ticks=[0, 1])
+    bar.ax.set_xticklabels(["0 least", "1 most"], fontsize=8)
+    for tick, align in zip(bar.ax.get_xticklabels(), ("left", "right")):
+        tick.set_horizontalalignment(align)  # inside the bar's ends, never cut at the figure's edge
+    bar.set_label(f"Colour = how much that part of the stream's input raised its P(fake) ({strip.method} Score-CAM, "
+                  "each map scaled to its own 0-1); outside the input region the photo is dimmed", fontsize=8)
+    set_titles(fig, title or f"Where each stream looks as {label} degrades ({strip.family}, seed {strip.seed})", subject)
     return fig
 
 
