@@ -75,6 +75,7 @@ def robustness_sweep(
                 "spec": None if spec is None else str(spec),
                 "prob_fake": report.prob_fake,
                 "label": report.label,
+                "verdict": report.verdict.word,
                 "face_mode": report.face.mode,
                 "streams": {
                     name: {

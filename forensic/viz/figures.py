@@ -41,7 +41,7 @@ def explanation_figure(report: Report) -> Figure:
     fig = new_figure(4.0 * (1 + len(names)), 5.0)
     axes = fig.subplots(1, 1 + len(names), squeeze=False)[0]
     axes[0].imshow(regions_picture(report))
-    axes[0].set_title(f"P(fake) {report.prob_fake:.1f}: {report.label}" + ("  [UNTRAINED]" if report.untrained else ""))
+    axes[0].set_title(f"P(fake) {report.prob_fake:.1f}: {report.verdict.word}")
     for ax, name in zip(axes[1:], names):
         s = report.streams[name]
         ax.imshow(overlays[name])
