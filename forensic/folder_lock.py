@@ -11,6 +11,7 @@ naming that PID. Where ``fcntl`` does not exist (Windows) there is no lock.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import IO
 
@@ -62,10 +63,16 @@ class FolderLock:
         self.release()
 
 
-def _holder(handle: IO[str]) -> int | None:
-    handle.seek(0)
-    text = handle.read(32).strip()
-    return int(text) if text.isdigit() else None
+def _holder(handle: IO[str], *, wait: float = 2.0) -> int | None:
+    """The PID the holder wrote; it writes it just after taking the lock, so a run refused in
+    that instant waits up to ``wait`` seconds for it."""
+    deadline = time.monotonic() + wait
+    while True:
+        handle.seek(0)
+        text = handle.read(32).strip()
+        if text.isdigit() or time.monotonic() >= deadline:
+            return int(text) if text.isdigit() else None
+        time.sleep(0.02)
 
 
 def lock_folder(folder: str | os.PathLike, *, what: str = "run") -> FolderLock:

@@ -159,3 +159,23 @@ def test_training_with_a_malformed_face_cache_rebuilds_it(toy8, tmp_path, caplog
     assert any("face cache" in r.getMessage() for r in caplog.records)
     rebuilt = json.loads((out / "face_cache.json").read_text())
     assert isinstance(rebuilt, dict) and rebuilt and "k" not in rebuilt
+
+
+def test_a_run_refused_while_the_holder_writes_its_pid_still_names_it(tmp_path):
+    """The holder writes its PID just after taking the lock: a run refused in that instant waits for it."""
+    import fcntl
+    import threading
+
+    from forensic.folder_lock import LOCK_NAME, FolderBusy, lock_folder
+
+    handle = open(tmp_path / LOCK_NAME, "a+")  # another holder that has the lock but no PID written yet
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    late = threading.Timer(0.2, lambda: (handle.write("4242\n"), handle.flush()))
+    late.start()
+    try:
+        with pytest.raises(FolderBusy) as refused:
+            lock_folder(tmp_path, what="training run")
+        assert refused.value.pid == 4242 and "in use by process 4242" in str(refused.value)
+    finally:
+        late.join()
+        handle.close()

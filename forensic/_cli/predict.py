@@ -138,7 +138,7 @@ def _output_failed(args: argparse.Namespace, exc: OSError, tally: _Tally) -> str
     elif tally.done == 0:
         kept = "no record was written"
     else:
-        kept = f"the {tally.done} records written before it are complete"
+        kept = "the record written before it is complete" if tally.done == 1 else f"the {tally.done} records written before it are complete"
     return f"{write_problem(where, exc)}; {kept}"
 
 
