@@ -208,3 +208,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def count_forward(monkeypatch) -> Callable:
+    """``count_forward(detector)`` -> the number of images each of ``detector``'s forward passes
+    sees from then on, in order (a spy on the detector's own forward callable; undone after the test)."""
+
+    def spy_on(detector) -> list[int]:
+        sizes: list[int] = []
+        run = detector._forward
+
+        def spy(tensors, **kwargs):
+            sizes.append(next(iter(tensors.values())).shape[0])
+            return run(tensors, **kwargs)
+
+        monkeypatch.setattr(detector, "_forward", spy)
+        return sizes
+
+    return spy_on

@@ -23,17 +23,9 @@ def detector():
 
 
 @pytest.fixture()
-def forwarded(detector, monkeypatch):
+def forwarded(detector, count_forward):
     """The number of images each forward pass of ``detector`` saw, in order."""
-    sizes: list[int] = []
-    run = detector._forward  # the spy wraps the detector's own forward callable
-
-    def spy(tensors, **kwargs):
-        sizes.append(next(iter(tensors.values())).shape[0])
-        return run(tensors, **kwargs)
-
-    monkeypatch.setattr(detector, "_forward", spy)
-    return sizes
+    return count_forward(detector)
 
 
 @pytest.fixture(scope="module")

@@ -357,18 +357,10 @@ def test_the_scratch_folder_forgets_old_files(tmp_path):
     assert scratch.prune(now=time.time() + 61) == 1 and not old.exists()
 
 
-def test_compare_analyses_the_clean_image_once(handlers, monkeypatch):
+def test_compare_analyses_the_clean_image_once(handlers, count_forward):
     """Compare submits one paired work item: the streams see the clean image once and the degraded
     copy once (a spy on the forward pass counts the images), each explained once."""
-    det = handlers.detector
-    seen: list[int] = []
-    forward = det._forward  # the spy wraps the detector's own forward callable
-
-    def spy(tensors, **kwargs):
-        seen.append(next(iter(tensors.values())).shape[0])
-        return forward(tensors, **kwargs)
-
-    monkeypatch.setattr(det, "_forward", spy)
+    seen = count_forward(handlers.detector)
     view = handlers.compare(FACE_CROP, lab(jpeg=30, seed=2), explain="fast")
     assert sum(seen) == 2
     assert view.clean_texture is not None and view.degraded_texture is not None
