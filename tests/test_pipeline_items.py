@@ -139,12 +139,17 @@ def test_the_items_of_one_file_decode_it_once(detector, photo, tmp_path, monkeyp
         return real(source, **kwargs)
 
     monkeypatch.setattr(flow, "decode_image", spy)
+    hinted = []
+    real_hints = flow.read_provenance
+    monkeypatch.setattr(flow, "read_provenance", lambda source: hinted.append(source) or real_hints(source))
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really")
     items = [WorkItem(photo, degradation=s, stability=True) for s in ("jpeg:quality=30", "gblur:sigma=1", "none")]
     items += [WorkItem(broken, degradation="jpeg:quality=30"), WorkItem(broken)]
     out = [r for _, r in detector.run(items)]
     assert decoded == [photo, broken]  # the twin and three copies share one decode; a bad file fails once
+    assert hinted == [photo]  # and one reading of the file's provenance hints
+    assert out[0].provenance is out[1].provenance is not None
     assert [isinstance(r, Exception) for r in out] == [False, False, False, True, True]
     assert out[0].source == str(photo) and out[0].timings["decode"] >= 0
 

@@ -30,6 +30,7 @@ from ..config import ModelConfig
 from ..faces import FaceDetector
 from ..images import DecodedImage, decode_image
 from ..model import ForensicModel
+from ..provenance import Provenance, read_provenance
 from ..report import Report
 from ..runtime import RuntimeConfig
 from .assembling import assemble
@@ -138,15 +139,16 @@ class _Decoded:
         self.entries: OrderedDict[tuple, _Decoding] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, item: WorkItem) -> Any:
-        """``item``'s source decoded (a path or keyed source; other sources as they are).
+    def get(self, item: WorkItem) -> tuple[Any, Provenance | None]:
+        """``item``'s source decoded and its provenance hints (a path or keyed source, each read
+        once; other sources as they are, with no hints yet).
 
         Raises:
             forensic.images.ImageError: the source is not a usable image.
         """
         ident = twin_identity(item)
         if ident[0] == "object":
-            return item.source
+            return item.source, None
         with self.lock:
             entry = self.entries.get(ident)
             first = entry is None
@@ -157,6 +159,7 @@ class _Decoded:
         if first:
             try:
                 entry.value = decode_image(item.source, fit=item.max_pixels)
+                entry.hints = read_provenance(item.source)
             except Exception as exc:
                 entry.value = exc
             finally:
@@ -164,13 +167,14 @@ class _Decoded:
         entry.done.wait()
         if isinstance(entry.value, Exception):
             raise entry.value
-        return entry.value
+        return entry.value, entry.hints
 
 
 @dataclass
 class _Decoding:
     done: threading.Event = field(default_factory=threading.Event)
     value: DecodedImage | Exception | None = None
+    hints: Provenance | None = None
 
 
 def _path_name(source: Any) -> str | None:
@@ -242,11 +246,11 @@ def run_items(
         item = job.item
         try:
             start = time.perf_counter()
-            source = decoded.get(item)
+            source, hints = decoded.get(item)
             seconds = time.perf_counter() - start
             name = item.name if item.name is not None or source is item.source else _path_name(item.source)
             loaded = load(source, degradation=item.degradation, compound=item.compound, seed=item.seed,
-                          source=name, max_pixels=item.max_pixels, origin=item.source)
+                          source=name, max_pixels=item.max_pixels, origin=item.source, provenance=hints)
             loaded.timings["decode"] += seconds
         except Exception as exc:
             if job.provides is not None:

@@ -52,6 +52,7 @@ def load(
     source: str | None = None,
     max_pixels: int | None = None,
     origin: Any = None,
+    provenance: Provenance | None = None,
 ) -> Loaded:
     """Decodes ``image`` (a path, bytes, PIL image, array or :class:`DecodedImage`) and degrades it.
 
@@ -59,6 +60,7 @@ def load(
     the degradation, and the report's notes say so (see :func:`forensic.images.bounded`).
     ``origin``: the file ``image`` was decoded from (a path or bytes), for its provenance hints
     (:func:`forensic.provenance.read_provenance`, which never raises); by default ``image`` itself.
+    ``provenance``: those hints, already read (the items of one file share them).
 
     Raises:
         forensic.images.ImageError: the input is not a usable image.
@@ -70,8 +72,10 @@ def load(
             decoded = image if max_pixels is None else bounded(image, max_pixels)
         else:
             decoded = decode_image(image, fit=max_pixels)
-    with timed(timings, "provenance"):
-        hints = read_provenance(image if origin is None else origin)
+    hints = provenance
+    if hints is None:
+        with timed(timings, "provenance"):
+            hints = read_provenance(image if origin is None else origin)
     if source is None and isinstance(image, (str, os.PathLike)):
         source = os.fspath(image)
     if degradation is None and compound is None:
