@@ -89,8 +89,8 @@ CENTRAL_BOX = (32, 32, 224, 224)
 
 
 def write_planted_artifact_set(folder, *, n: int = 64, seed: int = 0):
-    """A toy real/fake folder (tests/toy.py) with the checkerboard over the central region."""
-    from tests.toy import write_toy_folder
+    """A toy real/fake folder (forensic/toy.py) with the checkerboard over the central region."""
+    from forensic.toy import write_toy_folder
 
     return write_toy_folder(folder, n, seed=seed, box=CENTRAL_BOX)
 
@@ -110,7 +110,7 @@ def make_planted_artifact_set():
 # ------------------------------------------------------------------------------ a trained toy model
 @dataclass(frozen=True)
 class ToyRecipe:
-    """How a toy model is trained (tests/toy.py): ``tiny-random`` with one stream trained on the
+    """How a toy model is trained (forensic/toy.py): ``tiny-random`` with one stream trained on the
     planted-artifact set. Equal recipes give equal models, so the recipe is the cache key."""
 
     n: int = 48  #: training images, real and fake interleaved
@@ -145,7 +145,7 @@ def trained_toy() -> Callable[..., TrainedToy]:
 
     from forensic.model import ForensicModel
     from forensic.presets import get_preset
-    from tests.toy import toy_set, train_stream
+    from forensic.toy import toy_set, train_stream
 
     trained: dict[ToyRecipe, tuple[ForensicModel, list[float]]] = {}
 

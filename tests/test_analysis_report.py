@@ -17,7 +17,7 @@ from analysis import cam_drift, complementarity, entropy, robustness, stability
 from analysis.__main__ import main
 from analysis.tables import read_csv
 from tests.analysis_helpers import write_toy_folder
-from tests.toy import ARTIFACT_BOX
+from forensic.toy import ARTIFACT_BOX
 
 pytestmark = pytest.mark.slow  # one shared report run on a toy set (11-40 s)
 

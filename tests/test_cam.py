@@ -18,7 +18,7 @@ from forensic.runtime import RuntimeConfig
 from forensic.streams import prepare_input, to_tensor
 
 from .conftest import TOY
-from .toy import ARTIFACT_BOX, toy_set
+from forensic.toy import ARTIFACT_BOX, toy_set
 
 CFG = get_preset("tiny-random").config
 

@@ -30,7 +30,7 @@ from forensic.weights import build_model, save_pretrained
 from tests import awkward
 from tests.awkward import binary_csv
 from tests.conftest import CENTRAL_BOX
-from tests.toy import toy_set, train_stream, write_unlabelled_folder
+from forensic.toy import toy_set, train_stream, write_unlabelled_folder
 from train.__main__ import main as train_main
 from train.agreement import ensemble_votes
 from train.checkpoint import load_checkpoint
