@@ -17,8 +17,10 @@ from .decoding import (
     probe,
     sample_times,
 )
+from .reencode import REENCODE_PRESETS, reencoded
 
 __all__ = [
+    "REENCODE_PRESETS",
     "VIDEO_MAX_PIXELS",
     "VIDEO_SUFFIXES",
     "ClipInfo",
@@ -28,5 +30,6 @@ __all__ = [
     "is_video_path",
     "iter_frames",
     "probe",
+    "reencoded",
     "sample_times",
 ]

@@ -134,7 +134,9 @@ def iter_frames(
     the frames given (0, 1, ...).
 
     Returns a :class:`FrameStream`: an iterator of :class:`Frame` that also carries ``info``
-    (:class:`ClipInfo`), ``times`` (the sample times) and ``notes``. Bad input raises
+    (:class:`ClipInfo`), ``times`` (the sample times) and ``notes``. When the times are not spread
+    and the stream runs past its stated length (some variable-frame-rate MP4s understate it), the
+    sampling goes on at ``1/fps`` steps to the real end (up to ``max_frames``) and ``times`` grows. Bad input raises
     :class:`VideoError` here, before any frame. How decoding notes reach the caller: damage after
     the first frame (a truncated or corrupt file) ends the iteration normally, with the frames
     before it given, and a line in ``notes`` ("the clip is damaged after 12.0 s ..."); scaling adds
@@ -147,15 +149,16 @@ def iter_frames(
     sample_times(1.0, fps, max_frames)  # checks fps and max_frames before opening anything
     reader = _Reader(path)
     times = sample_times(reader.info.duration_s, fps, max_frames)
-    return FrameStream(reader, times, int(max_pixels))
+    return FrameStream(reader, times, fps=fps, max_frames=int(max_frames), max_pixels=int(max_pixels))
 
 
 class FrameStream(Iterator[Frame]):
     """The sampled frames of one clip (see :func:`iter_frames`): iterate, then read ``notes``."""
 
-    def __init__(self, reader: _Reader, times: list[float], max_pixels: int) -> None:
+    def __init__(self, reader: _Reader, times: list[float], *, fps: float, max_frames: int, max_pixels: int) -> None:
         self.info: ClipInfo = reader.info
         self.times: list[float] = times
+        self._fps, self._max_frames = fps, max_frames
         self.notes: list[str] = []
         self._reader = reader
         self._frames = self._generate(max_pixels)
@@ -176,7 +179,8 @@ class FrameStream(Iterator[Frame]):
     def _generate(self, max_pixels: int) -> Iterator[Frame]:
         reader = self._reader
         pending = deque(self.times)
-        given, last_t, scaled_note = 0, -math.inf, False
+        stated_end = self.times[-1]
+        given, last_t, scaled_note, ran_past = 0, -math.inf, False, False
         try:
             for t, picture in reader.pictures(pending):
                 if t + _TIME_SLACK_S < pending[0] or t <= last_t:
@@ -190,10 +194,21 @@ class FrameStream(Iterator[Frame]):
                     self.notes.append(f"scaled from {scaled_from[0]}x{scaled_from[1]} to {w}x{h} while decoding")
                 yield Frame(index=given, time_s=round(t, 6), image=image, scaled_from=scaled_from)
                 given, last_t = given + 1, t
+                if t > stated_end + _TIME_SLACK_S and not ran_past:
+                    ran_past = True
+                    self.notes.append(
+                        f"the clip runs past its stated length of {self.info.duration_s:.1f} s: sampled on to its end"
+                    )
+                if not pending and len(self.times) < self._max_frames:
+                    # not spread: look one step further, in case the stated length is short (the stream decides)
+                    self.times.append(round(math.floor(t * self._fps + 1.0 + 1e-6) / self._fps, 6))
+                    pending.append(self.times[-1])
                 if not pending:
                     return
+            if pending and pending[0] > stated_end:
+                self.times.pop()  # the step looked for past the stated length found no frame
             end = reader.last_picture
-            if pending and end is not None and reader.last_time > last_t:
+            if pending and pending[0] <= stated_end and end is not None and reader.last_time > last_t:
                 # the stream ended before the next sample time: the last frame is the one on screen then
                 image, scaled_from = reader.rgb(end, max_pixels)
                 yield Frame(index=given, time_s=round(reader.last_time, 6), image=image, scaled_from=scaled_from)
