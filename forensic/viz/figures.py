@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .pictures import regions_picture, stream_overlays
-from .style import ENTROPY_LABEL, STREAM_COLORS, STREAM_TITLES, message_figure, new_figure, set_titles, stream_rgb
+from .style import ENTROPY_LABEL, SMALL_TEXT, STREAM_COLORS, STREAM_TITLES, message_figure, new_figure, set_titles, stream_rgb
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -60,7 +60,7 @@ def entropy_figure(report: Report, *, subject: str = "",
     from matplotlib.patches import Patch
 
     names = list(report.streams)
-    fig = new_figure(5.6, 3.9, layout="constrained")
+    fig = new_figure(4.6, 3.9, layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
     att = [report.streams[n].attention.normalized if report.streams[n].attention else np.nan for n in names]
@@ -76,17 +76,17 @@ def entropy_figure(report: Report, *, subject: str = "",
         for bar in group:
             v = bar.get_height()
             if np.isfinite(v):
-                ax.text(bar.get_x() + bar.get_width() / 2, v + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+                ax.text(bar.get_x() + bar.get_width() / 2, v + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=SMALL_TEXT)
     ax.set_xticks(x, names)
     ax.set_ylim(0, 1.12)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
-    ax.set_ylabel(ENTROPY_LABEL, fontsize=9)
+    ax.set_ylabel(ENTROPY_LABEL, fontsize=SMALL_TEXT)
     handles = [Patch(facecolor="0.55", edgecolor="black", label="CLS attention (solid)")]
     handles.append(Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="Score-CAM map (hatched)")
                    if has_cam else Patch(facecolor="white", edgecolor="0.7", label="Score-CAM: explanations off"))
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False,
-              borderaxespad=0.2)
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=SMALL_TEXT, frameon=False,
+              borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
     set_titles(fig, title, subject)
     return fig
 
@@ -108,12 +108,12 @@ def similarity_figure(matrix, *, title: str = "Inter-stream cosine similarity", 
     """A heatmap of a :class:`~forensic.explain.similarity.SimilarityMatrix`, values written in, with a
     colour bar in words (-1 opposite, 0 unrelated, 1 the same); without a matrix, why (``empty``)."""
     if matrix is None:
-        return message_figure(empty or "Not available for this analysis.", title=title, size=(4.8, 3.9))
-    fig = new_figure(4.8, 3.9, layout="constrained")
+        return message_figure(empty or "Not available for this analysis.", title=title, size=(4.6, 3.9))
+    fig = new_figure(4.6, 3.9, layout="constrained")
     ax = fig.subplots()
     im = similarity_heatmap(ax, matrix)
-    bar = fig.colorbar(im, ax=ax, fraction=0.046, ticks=[-1, 0, 1])
-    bar.ax.set_yticklabels(["-1 opposite", "0 unrelated", "1 the same"], fontsize=8)
+    bar = fig.colorbar(im, ax=ax, ticks=[-1, 0, 1])
+    bar.ax.set_yticklabels(["-1 opposite", "0 unrelated", "1 the same"], fontsize=SMALL_TEXT)
     set_titles(fig, title, subject)
     return fig
 
@@ -136,8 +136,8 @@ def _param_axis(axes, rows: Sequence[Mapping]) -> None:
     texts = [param_text(r["param"]) for r in rows]
     step = 1 if len(rows) <= 6 or max(len(t) for t in texts) <= 3 else 2
     for ax in axes:
-        ax.set_xticks(strengths[::step], texts[::step], fontsize=8)
-        ax.set_xlabel(f"{rows[0]['param']['label']}\n(stronger degradation \u2192)", fontsize=9)
+        ax.set_xticks(strengths[::step], texts[::step], fontsize=SMALL_TEXT)
+        ax.set_xlabel(f"{rows[0]['param']['label']}\n(stronger degradation \u2192)", fontsize=SMALL_TEXT)
 
 
 def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") -> Figure:
@@ -159,10 +159,10 @@ def sweep_figure(rows: Sequence[Mapping], *, title: str = "Robustness sweep") ->
     ax_p.set(ylim=(0, 1.02), ylabel="P(fake)", title="The vote and each stream's P(fake)")
     ax_e.set(ylim=(0, 1.02), ylabel=ENTROPY_LABEL, title="How spread out the attention is")
     low = min([0.0] + [r["streams"][n]["stability"] for r in rows for n in names if r["streams"][n]["stability"] is not None])
-    ax_s.set(ylim=(low, 1.02), ylabel="cosine to the clean features", title="How far the features moved")
+    ax_s.set(ylim=(low, 1.02), ylabel="how alike the features stay\n(1 = unchanged)", title="How far the features moved")
     _param_axis((ax_p, ax_e, ax_s), rows)
     handles, labels = ax_p.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=SMALL_TEXT, frameon=False)
     fig.suptitle(title, fontsize=11)
     return fig
 
@@ -191,17 +191,17 @@ def filmstrip_figure(strip, *, title: str = "", subject: str = "") -> Figure:
                 ax.imshow(overlays[name])
             cos = row["streams"][name].get("map_cosine")
             caption = ("the reference map" if j == 0 else "map cosine to clean: " + ("n/a" if cos is None else f"{cos:.2f}"))
-            ax.set_title((head + "\n" if i == 0 else "") + caption, fontsize=8.5,
+            ax.set_title((head + "\n" if i == 0 else "") + caption, fontsize=SMALL_TEXT,
                          fontweight="normal")
             if j == 0:
-                ax.set_ylabel(STREAM_TITLES.get(name, name), fontsize=9, color=stream_rgb(name))
+                ax.set_ylabel(STREAM_TITLES.get(name, name), fontsize=SMALL_TEXT, color=stream_rgb(name))
     bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), ax=axes, orientation="horizontal",
                        fraction=0.035, aspect=60, ticks=[0, 1])
-    bar.ax.set_xticklabels(["0 least", "1 most"], fontsize=8)
+    bar.ax.set_xticklabels(["0 least", "1 most"], fontsize=SMALL_TEXT)
     for tick, align in zip(bar.ax.get_xticklabels(), ("left", "right")):
         tick.set_horizontalalignment(align)  # inside the bar's ends, never cut at the figure's edge
     bar.set_label(f"Colour = how much that part of the stream's input raised its P(fake) ({strip.method} Score-CAM, "
-                  "each map scaled to its own 0-1); outside the input region the photo is dimmed", fontsize=8)
+                  "each map scaled to its own 0-1); outside the input region the photo is dimmed", fontsize=SMALL_TEXT)
     set_titles(fig, title or f"Where each stream looks as {label} degrades ({strip.family}, seed {strip.seed})", subject)
     return fig
 
@@ -213,17 +213,17 @@ def stability_figure(report: Report, *, subject: str = "") -> Figure:
     if all(v is None for v in values):
         return message_figure("Nothing was degraded, so there is nothing to compare:\nmove a lab slider, then Analyze,\n"
                               "to see how far each stream's features move.", title="Feature stability under the degradation")
-    fig = new_figure(5.6, 3.9, layout="constrained")
+    fig = new_figure(4.6, 3.9, layout="constrained")
     ax = fig.subplots()
     shown = [np.nan if v is None else v for v in values]
     bars = ax.bar(names, shown, color=[stream_rgb(n) for n in names], edgecolor="black", linewidth=0.6, width=0.55)
     for bar, v in zip(bars, values):
         if v is not None:
-            ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
+            ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.3f}", ha="center", va="bottom", fontsize=SMALL_TEXT)
     low = min(0.0, *(v for v in values if v is not None))
     ax.set_ylim(low, 1.12)
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
-    ax.set_ylabel("cosine(clean, degraded)\n1 = features unchanged", fontsize=9)
+    ax.set_ylabel("how alike the clean and degraded\nfeatures are (1 = unchanged)", fontsize=SMALL_TEXT)
     set_titles(fig, "Did the degradation move each stream's features?", subject)
     return fig
 
@@ -231,7 +231,7 @@ def stability_figure(report: Report, *, subject: str = "") -> Figure:
 def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, float | None], *, subject: str = "") -> Figure:
     """Per stream: cosine between the clean and degraded Score-CAM maps, next to the feature cosine."""
     names = [n for n in STREAM_COLORS if n in cosines]
-    fig = new_figure(5.6, 3.9, layout="constrained")
+    fig = new_figure(4.6, 3.9, layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
     maps = [np.nan if cosines[n] is None else cosines[n] for n in names]
@@ -243,15 +243,16 @@ def drift_figure(cosines: Mapping[str, float | None], stability: Mapping[str, fl
         for bar in group:
             v = bar.get_height()
             if np.isfinite(v):
-                ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+                ax.text(bar.get_x() + bar.get_width() / 2, max(v, 0) + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=SMALL_TEXT)
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(facecolor="0.55", edgecolor="black", label="Score-CAM maps (solid)"),
                        Patch(facecolor=(0.55, 0.55, 0.55, 0.35), edgecolor="0.3", hatch="///", label="features (hatched)")],
-              loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False, borderaxespad=0.2)
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=SMALL_TEXT, frameon=False, borderaxespad=0.2,
+              handlelength=1.5, columnspacing=1.0)
     ax.set_xticks(x, names)
     ax.set_ylim(min(0.0, *(v for v in maps + feats if np.isfinite(v))), 1.12)
     ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
-    ax.set_ylabel("cosine(clean, degraded)\n1 = did not move", fontsize=9)
+    ax.set_ylabel("how alike clean and degraded are\n(1 = did not move)", fontsize=SMALL_TEXT)
     set_titles(fig, "How far did each stream's attention drift?", subject)
     return fig

@@ -13,14 +13,17 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["STREAM_COLORS", "STREAM_TITLES", "ENTROPY_LABEL", "new_figure", "stream_rgb", "set_titles", "figure_to_array",
+__all__ = ["STREAM_COLORS", "STREAM_TITLES", "ENTROPY_LABEL", "SMALL_TEXT", "new_figure", "stream_rgb", "set_titles", "figure_to_array",
            "message_figure"]
 
 #: one colour per stream, used everywhere (RGB)
 STREAM_COLORS = {"texture": (255, 140, 0), "face": (40, 180, 90), "fusion": (60, 120, 230)}
 STREAM_TITLES = {"texture": "Global Texture", "face": "Localized Facial", "fusion": "Hybrid Semantic Fusion"}
-#: the y label of every entropy axis: the number and what it means
-ENTROPY_LABEL = "entropy / ln N\n(how spread out the attention is)"
+#: the y label of every entropy axis, in words (the number is the entropy divided by ln N, its maximum)
+ENTROPY_LABEL = "how spread out the attention is\n(1 = evenly everywhere)"
+#: the smallest text in any figure, in points (at 100 dpi: 13.2 px). The app's figures are at most 4.6 in wide,
+#: so on a 390-px phone (~340 px of figure) this text is still >= 9 px on screen
+SMALL_TEXT = 9.5
 
 
 def figure_to_array(fig: Figure) -> np.ndarray:
@@ -41,6 +44,8 @@ def new_figure(width: float, height: float, *, layout: str | None = None) -> Fig
 
     fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
+    if layout == "constrained":  # a margin around the outermost text: tick labels at the edge are never cut
+        fig.get_layout_engine().set(w_pad=6 / 72, h_pad=5 / 72)
     return fig
 
 
@@ -55,10 +60,10 @@ def set_titles(fig: Figure, title: str, subject: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     if subject:
-        fig.supxlabel(f"Image: {subject}", fontsize=8, color="0.35")
+        fig.supxlabel(f"Image: {subject}", fontsize=SMALL_TEXT, color="0.3", wrap=True)
 
 
-def message_figure(text: str, *, title: str = "", size: tuple[float, float] = (5.2, 3.4)) -> Figure:
+def message_figure(text: str, *, title: str = "", size: tuple[float, float] = (4.6, 3.4)) -> Figure:
     """A figure holding only a sentence (e.g. why a panel is empty)."""
     fig = new_figure(*size, layout="constrained")
     ax = fig.subplots()
