@@ -15,7 +15,7 @@ from ..compiled import StreamsForward, compile_requested
 from ..config import ModelConfig
 from ..degrade import check_seed
 from ..explain import check_method
-from ..faces import FaceDetector, get_default_detector
+from ..faces import FaceDetector, FaceResult, get_default_detector
 from ..model import ForensicModel
 from ..presets import get_preset
 from ..report import Report
@@ -23,6 +23,7 @@ from ..runtime import RuntimeConfig, default_device, default_runtime
 from ..weights import WeightsUnavailable, build_model, load_model
 from .flow import Stages, run_items
 from .items import WorkItem
+from .locating import locate
 
 __all__ = ["Detector", "resolve_dtype", "Progress"]
 
@@ -267,6 +268,30 @@ class Detector:
         check_seed(seed)
         pairs = ((src, _checked(src) if isinstance(src, WorkItem) else WorkItem(src, **fields)) for src in sources)
         yield from run_items(self.stages(), pairs, batch_size=batch_size, workers=workers or self.workers)
+
+
+    # ----------------------------------------------------------------------------- clips
+    def item(self, source: Any, **fields: Any) -> WorkItem:
+        """A :class:`~forensic.pipeline.WorkItem` for ``source`` with ``fields``, its explanation
+        method and seed checked (for callers above the pipeline that build items one by one)."""
+        return _checked(WorkItem(source, **fields))
+
+    def locate(self, images: list[Any]) -> list[FaceResult]:
+        """Each RGB image's face analysis as the locate stage finds it, in one batch (nothing is
+        searched, and no face detector loaded, for a model without a face stream)."""
+        return locate(images, self.config, lambda: self.face_detector)
+
+    def analyze_video(self, path: str | os.PathLike, **kw: Any) -> Any:
+        """A clip's :class:`~forensic.video.VideoReport` (:func:`forensic.video.analyze_video`; same arguments)."""
+        from ..video.analysis import analyze_video
+
+        return analyze_video(self, path, **kw)
+
+    def iter_video(self, path: str | os.PathLike, **kw: Any) -> Iterator[Any]:
+        """A clip's :class:`~forensic.video.FrameReport` in time order (:func:`forensic.video.iter_video`; same arguments)."""
+        from ..video.analysis import iter_video
+
+        return iter_video(self, path, **kw)
 
 
 def _checked(item: WorkItem) -> WorkItem:

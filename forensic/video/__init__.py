@@ -18,6 +18,10 @@ from .decoding import (
     sample_times,
 )
 from .reencode import REENCODE_PRESETS, reencoded
+from .tracks import Track, link_tracks, main_track
+from .summary import ClipSummary, FrameReport, StreamSummary, summarize
+from .report import VideoReport
+from .analysis import analyze_video, iter_video
 
 __all__ = [
     "REENCODE_PRESETS",
@@ -32,4 +36,14 @@ __all__ = [
     "probe",
     "reencoded",
     "sample_times",
+    "Track",
+    "link_tracks",
+    "main_track",
+    "ClipSummary",
+    "FrameReport",
+    "StreamSummary",
+    "summarize",
+    "VideoReport",
+    "analyze_video",
+    "iter_video",
 ]

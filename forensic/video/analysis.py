@@ -22,6 +22,10 @@ Explanations (:func:`analyze_video`): the ``explain_frames`` most suspicious fra
 track when there is one; :func:`forensic.video.summary.suspicion_key`) are kept while streaming
 (at most that many frames in memory) and analysed again with the method; their reports, which
 carry the maps (``cam_image`` ...), replace the plain ones.
+
+This module reaches the pipeline only through the detector it is given (:meth:`Detector.run`,
+:meth:`Detector.item`, :meth:`Detector.locate`), never by import, so that ``Detector.analyze_video``
+and ``Detector.iter_video`` can delegate here without an import cycle.
 """
 
 from __future__ import annotations
@@ -36,10 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from ..degrade import check_seed
+from ..degrade import check_seed, degrade_result
 from ..explain import check_method
 from ..faces import FacePolicy, FaceResult, decide
-from ..pipeline import WorkItem, degrade, locate
 from .decoding import ClipInfo, Frame, VideoError, iter_frames, probe
 from .reencode import reencoded
 from .report import VideoReport, crf_reference
@@ -102,7 +105,7 @@ class VideoRun:
     def __enter__(self) -> VideoRun:
         try:
             if self.degradation is not None or self.compound is not None:
-                degrade(np.zeros((16, 16, 3), np.uint8), self.degradation, self.compound, self.seed)  # a bad spec fails now
+                degrade_result(np.zeros((16, 16, 3), np.uint8), self.degradation, compound=self.compound, seed=self.seed)  # a bad spec fails now
             self.info = probe(self.path)
             if self.crf is not None:
                 self._source = self._stack.enter_context(reencoded(self.path, int(self.crf)))
@@ -133,7 +136,7 @@ class VideoRun:
     def _pixels(self, frame: Frame) -> np.ndarray:
         if self.degradation is None and self.compound is None:
             return frame.image
-        return degrade(frame.image, self.degradation, self.compound, self.seed + frame.index)[0]
+        return degrade_result(frame.image, self.degradation, compound=self.compound, seed=self.seed + frame.index).image
 
     # ----------------------------------------------------------------------------- pass 1
     def faces(self) -> None:
@@ -149,7 +152,7 @@ class VideoRun:
 
             def flush() -> None:
                 images = [self._pixels(f) for f in batch]
-                self._faces.extend(locate(images, self.detector.config, lambda: self.detector.face_detector))
+                self._faces.extend(self.detector.locate(images))
                 batch.clear()
                 self.progress(f"faces {len(self._faces)}/{self.planned} frames", 0.3 * len(self._faces) / max(1, self.planned))
 
@@ -213,9 +216,9 @@ class VideoRun:
             self.planned = self.planned or len(stream.times)
             name = self.path.name
 
-            def items() -> Iterator[tuple[Frame, WorkItem]]:
+            def items() -> Iterator[tuple[Frame, Any]]:
                 for frame in stream:
-                    item = WorkItem(frame.image, degradation=self.degradation, compound=self.compound,
+                    item = self.detector.item(frame.image, degradation=self.degradation, compound=self.compound,
                                     seed=self.seed + frame.index, face=self.face_of(frame.index),
                                     name=f"{name}@{frame.time_s:.1f}s")
                     yield frame, item
@@ -253,7 +256,7 @@ class VideoRun:
             return {}
         self.progress(f"explaining {len(self.keep)} frame(s)", 0.96)
         name = self.path.name
-        items = [(result, WorkItem(frame.image, degradation=self.degradation, compound=self.compound,
+        items = [(result, self.detector.item(frame.image, degradation=self.degradation, compound=self.compound,
                                    seed=self.seed + frame.index, face=self.face_of(frame.index), explain=method,
                                    cam_groups=cam_groups, name=f"{name}@{frame.time_s:.1f}s"))
                  for _, frame, result in self.keep]
