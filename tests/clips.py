@@ -25,7 +25,9 @@ __all__ = [
     "EXAMPLES",
     "PHOTOS",
     "cut_frames",
+    "frame_number",
     "moving_frames",
+    "numbered_frames",
     "photo",
     "planted_segment",
     "static_frames",
@@ -114,6 +116,24 @@ def cut_frames(
     return first + second
 
 
+def numbered_frames(n: int, size: int | tuple[int, int] = 32) -> list[np.ndarray]:
+    """``n`` (at most 600) flat frames whose colour encodes their number: read it back with :func:`frame_number`."""
+    if n > 600:
+        raise ValueError("numbered_frames encodes at most 600 frames")
+    w, h = (size, size) if isinstance(size, int) else size
+    frames = []
+    for i in range(n):
+        colour = np.array([20 + 8 * (i % 25), 20 + 8 * (i // 25), 128], np.uint8)
+        frames.append(np.broadcast_to(colour, (h, w, 3)).copy())
+    return frames
+
+
+def frame_number(image: np.ndarray) -> int:
+    """The number :func:`numbered_frames` gave this (decoded) frame."""
+    r, g = image[..., 0].mean(), image[..., 1].mean()
+    return int(round((r - 20) / 8)) + 25 * int(round((g - 20) / 8))
+
+
 def planted_segment(
     frames: Sequence[np.ndarray], start: int, stop: int, *, amplitude: float = 40.0, box=None
 ) -> list[np.ndarray]:
@@ -154,6 +174,7 @@ def write_clip(
     audio: bool = False,
     crf: int | None = None,
     preset: str | None = None,
+    keyint: int | None = None,
 ) -> Path:
     """Encodes RGB ``frames`` into ``path``; the container follows the suffix (.mp4 .mov .mkv .webm .avi .gif).
 
@@ -165,6 +186,7 @@ def write_clip(
         times: presentation times in seconds, one per frame (a variable frame rate); default i / fps.
         audio: add a 440 Hz AAC (Vorbis/Opus for .webm) track as long as the clip.
         crf, preset: libx264 options (e.g. preset="ultrafast" for big frames).
+        keyint: frames between keyframes (the GOP size; seeking lands on keyframes).
     """
     import av
 
@@ -192,6 +214,8 @@ def write_clip(
                 options["preset"] = preset
         if options:
             stream.options = options
+        if keyint:
+            stream.codec_context.gop_size = int(keyint)
         if rotate:
             stream.set_display_rotation(-float(rotate))  # FFmpeg's matrix turns counterclockwise
         audio_stream = None

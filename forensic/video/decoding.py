@@ -163,6 +163,11 @@ class FrameStream(Iterator[Frame]):
         self._reader = reader
         self._frames = self._generate(max_pixels)
 
+    @property
+    def decoded(self) -> int:
+        """How many pictures were decoded so far (more than the frames given: the ones between samples)."""
+        return self._reader.decoded
+
     def __next__(self) -> Frame:
         return next(self._frames)
 
@@ -194,7 +199,7 @@ class FrameStream(Iterator[Frame]):
                     self.notes.append(f"scaled from {scaled_from[0]}x{scaled_from[1]} to {w}x{h} while decoding")
                 yield Frame(index=given, time_s=round(t, 6), image=image, scaled_from=scaled_from)
                 given, last_t = given + 1, t
-                if t > stated_end + _TIME_SLACK_S and not ran_past:
+                if t >= self.info.duration_s - _TIME_SLACK_S and not ran_past:
                     ran_past = True
                     self.notes.append(
                         f"the clip runs past its stated length of {self.info.duration_s:.1f} s: sampled on to its end"
@@ -241,6 +246,7 @@ class _Reader:
         self.damage: str | None = None
         self.last_time = 0.0
         self.last_picture = None
+        self.decoded = 0
         self._check_file()
         try:
             self.container = av.open(str(self.path), "r", metadata_errors="replace")
@@ -357,6 +363,7 @@ class _Reader:
         try:
             for packet in self.container.demux(self.stream):
                 for picture in packet.decode():
+                    self.decoded += 1
                     yield picture
         except av.FFmpegError as exc:
             self.damage = _reason(exc)
@@ -390,6 +397,8 @@ class _Reader:
             target = pending[0]
             if target - t >= min_gap and self._keyframe_between(keyframes, t, target):
                 landed = self._seek(target)
+                if keyframes is None:
+                    keyframes = self._keyframe_times()  # Matroska reads its index (cues) at the first seek
                 if landed is not None:
                     picture = landed
                     if self._time(landed, t) <= t + _TIME_SLACK_S:

@@ -29,26 +29,24 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 
 from forensic.codecs import h264_encoder_options
+from forensic.degrade.ops.deeperforensics import DF_LEVELS
 
 from .decoding import VIDEO_MAX_PIXELS, VideoError, probe
 
 __all__ = ["REENCODE_PRESETS", "reencoded"]
 
-#: name -> CRF: the references' settings (see the module docstring)
-REENCODE_PRESETS: dict[str, int] = {
-    "ffpp-c23": 23,
-    "ffpp-c40": 40,
-    "df-compress-1": 30,
-    "df-compress-2": 32,
-    "df-compress-3": 35,
-    "df-compress-4": 38,
-    "df-compress-5": 40,
-}
+#: name -> CRF, the references' settings (see the module docstring), named as the still presets
+#: of :data:`forensic.degrade.DEGRADATION_PRESETS`; DeeperForensics' levels come from its table
+REENCODE_PRESETS: Mapping[str, int] = MappingProxyType(
+    {"ffpp-c23": 23, "ffpp-c40": 40}
+    | {f"df-compress-{level}": int(crf) for level, crf in enumerate(DF_LEVELS["compress"], start=1)}
+)
 
 
 @contextmanager
