@@ -50,7 +50,7 @@ CACHE_CLEANUP = (1800, 3 * 3600)
 #: what each event returns, by component name (the views in webapp/views.py have these fields)
 ANALYSIS_API = ("vote", "details", "regions", "overlay_texture", "overlay_face", "overlay_fusion",
                 "entropy_plot", "feat_plot", "cam_plot", "stability_plot", "report_json")
-ANALYSIS_PAGE = (*ANALYSIS_API, "status", "provenance", "regions_caption", "caption_texture", "caption_face", "caption_fusion",
+ANALYSIS_PAGE = (*ANALYSIS_API, "status", "limits", "provenance", "regions_caption", "caption_texture", "caption_face", "caption_fusion",
                  "report_html_file", "report_json_file", "analysed", "results")
 COMPARE_API = ("clean_texture", "clean_face", "clean_fusion", "degraded_texture", "degraded_face", "degraded_fusion",
                "drift_plot", "drift_json")
@@ -86,6 +86,7 @@ def build_demo(detector: Detector | None, *, error: str | None = None,
         page = layout.build_page(header=header, detector_ready=detector is not None, start_explain=default_explain(detector),
                                  example_list=example_list)
         _wire(page, handlers)
+        _wire_lab_state(demo, page, ready=detector is not None)
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
@@ -131,6 +132,7 @@ def _wire(page, h) -> None:
 
     lab, image = page.lab, page.image
     inputs = [image, *lab, page.explain]
+    analysis = [*inputs, page.vote_without_face]  # Analyze, the upload and /analyze, /report: the vote's face setting too
     detector_queue = {"concurrency_limit": 1, "concurrency_id": "detector"}
     on_status = {"show_progress_on": [page.status]}  # one progress bar, not one on each of 20 panels
     stale = {"fn": _with_lab(h.lab_changed), "inputs": [image, *lab, page.analysed, page.compared, page.swept],
@@ -143,7 +145,7 @@ def _wire(page, h) -> None:
     page.examples.select(h.pick_example, None, image, api_visibility="private", show_progress="hidden")
 
     # a new upload is analysed at once (with the chosen explanations); the comparison and sweep are cleared
-    image.change(_returning(_with_lab(h.upload_in_place), ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE), api_visibility="private",
+    image.change(_returning(_with_lab(h.upload_in_place), ANALYSIS_PAGE), analysis, page.get(ANALYSIS_PAGE), api_visibility="private",
                  trigger_mode="always_last", **on_status, **detector_queue).then(**stale)
     image.change(_returning(h.clear_compare, COMPARE_PAGE), [image], page.get(COMPARE_PAGE), api_visibility="private",
                  show_progress="hidden")
@@ -151,8 +153,10 @@ def _wire(page, h) -> None:
                  api_visibility="private", show_progress="hidden")
 
     # the page's buttons: messages in place, never an error pill on every panel
-    page.analyze_btn.click(_returning(_with_lab(h.analyze_in_place), ANALYSIS_PAGE), inputs, page.get(ANALYSIS_PAGE),
+    page.analyze_btn.click(_returning(_with_lab(h.analyze_in_place), ANALYSIS_PAGE), analysis, page.get(ANALYSIS_PAGE),
                            api_visibility="private", **on_status, **detector_queue).then(**stale)
+    page.vote_without_face.change(h.vote_setting_changed, [page.vote_without_face, page.analysed], [page.status],
+                                  api_visibility="private", show_progress="hidden")
     page.compare_btn.click(_returning(_with_lab(h.compare_in_place), COMPARE_PAGE), inputs, page.get(COMPARE_PAGE),
                            api_visibility="private", show_progress_on=[page.compare_status], **detector_queue).then(**stale)
     page.sweep_btn.click(_returning(h.sweep_in_place, SWEEP_PAGE), [image, page.family, page.seed, page.spec_box],
@@ -165,12 +169,26 @@ def _wire(page, h) -> None:
                          api_visibility="private", show_progress_on=[page.batch_status], **detector_queue)
 
     # the API (gradio_client): no trigger on the page; a bad request raises one line
-    gr.on([], _returning(_with_lab(h.analyze), ANALYSIS_API), inputs, page.get(ANALYSIS_API), api_name="analyze", **detector_queue)
-    gr.on([], _with_lab(h.report), inputs, [page.report_html_file], api_name="report", **detector_queue)
+    gr.on([], _returning(_with_lab(h.analyze), ANALYSIS_API), analysis, page.get(ANALYSIS_API), api_name="analyze", **detector_queue)
+    gr.on([], _with_lab(h.report), analysis, [page.report_html_file], api_name="report", **detector_queue)
     gr.on([], _returning(_with_lab(h.compare), COMPARE_API), inputs, page.get(COMPARE_API), api_name="compare", **detector_queue)
     gr.on([], _returning(h.sweep, SWEEP_API), [image, page.family, page.seed], page.get(SWEEP_API), api_name="sweep",
           **detector_queue)
     gr.on([], h.analyze_batch, [page.batch_files], [page.batch_csv], api_name="analyze_batch", **detector_queue)
+
+
+def _wire_lab_state(demo, page, *, ready: bool) -> None:
+    """The lab-state link (:mod:`webapp.labstate`): written on demand, restored from a pasted code or the page's ``?lab=``."""
+    from webapp.labstate import LINK_JS, page_events
+
+    link, restore, load = page_events(explain_ready=ready)
+    state = [*page.lab, page.family, page.explain]
+    quiet = {"api_visibility": "private", "show_progress": "hidden"}
+    page.lab_link_btn.click(link, state, [page.lab_code, page.lab_code_status], **quiet).then(
+        None, [page.lab_code], [page.lab_code], js=LINK_JS, **quiet)
+    page.lab_restore_btn.click(restore, [page.lab_code], [*state, page.lab_code_status], **quiet)
+    page.lab_code.submit(restore, [page.lab_code], [*state, page.lab_code_status], **quiet)
+    demo.load(load, None, [*state, page.lab_code_status, page.lab_code], **quiet)
 
 
 def load_detector(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import ModelConfig
+from .limits import TITLE, limits_of
 
 __all__ = ["render_model_card", "card_metadata"]
 
@@ -70,9 +71,6 @@ def render_model_card(
         body.append("**These weights are untrained (random): every output is meaningless.**")
     for title, text in (sections or {}).items():
         body.append(f"## {title}\n\n{text}")
-    body.append(
-        "## Limitations\n\nA detector trained on some generators and degradations can fail on others; the "
-        "texture stream sees only the native-resolution centre crop of a large photo. Treat a verdict as "
-        "evidence to weigh, never as proof."
-    )
+    # the same text as the app's box and the report's (forensic.limits), from the config's own record
+    body.append(f"## {TITLE}\n\n{limits_of(config).markdown()}")
     return "\n\n".join(part for part in body if part) + "\n"

@@ -16,11 +16,50 @@ from dataclasses import dataclass
 from .config import BackboneSpec, HeadConfig, ModelConfig, StreamConfig, VoteConfig
 from .lora import LoraConfig
 
-__all__ = ["Preset", "PRESETS", "get_preset", "preset_names", "PAPER_WEIGHTS_REPO", "PAPER_WEIGHTS_FILES"]
+__all__ = ["Preset", "Published", "PRESETS", "PAPER_PUBLISHED", "get_preset", "preset_names", "PAPER_WEIGHTS_REPO",
+           "PAPER_WEIGHTS_FILES"]
 
 #: the authors' published checkpoints
 PAPER_WEIGHTS_REPO = "lpmkhoa/hcmusaqua-ntire26-weights"
 PAPER_WEIGHTS_FILES = {"texture": "dinov2_252.pth", "face": "dinov2_252_crop.pth", "fusion": "dinov2_clip.pth"}
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the authors of a preset's default weights published about them, and nothing more.
+
+    Each field is one or two sentences for a reader of the app, the report and the model card
+    (:mod:`forensic.limits` renders them); a fact not published is said to be unknown.
+
+    Attributes:
+        trained_on: the training data and how it was degraded.
+        validation: the published figures (a challenge placing, error rates) and what they rest on.
+        calibration: what "calibrated" means for these weights.
+    """
+
+    trained_on: str
+    validation: str
+    calibration: str
+
+
+#: the NTIRE 2026 paper's published facts (arXiv 2604.25889 and the authors' code)
+PAPER_PUBLISHED = Published(
+    trained_on=(
+        "the authors' NTIRE 2026 Robust Deepfake Detection checkpoints: training images mostly 256x256 face-centred "
+        "crops (DeepfakeBench preprocessing); the challenge supplied a training set of 1,000 images (500 real, 500 fake); "
+        "half the training images were degraded by the paper's compound engine (validation images clean). "
+        "Which generators made the fakes is not stated in what the authors published."
+    ),
+    validation=(
+        "published: 4th place in the NTIRE 2026 Robust Deepfake Detection challenge (CVPR 2026 workshop; 337 participants, "
+        "57 final submissions), ranked by ROC AUC on an unseen test set with common and uncommon degradations. "
+        "Error rates on other data: not measured for these weights."
+    ),
+    calibration=(
+        "no temperature or Platt scaling was fitted: the authors' \"calibrated\" vote is the fixed stream weights "
+        "(texture 2, face 1, fusion 2) and rounding to 0.1."
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -34,12 +73,14 @@ class Preset:
             checkpoints, converted), a ``hf-hub:owner/repo`` reference, or None (none published;
             for ``tiny-random`` the random initialisation *is* the model).
         hardware: who it is for, in words.
+        published: what the authors of the default weights published about them (None: nothing).
     """
 
     name: str
     config: ModelConfig
     weights: str | None
     hardware: str
+    published: Published | None = None
 
 
 def _streams(*, size: int, fusion_size: int, face_size: int, fusion_hidden: int) -> tuple[StreamConfig, ...]:
@@ -123,7 +164,8 @@ _TINY = ModelConfig(
 )
 
 PRESETS: dict[str, Preset] = {
-    "paper": Preset("paper", _PAPER, weights="paper-seed", hardware="GPU (about 6 GB of weights in float32, 3 GB in bf16)"),
+    "paper": Preset("paper", _PAPER, weights="paper-seed", hardware="GPU (about 6 GB of weights in float32, 3 GB in bf16)",
+                    published=PAPER_PUBLISHED),
     "small": Preset("small", _SMALL, weights=None, hardware="CPU, e.g. a free 2-CPU Hugging Face Space"),
     "tiny-random": Preset("tiny-random", _TINY, weights=None, hardware="anything; outputs are meaningless (untrained)"),
 }

@@ -29,6 +29,7 @@ from forensic.degrade import SpecError, check_seed
 from forensic import viz
 from forensic.explain import method_names
 from forensic.images import ImageError
+from forensic.limits import limits_of
 from forensic.provenance import read_provenance
 
 from . import batch as batch_table
@@ -162,16 +163,28 @@ class Handlers:
         out.append(self._sweep_status(swept, spec, lab.seed, bool(image)))
         return tuple(out)
 
+    def vote_setting_changed(self, vote_without_face, analysed=None):
+        """"Vote even without a face" changed: a verdict it decides (no face found, trained weights) is out of date."""
+        if not analysed or not analysed.get("face_matters"):
+            return gr.skip()
+        if bool(vote_without_face) == analysed.get("vote_without_face"):
+            return analysed["status"]
+        return status_html("⚠ **Out of date**: no face was found, and the verdict was given "
+                           f"{'without' if vote_without_face else 'with'} \"Vote even without a face\". Press **Analyze** "
+                           "to update it.", "stale")
+
     # -------------------------------------------------------------------------------- analysis
-    def analyze(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> AnalysisView:
+    def analyze(self, image, lab: LabSettings, explain="fast", vote_without_face=False, progress=gr.Progress()) -> AnalysisView:
         """The vote, each stream's table row and region, three Score-CAM overlays, the figures and the report JSON.
+        ``vote_without_face``: give the vote even when no face was found (:mod:`forensic.verdict`).
 
         Raises:
             gr.Error: a bad upload or setting, in one line.
         """
-        return self._analysis(image, lab, explain, progress, files=False)
+        return self._analysis(image, lab, explain, progress, files=False, vote_without_face=vote_without_face)
 
-    def analyze_in_place(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> AnalysisView:
+    def analyze_in_place(self, image, lab: LabSettings, explain="fast", vote_without_face=False,
+                         progress=gr.Progress()) -> AnalysisView:
         """The page's Analyze: never raises. The explanation choice is honoured (``none`` runs no Score-CAM).
 
         No image: a prompt, every panel empty. A bad upload or setting: its reason in the status line.
@@ -182,29 +195,32 @@ class Handlers:
                                                    "error"), results=results_class(False))
         else:
             try:
-                view = self._analysis(image, lab, explain, progress, files=self.detector is not None)
+                view = self._analysis(image, lab, explain, progress, files=self.detector is not None,
+                                      vote_without_face=vote_without_face)
             except gr.Error as exc:
                 view = AnalysisView(status=status_html(f"⚠ **{exc.message}**", "error"), results=results_class(False))
         return replace(view, **{k: gr.update(value=getattr(view, k), interactive=getattr(view, k) is not None)
                                 for k in ("report_html_file", "report_json_file")})
 
-    def upload_in_place(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> AnalysisView:
+    def upload_in_place(self, image, lab: LabSettings, explain="fast", vote_without_face=False,
+                        progress=gr.Progress()) -> AnalysisView:
         """A new upload (or example) is analysed at once, as Analyze would; a cleared input clears the results."""
         if not image:
             return replace(AnalysisView(status=status_html("Upload an image or click an example: it is analysed at once.", "info"),
                                         results=results_class(False)),
                            report_html_file=gr.update(value=None, interactive=False),
                            report_json_file=gr.update(value=None, interactive=False))
-        return self.analyze_in_place(image, lab, explain, progress)
+        return self.analyze_in_place(image, lab, explain, vote_without_face, progress)
 
-    def report(self, image, lab: LabSettings, explain="fast", progress=gr.Progress()) -> str:
+    def report(self, image, lab: LabSettings, explain="fast", vote_without_face=False, progress=gr.Progress()) -> str:
         """``/report``: the analysis as one self-contained HTML file (its path)."""
         if self.detector is None:
             raise gr.Error(self.error, title="No detector loaded", print_exception=False)
-        view = self._analysis(image, lab, explain, progress, files=True)
+        view = self._analysis(image, lab, explain, progress, files=True, vote_without_face=vote_without_face)
         return view.report_html_file
 
-    def _analysis(self, image, lab: LabSettings, explain, progress, *, files: bool) -> AnalysisView:
+    def _analysis(self, image, lab: LabSettings, explain, progress, *, files: bool,
+                  vote_without_face: bool = False) -> AnalysisView:
         lab = checked_lab(lab)
         spec = lab.spec()
         decoded = decode_upload(image, self.max_pixels)
@@ -215,8 +231,12 @@ class Handlers:
         except (ImageError, SpecError, ValueError) as exc:
             raise user_error(exc) from exc
         # the pipeline saw the decoded pixels: the hints come from the uploaded file (never part of the vote)
-        report = replace(report, provenance=read_provenance(image))
-        view = analysis_view(report, threshold=self.threshold)
+        report = replace(report, provenance=read_provenance(image), vote_without_face=bool(vote_without_face))
+        view = analysis_view(report, threshold=self.threshold,
+                             limits=render.limits_html(limits_of(self.detector.config, report)))
+        # whether "Vote even without a face" changes this verdict (Handlers.vote_setting_changed reads it)
+        face_matters = report.face.mode == "no-face" and "face" in report.streams and not report.untrained
+        view = replace(view, analysed={**view.analysed, "face_matters": face_matters, "vote_without_face": bool(vote_without_face)})
         if files:
             view = self._with_files(view, report, Path(image).name)
         return view
@@ -235,7 +255,8 @@ class Handlers:
                   Chart("Inter-stream Score-CAM similarity", view.cam_plot, NOTES["cams"])]
         stem = Path(name).stem or "image"
         text = report_html(title=f"{name}: {about}", model=self.detector.describe(), untrained=report.untrained,
-                           vote=view.vote, details=view.details, pictures=pictures, charts=charts, record=view.report_json,
+                           vote=view.vote, limits=view.limits, details=view.details, pictures=pictures, charts=charts,
+                           record=view.report_json,
                            md=render.md_inline)
         html_path = self.scratch.write(f"{stem}_report.html", text)
         json_path = self.scratch.write(f"{stem}_report.json", json.dumps(view.report_json, indent=2))

@@ -123,6 +123,14 @@ def _lab(page: Page) -> None:
             page.add("resize", gr.Slider(0.1, 1, value=NEUTRAL.resize_scale, step=0.05, label="Resize factor, down and back up (1 = off)"))
         with gr.Accordion("Applied operations as JSON", open=False):
             page.add("lab_json", gr.JSON(label="Degradation details"))
+        # the lab state as a link or code (webapp.labstate): a teacher prepares a demonstration
+        with gr.Row(equal_height=False, elem_id="lab-link-row"):
+            page.add("lab_code", gr.Textbox(label="Link to this lab state (or paste a link or code here and press Restore)",
+                                            buttons=["copy"], scale=4, elem_id="lab-code", max_lines=2))
+            with gr.Column(scale=1, min_width=160):
+                page.add("lab_link_btn", gr.Button("Link to this lab state", size="sm", elem_id="lab-link"))
+                page.add("lab_restore_btn", gr.Button("Restore", size="sm", elem_id="lab-restore"))
+        page.add("lab_code_status", gr.Markdown("", elem_id="lab-code-status"))
 
 
 def _needs(ready: bool, elem_id: str) -> None:
@@ -140,6 +148,9 @@ def _verdict(page: Page, ready: bool, start_explain: str) -> None:
                 else "On this CPU, Score-CAM of this model takes minutes per image; the verdict alone takes seconds.")
         page.add("explain", gr.Radio(list(EXPLAIN_CHOICES), value=start_explain if ready else "none", label="Explanations",
                                      scale=3, info=info, interactive=ready, elem_id="explain"))
+        page.add("vote_without_face", gr.Checkbox(False, label="Vote even without a face", scale=1, elem_id="vote-without-face",
+                                                  info="The detector was trained on faces: without one, there is no verdict "
+                                                       "unless this is on (the word then ends in \"(no face)\")."))
         page.add("analyze_btn", gr.Button("Analyze", variant="primary", scale=1, elem_id="analyze"))
     page.add("status", gr.HTML(status_html("Upload an image or click an example: it is analysed at once.", "info"),
                                elem_id="analysis-status"))
@@ -148,6 +159,7 @@ def _verdict(page: Page, ready: bool, start_explain: str) -> None:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 page.add("vote", gr.HTML(elem_id="vote"))
+                page.add("limits", gr.HTML(elem_id="limits"))  # what the vote cannot tell (forensic.limits)
                 page.add("details", gr.HTML(elem_id="verdict"))
                 page.add("provenance", gr.Markdown("**Provenance hints** (not part of the vote): analyse an image to read them.",
                                                    elem_id="provenance", elem_classes=["caption"]))

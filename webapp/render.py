@@ -15,9 +15,11 @@ import numpy as np
 
 from forensic import viz
 from forensic.config import STREAM_NAMES
+from forensic.limits import TITLE as LIMITS_TITLE
 
 if TYPE_CHECKING:  # pragma: no cover
     from forensic.faces import FaceResult
+    from forensic.limits import Limits
     from forensic.report import Report, StreamReport
 
     from .lab import LabPreview
@@ -36,6 +38,7 @@ __all__ = [
     "face_only_html",
     "jsonable",
     "md_inline",
+    "limits_html",
 ]
 
 #: the streams in display order
@@ -271,3 +274,20 @@ def face_only_html(face: FaceResult) -> str:
     notes = "".join(f"<li>{md_inline(n)}</li>" for n in _face_notes(face, None))
     return (f"<ul class='notes'>{notes}</ul><p class='note'>The picture shows the detected face (white, dashed) and, "
             "when the face is large enough for a face crop, the crop the face stream would see (green).</p>")
+
+
+#: the box's look, inline (the page and the report file share it; no class of the shared style sheet needed)
+_LIMITS_BOX = "border:2px solid #6b7280;border-radius:8px;padding:8px 12px;margin:8px 0;background:#f9fafb;color:#111827"
+
+
+def limits_html(limits: Limits) -> str:
+    """The box "What this can and cannot tell you" (:mod:`forensic.limits`): the page shows it under the vote and
+    the report file under its vote, the same HTML. A limit that applies to the image analysed says so first."""
+    facts = [("Trained on", limits.trained_on), ("Validation", limits.validation), ("Calibration", limits.calibration)]
+    items = [f"<li><b>{topic}:</b> {md_inline(text)}</li>" for topic, text in facts]
+    for x in sorted(limits.limits, key=lambda x: x.here is None):  # the ones that apply here first, order kept
+        here = f" <b>⚠ Here: {html.escape(x.here)}</b>" if x.here else ""
+        cls = " class='fl-here'" if x.here else ""
+        items.append(f"<li{cls}><b>{html.escape(x.topic)}:</b> {md_inline(x.text)}{here}</li>")
+    return (f"<div class='fl' style='{_LIMITS_BOX}'><div style='font-weight:700;font-size:1.05em'>{LIMITS_TITLE}</div>"
+            f"<ul style='margin:4px 0 0 1.1em;padding:0'>{''.join(items)}</ul></div>")

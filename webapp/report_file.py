@@ -73,6 +73,7 @@ def report_html(
     charts: Sequence[Chart],
     record: dict[str, Any],
     md: Any = None,
+    limits: str = "",
 ) -> str:
     """The report as one HTML document.
 
@@ -86,6 +87,8 @@ def report_html(
         charts: the figures.
         record: the JSON report, embedded verbatim (and shown at the end).
         md: turns a caption into HTML (default: escape only).
+        limits: the box "What this can and cannot tell you" (:func:`webapp.render.limits_html`), under the vote
+            as on the page.
     """
     md = md or html.escape
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -99,7 +102,7 @@ def report_html(
     if untrained:
         parts.append("<div class='fv-untrained'>⚠ UNTRAINED WEIGHTS: every number in this report is random; "
                      "it shows how the tool works, not what the image is.</div>")
-    parts += ["<h2>The vote</h2>", vote, "<h2>The three streams</h2>", details, "<h2>Pictures</h2><div>"]
+    parts += ["<h2>The vote</h2>", vote, limits, "<h2>The three streams</h2>", details, "<h2>Pictures</h2><div>"]
     for pic in pictures:
         if pic.image is None:
             parts.append(f"<figure><figcaption>{md(pic.caption)}</figcaption></figure>")

@@ -79,6 +79,7 @@ class AnalysisView:
 
     status: str = ""
     vote: str = ""
+    limits: str = ""
     details: str = ""
     provenance: str = ""
     regions_caption: str = "**Where each stream looked**"
@@ -159,8 +160,9 @@ def provenance_markdown(provenance) -> str:
     return f"**Provenance hints** (not part of the vote): {text}"
 
 
-def analysis_view(report, *, threshold: float = 0.5) -> AnalysisView:
-    """Everything Analyze shows for ``report``: the vote, the table, regions, overlays with captions, figures."""
+def analysis_view(report, *, threshold: float = 0.5, limits: str = "") -> AnalysisView:
+    """Everything Analyze shows for ``report``: the vote, what it cannot tell (``limits``, the box's HTML:
+    :func:`webapp.render.limits_html`), the table, regions, overlays with captions, figures."""
     about = render.subject(report, markdown=False)
     explained = report.explain != "none"
     overlays = viz.stream_overlays(report) if explained else {}
@@ -172,6 +174,7 @@ def analysis_view(report, *, threshold: float = 0.5) -> AnalysisView:
     return AnalysisView(
         status=status,
         vote=vote_html(report, threshold=threshold, subject=f"Describes {about}"),
+        limits=limits,
         details=render.details_html(report),
         provenance=provenance_markdown(report.provenance),
         regions_caption=render.regions_caption(report),
