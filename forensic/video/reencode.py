@@ -71,7 +71,8 @@ def _reencode(source: Path, out: Path, options: dict[str, str], max_pixels: int)
     import av
 
     written = 0
-    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+    # bitexact: no random Matroska segment id or encoder version string, so the same clip gives the same bytes
+    with av.open(str(source)) as src, av.open(str(out), "w", container_options={"fflags": "+bitexact"}) as dst:
         in_stream = src.streams.video[0]
         in_stream.thread_type = "AUTO"
         time_base = in_stream.time_base
