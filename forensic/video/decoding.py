@@ -226,7 +226,8 @@ class FrameStream(Iterator[Frame]):
             elif self.info.duration_s - reader.last_time > max(0.5, 2.0 / max(self.info.fps, 1e-3)):
                 self.notes.append(
                     f"the clip ends at {reader.last_time:.1f} s, before its stated length of "
-                    f"{self.info.duration_s:.1f} s (truncated or damaged?): the {given} frame(s) before the end are kept"
+                    f"{self.info.duration_s:.1f} s (truncated or damaged?): "
+                    f"the {given} frame(s) before the end are kept"
                 )
             if not given:  # pragma: no cover - the reader decoded a first frame when it opened
                 raise VideoError(f"The clip {reader.name} has no decodable frame at all: {WHAT_TO_GIVE}.")
@@ -253,7 +254,7 @@ class _Reader:
         except av.FFmpegError as exc:
             raise self._unreadable(exc) from None
         except OSError as exc:
-            raise VideoError(f"The clip {self.name} cannot be read ({exc.strerror or exc}): check the path and permissions.") from None
+            raise self._unopenable(exc) from None
         try:
             self._open_stream()
         except BaseException:
@@ -267,7 +268,7 @@ class _Reader:
         except FileNotFoundError:
             raise VideoError(f"The clip {self.name} does not exist: check the path.") from None
         except OSError as exc:
-            raise VideoError(f"The clip {self.name} cannot be read ({exc.strerror or exc}): check the path and permissions.") from None
+            raise self._unopenable(exc) from None
         if stat.S_ISDIR(st.st_mode):
             raise VideoError(f"{self.name} is a folder, not a clip: {WHAT_TO_GIVE} file.")
         kind = special_file_kind(st.st_mode)
@@ -275,6 +276,10 @@ class _Reader:
             raise VideoError(f"{self.name} is {kind}, not a clip file: {WHAT_TO_GIVE} file.")
         if st.st_size == 0:
             raise VideoError(f"The clip {self.name} is empty (0 bytes): copy or download it again.")
+
+    def _unopenable(self, exc: OSError) -> VideoError:
+        reason = exc.strerror or exc
+        return VideoError(f"The clip {self.name} cannot be read ({reason}): check the path and permissions.")
 
     def _unreadable(self, exc: BaseException) -> VideoError:
         with open(self.path, "rb") as f:
@@ -302,7 +307,8 @@ class _Reader:
         stream = self.stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         self.time_base = float(stream.time_base) if stream.time_base else 1.0
-        self.start = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        known_start = stream.start_time is not None and stream.time_base
+        self.start = float(stream.start_time * stream.time_base) if known_start else 0.0
         self._decoded = self._decode_from_here()
         self.first = next(self._decoded, None)
         if self.first is None:
