@@ -54,11 +54,14 @@ ANALYSIS_PAGE = (*ANALYSIS_API, "status", "limits", "provenance", "regions_capti
                  "report_html_file", "report_json_file", "analysed", "results")
 COMPARE_API = ("clean_texture", "clean_face", "clean_fusion", "degraded_texture", "degraded_face", "degraded_fusion",
                "drift_plot", "drift_json")
-COMPARE_PAGE = (*COMPARE_API, "compare_status", "compare_caption_texture", "compare_caption_face", "compare_caption_fusion",
+COMPARE_PAGE = (*COMPARE_API, "mapdiff_texture", "mapdiff_face", "mapdiff_fusion", "compare_status",
+                "compare_caption_texture", "compare_caption_face", "compare_caption_fusion",
                 "compared", "compare_results")
 SWEEP_API = ("sweep_plot", "sweep_json")
 SWEEP_PAGE = (*SWEEP_API, "sweep_status", "swept")
 FILMSTRIP = ("filmstrip_plot", "filmstrip_png")
+CLOSEUP = ("closeup_caption", "closeup_where_pic", "closeup_title_clean", "closeup_title_degraded", "closeup_title_diff",
+           "closeup_clean", "closeup_degraded", "closeup_diff", "closeup_note")
 BATCH_PAGE = ("batch_status", "batch_table", "batch_csv")
 STALE = ("status", "results", "compare_status", "compare_results", "sweep_status")
 
@@ -143,6 +146,14 @@ def _wire(page, h) -> None:
           api_name="degrade", trigger_mode="always_last", show_progress="minimal", concurrency_limit=2)
     gr.on([c.change for c in lab], trigger_mode="always_last", **stale)
     page.examples.select(h.pick_example, None, image, api_visibility="private", show_progress="hidden")
+
+    # look closely (Compare tab): follows the preview; a click on its small picture picks the point
+    closely = {"fn": _returning(_with_lab(h.look_closely), CLOSEUP), "api_visibility": "private", "show_progress": "hidden",
+               "inputs": [image, *lab, page.closeup_where, page.closeup_zoom, page.closeup_point],
+               "outputs": page.get(CLOSEUP), "concurrency_limit": 2}
+    gr.on([page.degraded.change, page.closeup_where.input, page.closeup_zoom.input], trigger_mode="always_last", **closely)
+    page.closeup_where_pic.select(h.closeup_click, [image], [page.closeup_point, page.closeup_where], api_visibility="private",
+                                  show_progress="hidden").then(**closely)
 
     # a new upload is analysed at once (with the chosen explanations); the comparison and sweep are cleared
     image.change(_returning(_with_lab(h.upload_in_place), ANALYSIS_PAGE), analysis, page.get(ANALYSIS_PAGE), api_visibility="private",

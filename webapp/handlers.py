@@ -33,7 +33,9 @@ from forensic.limits import limits_of
 from forensic.provenance import read_provenance
 
 from . import batch as batch_table
+from . import closeup
 from . import render
+from .closeup import CloseupView
 from .files import ScratchDir
 from .lab import LAB_MAX_PIXELS, LabSettings, preview
 from .report_file import Chart, Picture, report_html
@@ -301,6 +303,15 @@ class Handlers:
             return self.compare(image, lab, explain, progress)
         except gr.Error as exc:
             return CompareView(compare_status=status_html(f"⚠ **{exc.message}**", "error"), compare_results=results_class(False))
+
+    # -------------------------------------------------------------------------------- look closely (no model)
+    def look_closely(self, image, lab: LabSettings, where="centre", zoom=4, point=None) -> CloseupView:
+        """The Compare tab's close-up of the clean upload and the lab's degraded image (never raises)."""
+        return closeup.look_closely(image, lab, where, zoom, point, max_pixels=self.max_pixels)
+
+    def closeup_click(self, image, evt: gr.SelectData):
+        """A click on the close-up's small picture: the point in the image's pixels, and "a point I click"."""
+        return closeup.clicked_point(image, evt.index, max_pixels=self.max_pixels), closeup.WHERE_CHOICES[2]
 
     # -------------------------------------------------------------------------------- sweep
     def sweep(self, image, family, seed, progress=gr.Progress()) -> SweepView:

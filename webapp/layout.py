@@ -16,7 +16,7 @@ from forensic.degrade import MAX_SEED
 from forensic.explain import method_labels
 from forensic.viz import STREAM_TITLES
 
-from . import figures, render
+from . import closeup, figures, render
 from .batch import MAX_FILES
 from .lab import NEUTRAL, preset_choices
 from .report_file import CSS
@@ -200,6 +200,8 @@ def _verdict(page: Page, ready: bool, start_explain: str) -> None:
 
 
 def _compare(page: Page, ready: bool) -> None:
+    _look_closely(page)
+    gr.Markdown("### Where the streams look: clean vs degraded", elem_id="maps-heading")
     gr.Markdown("The three Score-CAM maps of the **clean upload** (top) next to those of the **lab's degraded image** "
                 "(bottom), and how far each stream's map moved (cosine between the two maps: the paper's attention drift). "
                 "Runs Score-CAM twice.")
@@ -220,11 +222,46 @@ def _compare(page: Page, ready: bool) -> None:
                                                     elem_id=f"clean-{n}"))
                     page.add(f"degraded_{n}", gr.Image(label=f"{STREAM_TITLES[n]}: degraded", format="png", interactive=False,
                                                        elem_id=f"degraded-{n}"))
+                    page.add(f"mapdiff_{n}", gr.Image(label=f"{STREAM_TITLES[n]}: degraded minus clean", format="png",
+                                                      interactive=False, elem_id=f"mapdiff-{n}"))
         gr.HTML(figures.colour_scale_html())
+        gr.HTML(closeup.diverging_scale_html(), elem_id="mapdiff-scale")
         page.add("drift_plot", gr.Plot(label="Attention drift", format="png", show_label=False, elem_id="drift-plot"))
         _note(NOTES["drift"])
         with gr.Accordion("Comparison (JSON)", open=False):
             page.add("drift_json", gr.JSON(label="Comparison"))
+
+
+def _look_closely(page: Page) -> None:
+    # the pixels themselves, clean vs degraded: no detector needed, follows the lab like the preview
+    with gr.Group(elem_id="closeup"):
+        gr.Markdown("### Look closely: the pixels, clean vs degraded\n"
+                    "The same small square of the clean upload and of the lab's degraded image, magnified without "
+                    "smoothing (each image pixel a solid square), and their difference amplified. Follows the lab.",
+                    elem_classes=["closeup-intro"])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                page.add("closeup_where", gr.Radio(list(closeup.WHERE_CHOICES), value="centre", label="Where to look",
+                                                   elem_id="closeup-where"))
+                page.add("closeup_zoom", gr.Radio([list(c) for c in closeup.ZOOM_CHOICES], value=4, label="Magnification",
+                                                  elem_id="closeup-zoom"))
+                page.add("closeup_caption", gr.Markdown("Upload an image (or click an example) to look closely at it.",
+                                                        elem_id="closeup-caption", elem_classes=["caption"]))
+            with gr.Column(scale=1, min_width=240):
+                page.add("closeup_where_pic", gr.Image(label="Click to choose where to look", format="png", interactive=False,
+                                                       height=240, elem_id="closeup-where-pic", buttons=[]))
+        with gr.Row(equal_height=False, elem_classes=["closeup-row"]):
+            for key, elem in (("clean", "closeup-clean"), ("degraded", "closeup-degraded"), ("diff", "closeup-diff")):
+                with gr.Column(min_width=300):
+                    page.add(f"closeup_title_{key}", gr.Markdown(elem_id=f"{elem}-title", elem_classes=["caption", "closeup-title"]))
+                    page.add(f"closeup_{key}", gr.Image(show_label=False, label=key, format="png", interactive=False,
+                                                        elem_id=elem, elem_classes=["closeup-pic"],
+                                                        buttons=["download", "fullscreen"]))
+        page.add("closeup_note", gr.Markdown(elem_id="closeup-note", elem_classes=["note"]))
+        page.add("closeup_point", gr.State(None))
+        # one image pixel = a solid square: the browser must not smooth the magnified crops when it scales them
+        # and the three pictures start at one height whatever their titles' lengths
+        gr.HTML("<style>.closeup-pic img{image-rendering:pixelated} .closeup-title{min-height:2.8em}</style>", padding=False)
 
 
 def _sweep(page: Page, ready: bool) -> None:

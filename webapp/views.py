@@ -21,6 +21,7 @@ from forensic import viz
 from forensic.degrade import FAMILIES
 
 from . import render
+from .closeup import map_differences
 from .vote import vote_html
 
 __all__ = [
@@ -115,6 +116,9 @@ class CompareView:
     degraded_texture: np.ndarray | None = None
     degraded_face: np.ndarray | None = None
     degraded_fusion: np.ndarray | None = None
+    mapdiff_texture: np.ndarray | None = None
+    mapdiff_face: np.ndarray | None = None
+    mapdiff_fusion: np.ndarray | None = None
     drift_plot: Any = None
     drift_json: dict | None = None
     compared: dict | None = None
@@ -240,6 +244,7 @@ def compare_view(clean, degraded, *, spec: str, seed: int, method: str, asked: s
     cos = map_drift(clean, degraded)
     stability: Mapping[str, float | None] = {n: degraded.streams[n].stability for n in STREAMS if n in degraded.streams}
     over_clean, over_degraded = viz.stream_overlays(clean), viz.stream_overlays(degraded)
+    moved = map_differences(clean, degraded)  # where each stream's attention moved: degraded minus clean
     describes = render.subject(degraded)
     off = "" if asked == method else f" (explanations were {asked}: the comparison used {method} Score-CAM)"
     status = status_html(f"✓ Top row: the clean upload; bottom row: {describes}; {method} Score-CAM{off}.")
@@ -255,6 +260,7 @@ def compare_view(clean, degraded, *, spec: str, seed: int, method: str, asked: s
         **{f"compare_caption_{n}": _drift_caption(n, cos.get(n), stability.get(n), clean, degraded) for n in STREAMS},
         **{f"clean_{n}": over_clean.get(n) for n in STREAMS},
         **{f"degraded_{n}": over_degraded.get(n) for n in STREAMS},
+        **{f"mapdiff_{n}": moved.get(n) for n in STREAMS},
         drift_plot=viz.drift_figure(cos, stability, subject=render.subject(degraded, markdown=False)),
         drift_json=render.jsonable(data),
         compared=_subject(spec, seed, describes, status),

@@ -2,11 +2,25 @@
 
 - :mod:`~forensic.viz.style`: stream colours and titles, the figure factory, titles in words;
 - :mod:`~forensic.viz.pictures`: Score-CAM overlays and the labelled regions picture (RGB arrays);
-- :mod:`~forensic.viz.figures`: the figures of one analysis or sweep (matplotlib, Agg).
+- :mod:`~forensic.viz.figures`: the figures of one analysis or sweep (matplotlib, Agg);
+- :mod:`~forensic.viz.closeup`: look closely: clean vs degraded crops magnified, their difference, map differences.
 """
 
 from __future__ import annotations
 
+from .closeup import (
+    DIFF_GAIN,
+    Closeup,
+    closeup,
+    crop_box,
+    difference_gain,
+    difference_image,
+    magnify,
+    map_difference,
+    map_difference_picture,
+    where_picture,
+    where_scale,
+)
 from .figures import (
     cam_caption,
     drift_figure,
@@ -19,7 +33,7 @@ from .figures import (
     stability_figure,
     sweep_figure,
 )
-from .pictures import Tag, draw_regions, overlay, place_tags, regions_picture, stream_overlays
+from .pictures import Tag, draw_regions, label_font, overlay, place_tags, regions_picture, stream_overlays
 from .style import (
     ENTROPY_LABEL,
     STREAM_COLORS,
@@ -56,4 +70,16 @@ __all__ = [
     "param_text",
     "stability_figure",
     "drift_figure",
+    "label_font",
+    "Closeup",
+    "DIFF_GAIN",
+    "closeup",
+    "crop_box",
+    "magnify",
+    "difference_image",
+    "difference_gain",
+    "where_picture",
+    "where_scale",
+    "map_difference",
+    "map_difference_picture",
 ]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..faces import CropRegion
     from ..report import Report
 
-__all__ = ["overlay", "stream_overlays", "Tag", "place_tags", "draw_regions", "regions_picture"]
+__all__ = ["overlay", "stream_overlays", "Tag", "place_tags", "draw_regions", "regions_picture", "label_font"]
 
 _KIND_SHORT = {
     "center-crop": "centre crop",
@@ -105,7 +105,8 @@ def place_tags(wanted: Sequence[tuple[str, tuple[int, int], tuple[int, int], tup
 
 
 @functools.lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans at ``size`` px (Pillow's bitmap font where no TrueType font exists): the pictures' labels."""
     try:
         from matplotlib import font_manager
 
@@ -137,7 +138,7 @@ def draw_regions(image: np.ndarray, regions: Mapping[str, tuple], *, face_box=No
     w, h = pil.size
     draw = ImageDraw.Draw(pil)
     t = max(2, round(max(w, h) / 300))
-    font = _font(max(11, round(max(w, h) / 42)))
+    font = label_font(max(11, round(max(w, h) / 42)))
     wanted = []
     for i, (name, (region, text)) in enumerate(regions.items()):
         c = region.clipped((w, h))
