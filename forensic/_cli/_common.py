@@ -68,9 +68,10 @@ def load_detector(args: argparse.Namespace):
 
 
 def expand_paths(paths: Iterable[str], skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
-    """Files as given, and the image files under folders (recursively, sorted by name).
+    """Files as given, and the image and clip files under folders (recursively, sorted by name).
 
-    Under folders only regular files with an image extension count. A missing or unreadable file
+    Under folders only regular files with an image extension (:data:`forensic.data.IMAGE_EXTENSIONS`)
+    or a clip's (:data:`forensic.video.VIDEO_SUFFIXES`) count; images and clips stay mixed in name order. A missing or unreadable file
     given by name is kept, to be reported in its own record. An entry under a folder that is
     named like an image but is no regular file (a named pipe, a link to ``/dev/zero``, a broken
     link) is left out, and appended with what it is to ``skipped`` when given, so the caller can
@@ -80,13 +81,16 @@ def expand_paths(paths: Iterable[str], skipped: list[tuple[Path, str]] | None = 
         UsageError: a path given by name is a named pipe, a device or a socket (see
             :func:`check_regular_input`).
     """
+    from ..video.decoding import VIDEO_SUFFIXES
+
+    wanted = IMAGE_EXTENSIONS | set(VIDEO_SUFFIXES)
     out: list[Path] = []
     for text in paths:
         path = Path(text)
         if check_regular_input(text):
             found = []
             for p in path.rglob("*"):
-                if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                if p.suffix.lower() not in wanted:
                     continue
                 if p.is_file():
                     found.append(p)

@@ -1,4 +1,4 @@
-"""``python -m forensic predict PATH...``: verdicts for images and folders as JSON Lines, CSV or NTIRE."""
+"""``python -m forensic predict PATH...``: verdicts for images, clips and folders as JSON Lines, CSV or NTIRE."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..options import add_model_args
 from ._common import (
     UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, silence_stdout, warn, write_problem,
 )
+from .video import add_video_args, clip_record, video_paths
 
 
 def _positive(text: str) -> int:
@@ -32,20 +34,32 @@ def _positive(text: str) -> int:
 def add_parser(subparsers, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="score images (files or folders) as real or fake",
+        help="score images and clips (files or folders) as real or fake",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Score images as real or fake. Folders are walked recursively (regular image files only; a "
-            "named pipe or device given by name is refused up front). One bad file never stops the "
-            "batch: its record carries an error and the exit code is 1. json and csv records are "
-            "written and flushed one by one, in input order, as soon as each is final, so an "
-            "interrupted run keeps every record already written. A progress bar goes to stderr."
+            "Score images and video clips as real or fake. Folders are walked recursively (regular image\n"
+            "and clip files only; a named pipe or device given by name is refused up front). One bad file\n"
+            "never stops the batch: its record carries an error and the exit code is 1. json and csv\n"
+            "records are written and flushed one by one, in input order, as soon as each is final (a clip's\n"
+            "when the clip is done), so an interrupted run keeps every record already written. Progress\n"
+            "goes to stderr (images, and each clip's frames).\n\n"
+            "Output per clip:\n"
+            "  json   one object per clip: its frames, face tracks and summary (the clip's verdict also at\n"
+            "         the top: prob_fake, label, verdict), 'kind': 'video'\n"
+            "  csv    one row per sampled frame (row=frame: the image columns for that frame, plus frame,\n"
+            "         time_s, on_main_track), then one summary row (row=clip: the clip's prob_fake, label and\n"
+            "         verdict, each stream's median, frames, frames_with_face, share_fake, streams_agree,\n"
+            "         frames_agree); image rows have row=image. A run without clips keeps the image columns.\n"
+            "  ntire  the clip's summary P(fake) (0.5 for a clip that failed)"
         ),
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, clips and/or folders")
     add_model_args(parser)
     add_degrade_args(parser)
+    add_video_args(parser)
     parser.add_argument("--format", choices=["json", "csv", "ntire"], default="json",
-                        help="json: one object per image (JSON Lines); csv: a table; ntire: one P(fake) per line, "
+                        help="json: one object per image or clip (JSON Lines); csv: a table (clips: a row per frame "
+                             "and a summary row); ntire: one P(fake) per line (a clip's summary P(fake)), "
                              "sorted by file name, written only at the end (an interrupted run writes nothing; "
                              "a file that failed gets 0.5, and stderr says how many did)")
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout (its folder must exist)")
@@ -67,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return fail(str(exc))
     if not paths:
-        return fail("no image files found in the given paths" + _skipped_note(skipped, ", and"))
+        return fail("no image or video files found in the given paths" + _skipped_note(skipped, ", and"))
     if args.out and (problem := output_file_problem(args.out)):
         return fail(problem)
     if args.degrade is not None:
@@ -142,30 +156,55 @@ def _output_failed(args: argparse.Namespace, exc: OSError, tally: _Tally) -> str
     return f"{write_problem(where, exc)}; {kept}"
 
 
+def _records(detector, paths: list[Path], clips: set[Path], args: argparse.Namespace, bar) -> Iterator[tuple[Path, dict]]:
+    """``(path, record)`` in input order: each run of consecutive images through one batched
+    :meth:`~forensic.pipeline.Detector.analyze_many`, each clip through its own analysis."""
+    from ..records import report_record
+
+    start = 0
+    while start < len(paths):
+        if paths[start] in clips:
+            yield paths[start], clip_record(detector, paths[start], args, progress=not args.no_progress)
+            start += 1
+            continue
+        end = start
+        while end < len(paths) and paths[end] not in clips:
+            end += 1
+        results = detector.analyze_many(paths[start:end], batch_size=args.batch_size, degradation=args.degrade,
+                                        compound=args.compound, seed=args.seed, stability=False)
+        try:
+            for path, outcome in results:
+                bar.update(1)
+                yield path, report_record(path, outcome, preset=detector.preset, untrained=detector.untrained,
+                                          vote_without_face=args.vote_without_face)
+        finally:
+            results.close()  # let the pipeline release what it holds
+        start = end
+
+
 def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[str], tally: _Tally) -> tuple[int, int, bool]:
     """Writes each record as soon as it is final, in input order.
 
     json and csv records are flushed one by one, so a later hang or crash loses nothing already
     computed. The ntire format is one bare number per line in sorted order: written at the end.
+    A run with a clip writes the CSV columns of :data:`forensic.records.VIDEO_CSV_COLUMNS`.
 
     Returns:
         The number of records done, how many of them failed, and whether Ctrl-C stopped the run.
     """
     from tqdm import tqdm
 
-    from ..records import CSV_COLUMNS, csv_row, report_record
+    from ..records import CSV_COLUMNS, VIDEO_CSV_COLUMNS, csv_row, csv_rows
 
+    clips = video_paths(paths)
     values: list[float] = []
     writer = None
     done = failures = 0
-    bar = tqdm(total=len(paths), desc="predict", unit="img", file=sys.stderr, disable=args.no_progress)
-    results = detector.analyze_many(
-        paths, batch_size=args.batch_size, degradation=args.degrade, compound=args.compound, seed=args.seed, stability=False
-    )
+    images = len(paths) - len(clips)
+    bar = tqdm(total=images, desc="predict", unit="img", file=sys.stderr, disable=args.no_progress or not images)
+    results = _records(detector, paths, clips, args, bar)
     try:
-        for path, outcome in results:
-            record = report_record(path, outcome, preset=detector.preset, untrained=detector.untrained,
-                                   vote_without_face=args.vote_without_face)
+        for path, record in results:
             failures += record["error"] is not None
             if record["error"] is not None:
                 bar.write(f"{path}: {record['error']}", file=sys.stderr)
@@ -173,9 +212,9 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
                 sink.write(json.dumps(record) + "\n")
             elif args.format == "csv":
                 if writer is None:
-                    writer = csv.DictWriter(sink, fieldnames=CSV_COLUMNS)
+                    writer = csv.DictWriter(sink, fieldnames=VIDEO_CSV_COLUMNS if clips else CSV_COLUMNS)
                     writer.writeheader()
-                writer.writerow(csv_row(record))
+                writer.writerows(csv_rows(record) if clips else [csv_row(record)])
             else:
                 # a failed file keeps its line so the order matches the sorted file names
                 values.append(record["prob_fake"] if record["prob_fake"] is not None else 0.5)
@@ -183,12 +222,11 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
             done += 1
             if args.format != "ntire":
                 tally.done, tally.kept = done, _offset(sink)
-            bar.update(1)
     except KeyboardInterrupt:
         return done, failures, True
     finally:
         bar.close()
-        getattr(results, "close", lambda: None)()  # let the pipeline release what it holds
+        results.close()
     sink.write("".join(f"{value}\n" for value in values))
     sink.flush()
     return done, failures, False

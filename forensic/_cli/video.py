@@ -1,0 +1,119 @@
+"""The clip side of ``python -m forensic predict``: its options, and one clip's record with a frame progress bar.
+
+A clip (``.mp4 .mov .webm .mkv .avi .m4v``) goes through :meth:`forensic.pipeline.Detector.analyze_video`:
+frames sampled at ``--fps`` (default 1 per second), at most ``--max-frames`` (default 64, then
+spread over the whole clip), the clip's verdict by the clip rule (:mod:`forensic.video.summary`).
+The record is :func:`forensic.records.video_record`; a clip that cannot be read is an error
+record, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+#: libx264's CRF range
+MAX_CRF = 51
+_PROGRESS = re.compile(r"^(faces|frames) (\d+)/(\d+)")
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of frames per second, got {text[:40]!r}")
+    return value
+
+
+def _whole(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
+def _method(text: str) -> str:
+    from ..explain.methods import check_method
+
+    try:
+        return check_method(text, allow_none=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_video_args(parser: argparse.ArgumentParser) -> None:
+    """``--fps``, ``--max-frames``, ``--crf``, ``--explain`` and ``--explain-frames`` (clips only)."""
+    group = parser.add_argument_group(
+        "clips (mp4, mov, webm, mkv, avi, m4v)",
+        "Each clip is sampled, every sampled frame analysed as an image (the degradation options apply "
+        "to every frame), and the clip's P(fake) is the median of its frames' P(fake) over the frames "
+        "that show the main face, on the vote's 0.1 grid. Images ignore these options.",
+    )
+    group.add_argument("--fps", type=_fps, default=1.0, metavar="F",
+                       help="frames sampled per second of clip (default 1)")
+    group.add_argument("--max-frames", type=_whole(1), default=64, metavar="N",
+                       help="at most N frames per clip, spread evenly over the whole clip when --fps would give "
+                            "more (default 64)")
+    group.add_argument("--crf", type=_whole(0, MAX_CRF), metavar="N",
+                       help="re-encode each clip first with H.264 (libx264) at this CRF, as the references do: "
+                            "FaceForensics++ c23 = 23, c40 = 40; DeeperForensics-1.0: 30, 32, 35, 38, 40")
+    group.add_argument("--explain", type=_method, default="none", metavar="METHOD",
+                       help="explain each clip's most suspicious frames with this method (fast, adaptive, exact; "
+                            "default none: no explanation). Their frame records carry the method, its passes and "
+                            "fidelity; for the pictures use the app or 'explain' on a frame")
+    group.add_argument("--explain-frames", type=_whole(0), default=1, metavar="N",
+                       help="with --explain: how many of the most suspicious frames of each clip (default 1)")
+
+
+def video_paths(paths: list[Path]) -> set[Path]:
+    """The paths that name clips (by suffix)."""
+    from ..video import is_video_path
+
+    return {p for p in paths if is_video_path(p)}
+
+
+def clip_record(detector: Any, path: Path, args: argparse.Namespace, *, progress: bool = True) -> dict[str, Any]:
+    """One clip's JSON record (:func:`forensic.records.video_record`), with a tqdm bar in frames on
+    stderr; any failure of the clip is its error record. Ctrl-C is not caught."""
+    from tqdm import tqdm
+
+    from ..records import video_record
+
+    bar = tqdm(total=None, desc=f"{path.name} frames", unit="frame", file=sys.stderr,
+               disable=not progress, leave=False)
+
+    def report(text: str, fraction: float) -> None:
+        match = _PROGRESS.match(text)
+        if match is None:
+            return
+        stage, done, total = match.group(1), int(match.group(2)), int(match.group(3))
+        bar.set_description_str(f"{path.name} {stage}", refresh=False)
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        outcome = detector.analyze_video(
+            path, fps=args.fps, max_frames=args.max_frames, degradation=args.degrade, compound=args.compound,
+            crf=args.crf, seed=args.seed, batch_size=args.batch_size, explain=args.explain,
+            explain_frames=args.explain_frames, vote_without_face=args.vote_without_face, progress=report,
+        )
+    except Exception as exc:  # one bad clip never stops the batch
+        outcome = exc
+    finally:
+        bar.close()
+    return video_record(path, outcome, preset=detector.preset, untrained=detector.untrained)
