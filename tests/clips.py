@@ -34,6 +34,7 @@ __all__ = [
     "write_audio_only",
     "write_clip",
     "write_empty",
+    "write_no_frames",
     "write_text_as_video",
     "write_truncated",
 ]
@@ -265,6 +266,20 @@ def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
         stream = container.add_stream("aac", rate=48000)
         stream.layout = "mono"
         _write_tone(av, container, stream, seconds)
+    return path
+
+
+def write_no_frames(path: str | Path, seconds: float = 1.0) -> Path:
+    """A clip (use .mkv) with a video track that holds no frame, beside an audio track."""
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        audio = container.add_stream("aac", rate=48000)
+        audio.layout = "mono"
+        _write_tone(av, container, audio, seconds)
     return path
 
 

@@ -32,6 +32,7 @@ from tests.clips import (
     write_audio_only,
     write_clip,
     write_empty,
+    write_no_frames,
     write_text_as_video,
     write_truncated,
 )
@@ -286,6 +287,11 @@ def test_damage_in_the_middle_keeps_the_frames_before_it(tmp_path):
     got = list(stream)
     assert 1 <= len(got) < 30
     assert len(stream.notes) == 1 and "damaged" in stream.notes[0] and "kept" in stream.notes[0]
+
+
+def test_a_video_track_without_frames(tmp_path):
+    message = _one_line_error(write_no_frames(tmp_path / "blank.mkv"))
+    assert "no decodable frame" in message
 
 
 def test_no_decodable_frame(tmp_path):

@@ -314,7 +314,8 @@ class _Reader:
         if self.first is None:
             detail = f" ({self.damage})" if self.damage else ""
             raise VideoError(
-                f"The clip {self.name} has no decodable frame{detail}: it is empty or damaged; {WHAT_TO_GIVE}."
+                f"The clip {self.name} has no decodable frame{detail}: its video is empty, cut short or damaged; "
+                f"copy it again or {WHAT_TO_GIVE}."
             )
         self.rotation = _clockwise_rotation(getattr(self.first, "rotation", 0) or 0)
         w, h = self.first.width, self.first.height
