@@ -243,3 +243,17 @@ def test_look_closely_without_an_image_or_a_degradation_says_so(photo, tmp_path)
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     assert "Nothing to look at" in page_closeup.look_closely(str(bad), LabSettings(jpeg_quality=10)).closeup_caption
+
+
+def test_the_face_is_looked_at_where_it_was_found_and_its_absence_is_said(photo, tmp_path):
+    view = page_closeup.look_closely(photo, LabSettings(jpeg_quality=10), "the face", 2)
+    assert "at the detected face" in view.closeup_caption
+    # the astronaut's face is in the upper middle of the photo (about x 360-540, y 120-330 at 1024 px)
+    across, down = (view.closeup_caption.split("pixels ")[1].split(" of the")[0]).split(", ")
+    x0, x1 = (int(v) for v in across.split(" ")[0].split("-"))
+    y0, y1 = (int(v) for v in down.split(" ")[0].split("-"))
+    assert x0 < 450 < x1 and y0 < 220 < y1
+    cup = tmp_path / "flat.png"
+    Image.fromarray(np.full((300, 400, 3), 90, np.uint8)).save(cup)
+    none = page_closeup.look_closely(str(cup), LabSettings(jpeg_quality=10), "the face", 4)
+    assert "the centre (no face was found)" in none.closeup_caption and "pixels 152-247 across, 104-199 down" in none.closeup_caption

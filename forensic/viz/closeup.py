@@ -150,8 +150,9 @@ def where_picture(image: np.ndarray, box: tuple[int, int, int, int], *, max_side
     draw = ImageDraw.Draw(pil)
     x0, y0, x1, y1 = (round(v * s) for v in box)
     x1, y1 = max(x1 - 1, x0 + 2), max(y1 - 1, y0 + 2)  # a tiny crop still shows as a box
-    draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), outline=(0, 0, 0), width=5)
-    draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=(255, 230, 0), width=3)
+    t = max(3, round(max(small.shape[:2]) / 100))  # shown at half size on the page: still a clear line
+    draw.rectangle((x0 - t, y0 - t, x1 + t, y1 + t), outline=(0, 0, 0), width=t + 2)
+    draw.rectangle((x0 - t + 1, y0 - t + 1, x1 + t - 1, y1 + t - 1), outline=(255, 230, 0), width=t)
     return np.asarray(pil)
 
 
@@ -191,7 +192,12 @@ def _legend(width: int) -> np.ndarray:
     bar_h = max(8, round(width / 40))
     pil = Image.new("RGB", (width, 1), (255, 255, 255))
     draw = ImageDraw.Draw(pil)
-    labels = ("-1 less attention", "0 no change", "+1 more attention")
+    labels = ("-1", "0", "+1")
+    for words in (("-1 less attention", "0 no change", "+1 more attention"), ("-1 less", "0 same", "+1 more")):
+        # the longest words that fit with a gap between them
+        if sum(draw.textbbox((0, 0), t, font=font)[2] for t in words) + 4 * pad <= width - 2 * pad:
+            labels = words
+            break
     text_h = max(draw.textbbox((0, 0), t, font=font)[3] for t in labels)
     height = pad + bar_h + pad // 2 + text_h + pad
     pil = Image.new("RGB", (width, height), (255, 255, 255))
