@@ -63,7 +63,7 @@ FILMSTRIP = ("filmstrip_plot", "filmstrip_png")
 CLOSEUP = ("closeup_caption", "closeup_where_pic", "closeup_title_clean", "closeup_title_degraded", "closeup_title_diff",
            "closeup_clean", "closeup_degraded", "closeup_diff", "closeup_note")
 BATCH_PAGE = ("batch_status", "batch_table", "batch_csv")
-STALE = ("status", "results", "compare_status", "compare_results", "sweep_status")
+STALE = ("status", "results", "compare_status", "compare_results", "sweep_status", "report_html_file", "report_json_file")
 
 
 def build_demo(detector: Detector | None, *, error: str | None = None,

@@ -147,12 +147,13 @@ def test_every_result_names_its_image(jpeg_view):
 
 def test_a_lab_change_marks_the_results_out_of_date_until_analyze(handlers, jpeg_view):
     analysed = jpeg_view.analysed
-    status, results, _, _, sweep = handlers.lab_changed(FACE_CROP, lab(jpeg=20, seed=3), analysed, None, None)
+    status, results, _, _, sweep, html_file, json_file = handlers.lab_changed(FACE_CROP, lab(jpeg=20, seed=3), analysed, None, None)
+    assert html_file["interactive"] is False and json_file["interactive"] is False  # no download of a stale report
     assert "Out of date" in status and "jpeg:quality=40" in status and "jpeg:quality=20" in status
     assert "stale-results" in results["elem_classes"]
     # back to what was analysed: fresh again, nothing recomputed
-    status, results, *_ = handlers.lab_changed(FACE_CROP, lab(jpeg=40, seed=3), analysed, None, None)
-    assert status == jpeg_view.status and "stale-results" not in results["elem_classes"]
+    status, results, *_, html_file = handlers.lab_changed(FACE_CROP, lab(jpeg=40, seed=3), {**analysed, "files": True}, None, None)
+    assert status == jpeg_view.status and "stale-results" not in results["elem_classes"] and html_file["interactive"] is True
     # a new seed changes the image too (the degradation is seeded)
     status, *_ = handlers.lab_changed(FACE_CROP, lab(jpeg=40, seed=4), analysed, None, None)
     assert "Out of date" in status and "seed 4" in status
@@ -181,7 +182,7 @@ def test_figures_start_at_zero_and_the_legend_covers_no_bar(jpeg_view):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["CLS attention (solid)", "Score-CAM map (hatched)"]
     stab = jpeg_view.stability_plot.axes[0]
-    assert stab.get_ylim()[0] == 0 and "cosine" in stab.get_ylabel()
+    assert stab.get_ylim()[0] == 0 and "alike" in stab.get_ylabel()
 
 
 def test_overlays_say_fast_or_exact_and_the_fidelity_when_the_library_gives_it(jpeg_view):

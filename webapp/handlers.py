@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -145,12 +146,13 @@ class Handlers:
     def lab_changed(self, image, lab: LabSettings, analysed=None, compared=None, swept=None):
         """Marks the results that no longer describe the lab's image as out of date (nothing is recomputed).
 
-        Returns the analysis status and results class, the comparison's, and the sweep's status.
+        Returns the analysis status and results class, the comparison's, the sweep's status, and the two report
+        download buttons (off while the report describes another image than the lab's).
         """
         try:
             lab = checked_lab(lab)
         except gr.Error:
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 7
         spec = lab.spec()
         now = render.describe_lab(spec, lab.seed)
         out = []
@@ -163,6 +165,10 @@ class Handlers:
                 out += [status_html(f"⚠ **Out of date**: these results describe {done['describes']}; the lab now shows "
                                     f"{now}. Press **{what}** to update them.", "stale"), results_class(True)]
         out.append(self._sweep_status(swept, spec, lab.seed, bool(image)))
+        if not image or not analysed:
+            out += [gr.skip(), gr.skip()]
+        else:  # the report files describe the analysed image: no download of an out-of-date report
+            out += [gr.update(interactive=bool(analysed.get("files")) and _same(analysed, spec, lab.seed))] * 2
         return tuple(out)
 
     def vote_setting_changed(self, vote_without_face, analysed=None):
@@ -225,7 +231,9 @@ class Handlers:
                   vote_without_face: bool = False) -> AnalysisView:
         lab = checked_lab(lab)
         spec = lab.spec()
+        started = time.perf_counter()  # the user's wait: decoding and scaling the upload count too
         decoded = decode_upload(image, self.max_pixels)
+        decode_s = time.perf_counter() - started
         try:
             if self.detector is None:
                 return self._face_only(decoded, lab, spec)
@@ -239,6 +247,8 @@ class Handlers:
         # whether "Vote even without a face" changes this verdict (Handlers.vote_setting_changed reads it)
         face_matters = report.face.mode == "no-face" and "face" in report.streams and not report.untrained
         view = replace(view, analysed={**view.analysed, "face_matters": face_matters, "vote_without_face": bool(vote_without_face)})
+        view = replace(view, details=render.details_html(report, waited=render.Waited(
+            time.perf_counter() - started, decode_s, decoded.scaled_from)))
         if files:
             view = self._with_files(view, report, Path(image).name)
         return view
@@ -250,7 +260,8 @@ class Handlers:
         if report.degradation is not None:
             pictures.append(Picture(f"What the streams saw: {about}", report.image))
         pictures.append(Picture(view.regions_caption, view.regions))
-        pictures += [Picture(getattr(view, f"caption_{n}"), getattr(view, f"overlay_{n}")) for n in STREAMS if n in report.streams]
+        pictures += [Picture(getattr(view, f"caption_{n}"), getattr(view, f"overlay_{n}"), overlay=True)
+                     for n in STREAMS if n in report.streams]
         charts = [Chart("Attention entropy", view.entropy_plot, NOTES["entropy"]),
                   Chart("Feature stability", view.stability_plot, NOTES["stability"]),
                   Chart("Inter-stream feature similarity", view.feat_plot, NOTES["features"]),
@@ -262,7 +273,8 @@ class Handlers:
                            md=render.md_inline)
         html_path = self.scratch.write(f"{stem}_report.html", text)
         json_path = self.scratch.write(f"{stem}_report.json", json.dumps(view.report_json, indent=2))
-        return replace(view, report_html_file=str(html_path), report_json_file=str(json_path))
+        return replace(view, report_html_file=str(html_path), report_json_file=str(json_path),
+                       analysed={**view.analysed, "files": True})
 
     def _face_only(self, decoded, lab: LabSettings, spec: str | None) -> AnalysisView:
         # no weights: show what the face detector finds, which needs no model weights

@@ -72,9 +72,10 @@ def build_page(*, header: str, detector_ready: bool, start_explain: str, example
     page = Page()
     gr.HTML(f"<style>{CSS}</style>", elem_id="app-style", padding=False)
     page.add("header", gr.Markdown(header, elem_id="header"))
-    _inputs(page, example_list)
-    _lab(page)
-    with gr.Tabs():
+    with gr.Column(elem_id="workbench"):  # on a phone the degraded preview stays in view over the lab (style.css)
+        _inputs(page, example_list)
+        _lab(page)
+    with gr.Tabs(elem_id="tabs", overflow_behavior="wrap"):  # every tab in sight on a phone, none behind "..."
         with gr.Tab("Verdict and explanations", id="verdict-tab"):
             _verdict(page, detector_ready, start_explain)
         with gr.Tab("Clean vs degraded", id="compare-tab"):

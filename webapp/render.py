@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -38,6 +38,7 @@ __all__ = [
     "face_only_html",
     "jsonable",
     "md_inline",
+    "Waited",
     "limits_html",
 ]
 
@@ -53,6 +54,15 @@ _KIND = {
 }
 #: longest spec shown in a caption or a figure before it is cut with "..."
 _SPEC_CHARS = 80
+
+
+class Waited(NamedTuple):
+    """How long the user waited on the server for one analysis: ``total`` seconds from receiving the upload to the
+    result, of which ``decode`` reading (and scaling down from ``scaled_from``, width x height) the file."""
+
+    total: float
+    decode: float
+    scaled_from: tuple[int, int] | None = None
 
 
 def _swatch(name: str) -> str:
@@ -166,8 +176,9 @@ def fidelity(stream: StreamReport):
     return getattr(stream.cam, "fidelity", None) if stream.cam is not None else None
 
 
-def details_html(report: Report) -> str:
-    """The per-stream table (words never broken: see the page's CSS) and every note the user needs."""
+def details_html(report: Report, *, waited: Waited | None = None) -> str:
+    """The per-stream table (words never broken: see the page's CSS) and every note the user needs; with ``waited``,
+    the time the user waited (decoding and scaling the upload included) next to the detector's own time."""
     rows = []
     for name in STREAMS:
         s = report.streams.get(name)
@@ -203,7 +214,13 @@ def details_html(report: Report) -> str:
     for image_note in report.image_notes:
         lines.append(f"<li>Image: {html.escape(image_note)}</li>")
     total = sum(report.timings.values())
-    lines.append(f"<li>Took {total:.2f} s ({', '.join(f'{k} {v:.2f}' for k, v in report.timings.items())}) on {report.device}.</li>")
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items())
+    took = f"The detector took {total:.2f} s on {report.device} ({steps})"
+    if waited is not None:
+        size = " the" if waited.scaled_from is None else f" and scaling down the {waited.scaled_from[0]}x{waited.scaled_from[1]}"
+        took += (f"; the whole analysis took {max(waited.total, total):.2f} s on the server, of which {waited.decode:.2f} s "
+                 f"reading{size} upload (the time to send it from your browser comes on top)")
+    lines.append(f"<li>{took}.</li>")
     lines.append("</ul>")
     return "\n".join(lines)
 

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .figures import colour_scale_html
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["MAX_SIDE", "Picture", "Chart", "report_html", "CSS"]
+__all__ = ["MAX_SIDE", "Picture", "Chart", "report_html", "plain_text", "CSS"]
 
 #: longest side of a picture in the report
 MAX_SIDE = 768
@@ -36,6 +38,7 @@ class Picture:
 
     caption: str
     image: np.ndarray | None
+    overlay: bool = False  # a Score-CAM overlay: the report shows the overlays' colour scale after the pictures
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Chart:
     title: str
     figure: Figure | None
     note: str = ""
+
+
+def plain_text(text: str) -> str:
+    """A Markdown-ish caption (`code`, **bold**) as plain text, for a ``<title>`` or an ``alt`` (no marks shown raw)."""
+    return " ".join(text.replace("**", "").replace("`", "").replace("\u2060", "").split())
 
 
 def _png_or_jpeg(image: np.ndarray) -> str:
@@ -95,7 +103,7 @@ def report_html(
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body class='report'>",
+        f"<title>{html.escape(plain_text(title))}</title><style>{CSS}</style></head><body class='report'>",
         f"<h1>Deepfake forensics report</h1><p>{md(title)}</p>",
         f"<p><b>Model:</b> {html.escape(model)} · made {when}</p>",
     ]
@@ -107,8 +115,10 @@ def report_html(
         if pic.image is None:
             parts.append(f"<figure><figcaption>{md(pic.caption)}</figcaption></figure>")
         else:
-            parts.append(f"<figure><img alt='{html.escape(pic.caption, quote=True)}' src='{_png_or_jpeg(pic.image)}'>"
+            parts.append(f"<figure><img alt='{html.escape(plain_text(pic.caption), quote=True)}' src='{_png_or_jpeg(pic.image)}'>"
                          f"<figcaption>{md(pic.caption)}</figcaption></figure>")
+    if any(pic.overlay and pic.image is not None for pic in pictures):  # the overlays are RGB: their scale in words
+        parts.append(f"<div class='report-scale'>{colour_scale_html()}</div>")
     parts.append("</div><h2>Figures</h2><div>")
     for chart in charts:
         if chart.figure is None:

@@ -62,6 +62,13 @@ NOTES = {
              "stream's attention is. Right: the cosine between each stream's features on the clean and the degraded image.",
 }
 _OFF = "Explanations are off:\nchoose a Score-CAM method above, then Analyze."
+#: without a detector: each figure's panel, its title and what it would show
+_NO_DETECTOR_FIGURES = (
+    ("entropy_plot", "How spread out is each stream's attention?", "no attention to measure"),
+    ("stability_plot", "Did the degradation move each stream's features?", "no features to compare"),
+    ("feat_plot", "How alike are the streams' features?", "no features to compare"),
+    ("cam_plot", "Do the streams look at the same places?", "no Score-CAM maps"),
+)
 
 
 def status_html(text: str, kind: str = "fresh") -> str:
@@ -204,12 +211,15 @@ def face_only_view(pixels: np.ndarray, face, *, spec: str | None, seed: int, err
     return AnalysisView(
         status=status,
         vote=(f"<div class='fv'><div class='fv-subject'>Describes {html.escape(render.describe_lab(spec, seed, markdown=False))}"
-              f"</div><div class='fv-head fv-none'>No verdict: no detector is loaded</div><p>{html.escape(error)}</p></div>"),
+              f"</div><div class='fv-head fv-none'>No verdict: no detector is loaded</div><p>{render.md_inline(error)}</p></div>"),
         details=render.face_only_html(face),
         regions_caption=render.regions_caption(None, face_only=True),
         regions=viz.draw_regions(pixels, regions, face_box=face.box),
         **{f"caption_{n}": f"**{viz.STREAM_TITLES[n]}**: {NEEDS_DETECTOR}" for n in STREAMS},
         report_json=render.jsonable({"error": error, "face": face.to_dict()}),
+        # the figures' panels say why they are empty, instead of staying blank
+        **{name: viz.message_figure(f"Needs the detector, which is not loaded\n(the header says why): {what}.", title=title)
+           for name, title, what in _NO_DETECTOR_FIGURES},
         analysed=_subject(spec, seed, describes, status),
         results=results_class(False),
     )
