@@ -97,7 +97,9 @@ def test_the_page_and_the_report_file_show_the_same_box_and_the_same_verdict(tmp
     handlers = Handlers(trained_tiny(), scratch=ScratchDir(tmp_path))
     out = handlers.analyze_in_place(str(COFFEE), NEUTRAL, "none")
     assert TITLE in out.limits and "untrained" not in out.limits and "⚠ Here: no face was found" in out.limits
-    assert out.limits.index("No face") < out.limits.index("Evidence, not proof")  # what applies here comes first
+    # short: what applies here is open, the method's other limits one click away
+    assert out.limits.index("No face") < out.limits.index("<details") < out.limits.index("Unseen generators")
+    assert out.limits.index("Evidence, not proof") < out.limits.index("<details")
     report = Path(out.report_html_file["value"]).read_text(encoding="utf-8")
     assert out.limits in report and report.index(out.limits) > report.index("<h2>The vote</h2>")
     assert out.report_json["verdict"] == "out of scope: no face" and out.report_json["label"] is None

@@ -77,17 +77,22 @@ def encode(state: LabState) -> str:
     return ",".join(pairs) or "neutral"
 
 
+def _shown(text: str) -> str:
+    """A piece of a code as a message may show it: quoted, cut, control characters escaped (one line)."""
+    return repr(text[:30])
+
+
 def _value(key: str, text: str) -> float | int:
     name, low, high, whole = RANGES[key]
     try:
         value = float(text)
     except ValueError:
-        raise LabStateError(f"{key}:{text[:20]} is not a number") from None
+        raise LabStateError(f"{key}:{_shown(text)} is not a number") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise LabStateError(f"{key} must lie between {_num(low)} and {_num(high)}, not {text[:20]}")
+        raise LabStateError(f"{key} must lie between {_num(low)} and {_num(high)}, not {_shown(text)}")
     if whole:
         if not value.is_integer():
-            raise LabStateError(f"{key} must be a whole number, not {text[:20]}")
+            raise LabStateError(f"{key} must be a whole number, not {_shown(text)}")
         return int(value)
     return value
 
@@ -112,7 +117,7 @@ def decode(text: str) -> LabState:
     for pair in ([] if text == "neutral" else text.split(",")):
         key, sep, value = pair.strip().partition(":")
         if not sep or not key or not value:
-            raise LabStateError(f"{pair[:30]!r} is not key:value (e.g. jpeg:30)")
+            raise LabStateError(f"{_shown(pair)} is not key:value (e.g. jpeg:30)")
         if key in seen:
             raise LabStateError(f"{key} is given twice")
         seen.add(key)
@@ -120,19 +125,19 @@ def decode(text: str) -> LabState:
             lab[RANGES[key][0]] = _value(key, value)
         elif key == "preset":
             if value not in DEGRADATION_PRESETS:
-                raise LabStateError(f"unknown preset {value[:30]!r}")
+                raise LabStateError(f"unknown preset {_shown(value)}")
             lab["preset"] = value
         elif key == "family":
             if value not in FAMILY_CHOICES:
-                raise LabStateError(f"unknown family {value[:30]!r}; one of: {', '.join(FAMILY_CHOICES)}")
+                raise LabStateError(f"unknown family {_shown(value)}; one of: {', '.join(FAMILY_CHOICES)}")
             extra["family"] = value
         elif key == "explain":
             if value not in _METHODS:
-                raise LabStateError(f"unknown explanation method {value[:30]!r}; one of: {', '.join(_METHODS)}")
+                raise LabStateError(f"unknown explanation method {_shown(value)}; one of: {', '.join(_METHODS)}")
             extra["explain"] = value
         else:
             known = ", ".join(["preset", *RANGES, "family", "explain"])
-            raise LabStateError(f"unknown setting {key[:30]!r}; a code names: {known}")
+            raise LabStateError(f"unknown setting {_shown(key)}; a code names: {known}")
     return LabState(replace(NEUTRAL, **lab), **extra)
 
 

@@ -149,9 +149,10 @@ def _verdict(page: Page, ready: bool, start_explain: str) -> None:
                 else "On this CPU, Score-CAM of this model takes minutes per image; the verdict alone takes seconds.")
         page.add("explain", gr.Radio(list(EXPLAIN_CHOICES), value=start_explain if ready else "none", label="Explanations",
                                      scale=3, info=info, interactive=ready, elem_id="explain"))
-        page.add("vote_without_face", gr.Checkbox(False, label="Vote even without a face", scale=1, elem_id="vote-without-face",
-                                                  info="The detector was trained on faces: without one, there is no verdict "
-                                                       "unless this is on (the word then ends in \"(no face)\")."))
+        with gr.Column(scale=1, min_width=260):  # its own column: on a phone it goes under the radio, not beside it
+            page.add("vote_without_face", gr.Checkbox(False, label="Vote even without a face", elem_id="vote-without-face",
+                                                      info="Trained on faces: without one, no verdict unless this is on "
+                                                           "(the word then ends in \"(no face)\")."))
         page.add("analyze_btn", gr.Button("Analyze", variant="primary", scale=1, elem_id="analyze"))
     page.add("status", gr.HTML(status_html("Upload an image or click an example: it is analysed at once.", "info"),
                                elem_id="analysis-status"))

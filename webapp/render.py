@@ -299,12 +299,20 @@ _LIMITS_BOX = "border:2px solid #6b7280;border-radius:8px;padding:8px 12px;margi
 
 def limits_html(limits: Limits) -> str:
     """The box "What this can and cannot tell you" (:mod:`forensic.limits`): the page shows it under the vote and
-    the report file under its vote, the same HTML. A limit that applies to the image analysed says so first."""
+    the report file under its vote, the same HTML. Short: the weights' facts, "evidence, not proof" and the limits
+    that apply to the image analysed (saying so) are open; the method's other limits are one click away."""
     facts = [("Trained on", limits.trained_on), ("Validation", limits.validation), ("Calibration", limits.calibration)]
     items = [f"<li><b>{topic}:</b> {md_inline(text)}</li>" for topic, text in facts]
-    for x in sorted(limits.limits, key=lambda x: x.here is None):  # the ones that apply here first, order kept
+    shown = [x for x in limits.limits if x.here or x is limits.limits[0]]  # the first is "Evidence, not proof"
+    rest = [x for x in limits.limits if x not in shown]
+
+    def item(x) -> str:
         here = f" <b>⚠ Here: {html.escape(x.here)}</b>" if x.here else ""
         cls = " class='fl-here'" if x.here else ""
-        items.append(f"<li{cls}><b>{html.escape(x.topic)}:</b> {md_inline(x.text)}{here}</li>")
+        return f"<li{cls}><b>{html.escape(x.topic)}:</b> {md_inline(x.text)}{here}</li>"
+
+    items += [item(x) for x in shown]
+    more = (f"<details style='margin-top:4px'><summary>The method's other limits ({len(rest)})</summary>"
+            f"<ul style='margin:4px 0 0 1.1em;padding:0'>{''.join(item(x) for x in rest)}</ul></details>" if rest else "")
     return (f"<div class='fl' style='{_LIMITS_BOX}'><div style='font-weight:700;font-size:1.05em'>{LIMITS_TITLE}</div>"
-            f"<ul style='margin:4px 0 0 1.1em;padding:0'>{''.join(items)}</ul></div>")
+            f"<ul style='margin:4px 0 0 1.1em;padding:0'>{''.join(items)}</ul>{more}</div>")
