@@ -3,6 +3,7 @@
 - :mod:`~forensic.viz.style`: stream colours and titles, the figure factory, titles in words;
 - :mod:`~forensic.viz.pictures`: Score-CAM overlays and the labelled regions picture (RGB arrays);
 - :mod:`~forensic.viz.figures`: the figures of one analysis or sweep (matplotlib, Agg);
+- :mod:`~forensic.viz.timeline`: a clip's P(fake) against time, with its verdict;
 - :mod:`~forensic.viz.closeup`: look closely: clean vs degraded crops magnified, their difference, map differences.
 """
 
@@ -33,6 +34,7 @@ from .figures import (
     stability_figure,
     sweep_figure,
 )
+from .timeline import timeline_figure, timeline_title
 from .pictures import Tag, draw_regions, label_font, overlay, place_tags, regions_picture, stream_overlays
 from .style import (
     ENTROPY_LABEL,
@@ -70,6 +72,8 @@ __all__ = [
     "param_text",
     "stability_figure",
     "drift_figure",
+    "timeline_figure",
+    "timeline_title",
     "label_font",
     "Closeup",
     "DIFF_GAIN",
