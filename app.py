@@ -1,4 +1,4 @@
-"""The Gradio forensics app: degradation lab, verdict, Score-CAM explanations, comparison, sweep, batch and report.
+"""The Gradio forensics app: degradation lab, verdict, Score-CAM explanations, comparison, sweep, batch, video and report.
 
     python app.py [--preset paper|small|tiny-random] [--weights REF] [--device D] [--host H] [--port N] [--share]
 
@@ -7,7 +7,9 @@ and Gradio's ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``. If the weights can
 offline), the app still starts: the lab works and the header says why there is no detector.
 
 Named API endpoints (``gradio_client``): ``/degrade``, ``/analyze``, ``/report``, ``/compare``, ``/sweep``,
-``/analyze_batch``. This file only wires events: the components are laid out in :mod:`webapp.layout`, the
+``/analyze_batch``, ``/analyze_video`` (a clip, fps, max_frames, crf, the lab's spec and seed, explain -> the
+clip's JSON record and its per-frame CSV). This file only wires events: the components are laid out in
+:mod:`webapp.layout`, the
 behaviour is :class:`webapp.handlers.Handlers`, which calls :mod:`forensic`; no model logic here.
 """
 
@@ -38,6 +40,8 @@ EXAMPLES = (
     ("astronaut_selfblend.jpg", "full photo, blended (GENERATED)"),
     ("coffee.jpg", "coffee cup: no face (real)"),
 )
+#: the Video tab's example clip (examples/make_example_clip.py: the face crop, blended from 3 s to 5 s)
+EXAMPLE_CLIP = "astronaut_blend_clip.mp4"
 #: Gradio's worker threads (its default is 40). Handlers run at most 1 (model) + 2 (lab) at a time,
 #: and every thread that ever ran one keeps its own malloc arena: fewer threads, less idle memory.
 MAX_THREADS = 6
@@ -87,8 +91,9 @@ def build_demo(detector: Detector | None, *, error: str | None = None,
     header = render.header_markdown(describe, untrained=bool(detector is not None and detector.untrained), error=handlers.error)
     with gr.Blocks(title="Robust deepfake forensics lab", delete_cache=delete_cache) as demo:
         page = layout.build_page(header=header, detector_ready=detector is not None, start_explain=default_explain(detector),
-                                 example_list=example_list)
+                                 example_list=example_list, example_clip=(EXAMPLES_DIR / EXAMPLE_CLIP).exists())
         _wire(page, handlers)
+        _wire_video(page, handlers, str(EXAMPLES_DIR / EXAMPLE_CLIP))
         _wire_lab_state(demo, page, ready=detector is not None)
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
@@ -186,6 +191,27 @@ def _wire(page, h) -> None:
     gr.on([], _returning(h.sweep, SWEEP_API), [image, page.family, page.seed], page.get(SWEEP_API), api_name="sweep",
           **detector_queue)
     gr.on([], h.analyze_batch, [page.batch_files], [page.batch_csv], api_name="analyze_batch", **detector_queue)
+
+
+def _wire_video(page, h, example: str) -> None:
+    """The Video tab (:mod:`webapp.video`): a new clip (or the example) is analysed at once; the slider shows a frame."""
+    import gradio as gr
+
+    from webapp.video import FRAME_OUT, VIDEO_API, VIDEO_PAGE
+
+    detector_queue = {"concurrency_limit": 1, "concurrency_id": "detector"}
+    settings = [page.video_fps, page.video_max_frames, page.video_crf, page.video_use_lab, page.video_explain]
+    analyse = {"fn": _returning(_with_lab(h.video.analyze_in_place), VIDEO_PAGE), "inputs": [page.video, *page.lab, *settings],
+               "outputs": page.get(VIDEO_PAGE), "api_visibility": "private", "show_progress_on": [page.video_status],
+               **detector_queue}
+    show = {"fn": h.video.show_frame, "inputs": [page.video_slider, page.video_state], "outputs": page.get(FRAME_OUT),
+            "api_visibility": "private", "show_progress": "hidden"}
+    page.video.change(trigger_mode="always_last", **analyse).then(**show)
+    page.video_btn.click(**analyse).then(**show)
+    page.video_example.click(lambda: example, None, page.video, api_visibility="private", show_progress="hidden")
+    page.video_slider.input(trigger_mode="always_last", **show)
+    gr.on([], h.video.analyze, [page.video, page.video_fps, page.video_max_frames, page.video_crf, page.spec_box, page.seed,
+                                page.video_explain], page.get(VIDEO_API), api_name="analyze_video", **detector_queue)
 
 
 def _wire_lab_state(demo, page, *, ready: bool) -> None:

@@ -41,6 +41,7 @@ from .files import ScratchDir
 from .lab import LAB_MAX_PIXELS, LabSettings, preview
 from .report_file import Chart, Picture, report_html
 from .runtime import decode_upload, on_gpu, on_model_thread, user_error
+from .video import VideoTab
 from .views import (
     NOTES,
     AnalysisView,
@@ -81,6 +82,7 @@ class Handlers:
             self.error = "No detector was given to build_demo()."
         self.scratch = scratch or ScratchDir()
         self.threshold = float(detector.config.vote.threshold) if detector is not None else 0.5
+        self.video = VideoTab(detector, error=self.error, scratch=self.scratch)  # the Video tab (webapp.video)
 
         # the heavy work: one function each, run on the model thread (GPU-attached on ZeroGPU)
         bound = max_pixels

@@ -22,6 +22,7 @@ from .lab import NEUTRAL, preset_choices
 from .report_file import CSS
 from .runtime import UploadImage
 from .views import FAMILY_CHOICES, NEEDS_DETECTOR, NOTES, status_html
+from .video import video_tab
 
 __all__ = ["Page", "build_page", "EXPLAIN_CHOICES", "LAB_NAMES", "examples"]
 
@@ -67,8 +68,10 @@ def examples(folder: Path, entries: tuple[tuple[str, str], ...]) -> list[tuple[s
     return out
 
 
-def build_page(*, header: str, detector_ready: bool, start_explain: str, example_list: list[tuple[str, str, str]]) -> Page:
-    """Lays the page out. With ``detector_ready`` False the controls that need a detector are off, with the reason."""
+def build_page(*, header: str, detector_ready: bool, start_explain: str, example_list: list[tuple[str, str, str]],
+               example_clip: bool = False) -> Page:
+    """Lays the page out. With ``detector_ready`` False the controls that need a detector are off, with the reason.
+    ``example_clip``: the Video tab offers the example clip."""
     page = Page()
     gr.HTML(f"<style>{CSS}</style>", elem_id="app-style", padding=False)
     page.add("header", gr.Markdown(header, elem_id="header"))
@@ -84,6 +87,9 @@ def build_page(*, header: str, detector_ready: bool, start_explain: str, example
             _sweep(page, detector_ready)
         with gr.Tab("Several images", id="batch-tab", elem_id="batch-area"):
             _batch(page, detector_ready)
+        with gr.Tab("Video", id="video-tab", elem_id="video-area"):
+            video_tab(page, ready=detector_ready, start_explain=start_explain, explain_choices=list(EXPLAIN_CHOICES),
+                      example=example_clip)
     for name in ("analysed", "compared", "swept"):
         page.add(name, gr.State(None))
     return page
