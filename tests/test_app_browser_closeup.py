@@ -138,7 +138,7 @@ def test_compare_shows_where_each_streams_attention_moved(browser, app_url):
     page.wait_for_selector("#analysis-status .status-fresh", timeout=60_000)
     _tab(page, "Clean vs degraded")
     page.click("#compare")
-    page.wait_for_selector("#compare-status .status-fresh", timeout=120_000)
+    page.wait_for_selector("#compare-status .status-fresh:has-text('Top row')", timeout=180_000)
     for n in ("texture", "face", "fusion"):
         s = _shown(page, f"mapdiff-{n}")
         assert s["natural"] == 256 and s["height"] > s["width"] * 0.9  # the picture and its scale drawn under it
@@ -146,6 +146,14 @@ def test_compare_shows_where_each_streams_attention_moved(browser, app_url):
     scale = page.inner_text("#mapdiff-scale")
     assert "−1 less" in scale and "+1 more" in scale and "Red" in scale and "blue" in scale
     page.locator("#compare-results").screenshot(path=str(SHOTS / "compare_mapdiff_1280.png"))
+    # on a phone each stream's column stacks: its clean map, degraded map and their difference one under the other
+    page.set_viewport_size({"width": 390, "height": 1000})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    tops = [_shown(page, f"{row}-texture")["top"] for row in ("clean", "degraded", "mapdiff")]
+    phone = _shown(page, "mapdiff-texture")
+    assert tops == sorted(tops) and phone["width"] >= phone["natural"] - 1  # at full size: its scale's words readable
+    page.locator("#compare-results").screenshot(path=str(SHOTS / "compare_mapdiff_390.png"))
     assert errors == []
     page.close()
 

@@ -173,6 +173,7 @@ def diverging_scale_html() -> str:
         "<div class='colour-scale'><span>−1 less</span>"
         f"<span class='colour-bar' style='background:linear-gradient(to right, {stops})'></span>"
         "<span>+1 more</span></div>"
-        f"<div class='note'>{html.escape('Where attention moved: the degraded map minus the clean map (each 0-1). ')}"
+        "<div class='note'>This blue-white-red scale is for the pictures \u201c... degraded minus clean\u201d (the rainbow "
+        f"scale above is for the clean and degraded maps): {html.escape('where attention moved, the degraded map minus the clean map (each 0-1). ')}"
         "<b>Red</b>: the stream looks here more after the degradation; <b>blue</b>: less; white: no change.</div>"
     )
