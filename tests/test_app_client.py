@@ -91,7 +91,7 @@ def astronaut_analysis(client):
 
 def test_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/degrade", "/analyze", "/report", "/compare", "/sweep", "/analyze_batch"}
+    assert set(endpoints) == {"/degrade", "/analyze", "/report", "/compare", "/sweep", "/analyze_batch", "/analyze_video"}
     for api in ("/analyze", "/report", "/compare"):  # the same inputs; a verdict's also whether to vote without a face
         face = ["vote_without_face"] if api != "/compare" else []
         assert [p["parameter_name"] for p in endpoints[api]["parameters"]] == ["image", *NEUTRAL, "explain", *face]

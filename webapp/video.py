@@ -6,9 +6,10 @@ behaviour (``Handlers.video``), wired in ``app.py``:
 - ``/analyze_video`` (:meth:`VideoTab.analyze`): a clip, ``fps``, ``max_frames``, ``crf`` (a
   reference preset such as ``ffpp-c23`` or a number 0-51; ``none``), the lab's ``spec`` and ``seed``
   applied to every frame (frame ``i`` with seed ``seed + i``) and ``explain`` (Score-CAM of the
-  most suspicious frame) -> the clip's JSON record (``python -m forensic predict``'s,
+  most suspicious frame) -> two files: the clip's JSON record (``python -m forensic predict``'s,
   :func:`forensic.records.video_record`) and its CSV (one row per frame, then the summary row).
-  A bad request raises one line.
+  Files, not a JSON value: ``gradio_client`` takes every dict with a ``"path"`` key in a result for
+  a file to download, and the record's ``path`` names the clip. A bad request raises one line.
 - the page (:meth:`VideoTab.analyze_in_place`, :meth:`VideoTab.show_frame`): messages in place,
   never an error pill. What the frame slider shows is kept per session as small JPEGs (the
   sampled frames with the streams' regions drawn, at most :data:`FRAME_SIDE` px, and the explained
@@ -20,6 +21,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,9 +58,9 @@ EXAMPLE_CLIP = "astronaut_blend_clip.mp4"
 CRF_CHOICES = [("none: as uploaded", "none")] + [
     (f"{name}: H.264 CRF {crf} ({crf_reference(crf)})", name) for name, crf in REENCODE_PRESETS.items()]
 #: what each event returns, by component name
-VIDEO_API = ("video_json", "video_csv")
+VIDEO_API = ("video_json_file", "video_csv")
 VIDEO_PAGE = ("video_status", "video_timeline", "video_verdict", "video_slider", "video_table", "video_report_html",
-              *VIDEO_API, "video_state")
+              "video_json", *VIDEO_API, "video_state")
 FRAME_OUT = ("video_frame", "video_frame_caption", *(f"video_overlay_{n}" for n in STREAMS),
              *(f"video_caption_{n}" for n in STREAMS), "video_timeline")
 
@@ -74,6 +76,7 @@ class VideoView:
     video_table: str = ""
     video_report_html: Any = None
     video_json: dict | None = None
+    video_json_file: Any = None
     video_csv: Any = None
     video_state: dict | None = None
 
@@ -133,8 +136,10 @@ def video_tab(page: Any, *, ready: bool, start_explain: str, explain_choices: li
     with gr.Row():
         page.add("video_report_html", gr.DownloadButton("Download the clip's report (HTML)", value=None, interactive=False,
                                                         elem_id="video-report-html"))
-        page.add("video_csv", gr.File(label="Per-frame CSV (the columns of `predict --format csv`)", interactive=False,
-                                      elem_id="video-csv"))
+        page.add("video_json_file", gr.DownloadButton("Download the clip's report (JSON)", value=None, interactive=False,
+                                                      elem_id="video-report-json"))
+    page.add("video_csv", gr.File(label="Per-frame CSV (the columns of `predict --format csv`)", interactive=False,
+                                  elem_id="video-csv"))
     with gr.Accordion("The clip's report (JSON)", open=False):
         page.add("video_json", gr.JSON(label="Clip report"))
     page.add("video_state", gr.State(None))
@@ -266,14 +271,14 @@ class VideoTab:
         self._run = run
 
     def analyze(self, video, fps=1.0, max_frames=32, crf="none", spec="", seed=0, explain="none",
-                progress=gr.Progress()) -> tuple[dict, str]:
-        """``/analyze_video``: the clip's JSON record and the path of its CSV.
+                progress=gr.Progress()) -> tuple[str, str]:
+        """``/analyze_video``: the paths of the clip's JSON record and of its CSV.
 
         Raises:
             gr.Error: no detector, no clip, a clip that cannot be read, or a bad setting, in one line.
         """
         record, _, _ = self._analysis(video, fps, max_frames, crf, spec, seed, explain, progress)
-        return record, str(self.scratch.write(f"{Path(record['path']).stem}_frames.csv", _csv(record)))
+        return self._files(record)
 
     def analyze_in_place(self, video, lab, fps=1.0, max_frames=32, crf="none", use_lab=False, explain="none",
                          progress=gr.Progress()) -> VideoView:
@@ -281,20 +286,22 @@ class VideoTab:
         off = gr.update(value=None, interactive=False)
         if not video:
             return VideoView(video_status=status_html("Upload a clip or click the example clip: it is analysed at once.", "info"),
-                             video_slider=gr.update(value=0, maximum=1, interactive=False), video_report_html=off)
+                             video_slider=gr.update(value=0, maximum=1, interactive=False), video_report_html=off,
+                             video_json_file=off)
         spec, seed = (lab.spec(), lab.seed) if use_lab else (None, 0)
         try:
             record, state, report = self._analysis(video, fps, max_frames, crf, spec, seed, explain, progress)
         except gr.Error as exc:
             return VideoView(video_status=status_html(f"⚠ **{exc.message}**", "error"),
-                             video_slider=gr.update(value=0, maximum=1, interactive=False), video_report_html=off)
+                             video_slider=gr.update(value=0, maximum=1, interactive=False), video_report_html=off,
+                             video_json_file=off)
         stem = Path(record["path"]).stem or "clip"
         chosen = state["chosen"]
         timeline = viz.timeline_figure(record, threshold=self.threshold, selected=chosen)
         verdict = clip_verdict_html(record, threshold=self.threshold)
         table = frames_table_html(record)
         html_path = self.scratch.write(f"{stem}_report.html", self._report(record, report, verdict, table))
-        csv_path = self.scratch.write(f"{stem}_frames.csv", _csv(record))
+        json_path, csv_path = self._files(record)
         n = len(record["frames"])
         explained = f", the most suspicious explained with {record['explain']} Score-CAM" if record["explained"] else ""
         status = status_html(f"✓ {n} frame{'s' if n != 1 else ''} of `{record['clip']['name']}` analysed{explained}. "
@@ -302,7 +309,8 @@ class VideoTab:
         return VideoView(video_status=status, video_timeline=timeline, video_verdict=verdict,
                          video_slider=gr.update(value=chosen, minimum=0, maximum=max(n - 1, 1), interactive=n > 1),
                          video_table=table, video_report_html=gr.update(value=str(html_path), interactive=True),
-                         video_json=record, video_csv=str(csv_path), video_state=state)
+                         video_json=record, video_json_file=gr.update(value=json_path, interactive=True),
+                         video_csv=csv_path, video_state=state)
 
     def show_frame(self, index, state) -> tuple:
         """The slider moved: that frame with its regions (and overlays when it was explained), and the timeline marking it."""
@@ -319,6 +327,11 @@ class VideoTab:
                 *(captions.get(n, "") for n in STREAMS), timeline)
 
     # -------------------------------------------------------------------------------------------- internals
+    def _files(self, record: dict) -> tuple[str, str]:
+        stem = Path(record["path"]).stem or "clip"
+        json_path = self.scratch.write(f"{stem}_report.json", json.dumps(record, indent=2, allow_nan=False))
+        return str(json_path), str(self.scratch.write(f"{stem}_frames.csv", _csv(record)))
+
     def _analysis(self, video, fps, max_frames, crf, spec, seed, explain, progress):
         if self.detector is None:
             raise gr.Error(self.error or "No detector is loaded.", title="No detector loaded", print_exception=False)
