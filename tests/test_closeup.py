@@ -257,3 +257,12 @@ def test_the_face_is_looked_at_where_it_was_found_and_its_absence_is_said(photo,
     Image.fromarray(np.full((300, 400, 3), 90, np.uint8)).save(cup)
     none = page_closeup.look_closely(str(cup), LabSettings(jpeg_quality=10), "the face", 4)
     assert "the centre (no face was found)" in none.closeup_caption and "pixels 152-247 across, 104-199 down" in none.closeup_caption
+
+
+def test_a_big_upload_is_looked_at_on_the_labs_copy_and_the_caption_says_so(tmp_path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.full((600, 800, 3), 120, np.uint8)).save(big)
+    view = page_closeup.look_closely(str(big), LabSettings(jpeg_quality=50), "centre", 4, max_pixels=400 * 300)
+    assert "of the 400 x 300 image the lab works on (the upload, 800 x 600, scaled down to fit the lab)" in view.closeup_caption
+    same = page_closeup.look_closely(str(big), LabSettings(jpeg_quality=50), "centre", 4)
+    assert "800 x 600 image the lab works on (yellow box" in same.closeup_caption

@@ -70,12 +70,14 @@ def look_closely(image: str | None, lab: LabSettings, where: str = "centre", zoo
         factor = 4
     factor = factor if factor in FACTORS else 4
     try:
-        clean = working_copy(decode_upload(image, max_pixels).pixels)
+        decoded = decode_upload(image, max_pixels)
+        clean = working_copy(decoded.pixels)
         degraded = degrade_result(clean, lab.spec(), seed=lab.seed).image
     except Exception as exc:  # noqa: BLE001 - a bad upload or setting: the lab's preview says why in detail
         message = getattr(exc, "message", None) or str(exc).strip().splitlines()[0]
         return _message(f"⚠ Nothing to look at: {message}")
     h, w = clean.shape[:2]
+    upload = decoded.scaled_from or (decoded.width, decoded.height)
     centre, said = (w / 2, h / 2), "the centre"
     if where == "the face":
         found = face_centre(image, clean)
@@ -88,7 +90,7 @@ def look_closely(image: str | None, lab: LabSettings, where: str = "centre", zoo
     c = viz.closeup(clean, degraded, centre, factor=factor, gain=gain)
     spec = lab.spec()
     return CloseupView(
-        closeup_caption=_caption(c, (w, h), said, spec),
+        closeup_caption=_caption(c, (w, h), said, spec, upload),
         closeup_where_pic=viz.where_picture(degraded, c.box),
         closeup_title_clean=f"**Clean upload**, {_zoom_words(c.factor)}",
         closeup_title_degraded=(f"**Degraded** (`{spec}`), {c.factor}x" if spec
@@ -109,12 +111,14 @@ def _zoom_words(factor: int) -> str:
     return "1x = 100 %" if factor == 1 else f"{factor}x (each pixel a {factor} x {factor} square)"
 
 
-def _caption(c: viz.Closeup, size: tuple[int, int], said: str, spec: str | None) -> str:
+def _caption(c: viz.Closeup, size: tuple[int, int], said: str, spec: str | None, upload: tuple[int, int]) -> str:
     x0, y0, x1, y1 = c.box
     cw, ch = c.size
     blocks = f" ({cw // GRID} x {ch // GRID} JPEG blocks of 8 x 8 pixels)" if spec and "jpeg" in spec else ""
     return (f"A **{cw} x {ch} pixel** crop{blocks} at {said}: pixels {x0}-{x1 - 1} across, {y0}-{y1 - 1} down, of the "
-            f"{size[0]} x {size[1]} image the lab works on (yellow box on the small picture; click it to look elsewhere). "
+            f"{size[0]} x {size[1]} image the lab works on"
+            + ("" if tuple(upload) == tuple(size) else f" (the upload, {upload[0]} x {upload[1]}, scaled down to fit the lab)")
+            + " (yellow box on the small picture; click it to look elsewhere). "
             + ("Each image pixel is one screen pixel (100 %)." if c.factor == 1
                else f"Each image pixel is drawn as a {c.factor} x {c.factor} square, without smoothing."))
 
