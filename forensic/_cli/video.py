@@ -58,9 +58,9 @@ def add_video_args(parser: argparse.ArgumentParser) -> None:
     """``--fps``, ``--max-frames``, ``--crf``, ``--explain`` and ``--explain-frames`` (clips only)."""
     group = parser.add_argument_group(
         "clips (mp4, mov, webm, mkv, avi, m4v)",
-        "Each clip is sampled, every sampled frame analysed as an image (the degradation options apply "
-        "to every frame), and the clip's P(fake) is the median of its frames' P(fake) over the frames "
-        "that show the main face, on the vote's 0.1 grid. Images ignore these options.",
+        "Each clip is sampled, every sampled frame analysed as an image (the degradation options\n"
+        "apply to every frame), and the clip's P(fake) is the median of its frames' P(fake) over the\n"
+        "frames that show the main face, on the vote's 0.1 grid. Images ignore these options.",
     )
     group.add_argument("--fps", type=_fps, default=1.0, metavar="F",
                        help="frames sampled per second of clip (default 1)")
