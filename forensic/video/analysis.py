@@ -34,7 +34,9 @@ import contextlib
 import dataclasses
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +148,20 @@ class VideoRun:
         self._policy = getattr(self.detector.face_detector, "policy", FacePolicy())
         cuts: set[int] = set()
         previous = None
-        with self._frames() as stream:
+        pending: deque[Future] = deque()
+
+        def locate(batch: list[Frame]) -> list[FaceResult]:
+            return self.detector.locate([self._pixels(f) for f in batch])
+
+        def collect() -> None:
+            self._faces.extend(pending.popleft().result())
+            self.progress(f"faces {len(self._faces)}/{self.planned} frames", 0.3 * len(self._faces) / max(1, self.planned))
+
+        # the faces are found in a helper thread, as the pipeline's locate stage is, while the
+        # caller's thread decodes the next batch; at most two batches wait (bounded memory)
+        with self._frames() as stream, ThreadPoolExecutor(1, thread_name_prefix="video-faces") as helper:
             self.planned = len(stream.times)
             batch: list[Frame] = []
-
-            def flush() -> None:
-                images = [self._pixels(f) for f in batch]
-                self._faces.extend(self.detector.locate(images))
-                batch.clear()
-                self.progress(f"faces {len(self._faces)}/{self.planned} frames", 0.3 * len(self._faces) / max(1, self.planned))
-
             for frame in stream:
                 thumb = thumbnail(frame.image)
                 if is_cut(previous, thumb):
@@ -164,9 +170,14 @@ class VideoRun:
                 self.times.append(frame.time_s)
                 batch.append(frame)
                 if len(batch) >= self.batch_size:
-                    flush()
+                    pending.append(helper.submit(locate, batch))
+                    batch = []
+                    if len(pending) >= 2:
+                        collect()
             if batch:
-                flush()
+                pending.append(helper.submit(locate, batch))
+            while pending:
+                collect()
             self.notes.extend(stream.notes)
         self.tracks = link_tracks([f.faces for f in self._faces], cuts=cuts)
         size = self._faces[0].image_size if self._faces else (1, 1)

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..ensemble import round_half_even
-from ..report import Report
+from ..report import Report, error_record
 from ..verdict import NO_FACE, Verdict, rule_text, verdict_of
 
 __all__ = ["FrameReport", "StreamSummary", "ClipSummary", "summarize", "suspicion_order", "suspicion_key", "CLIP_RULE",
@@ -63,8 +63,7 @@ class FrameReport:
         """``index``, ``time_s``, ``on_main_track``, ``error`` and the report's keys (``Report.to_dict()``)."""
         base = {"index": self.index, "time_s": round(float(self.time_s), 6), "on_main_track": self.on_main_track}
         if self.report is None:
-            return {**base, "prob_fake": None, "label": None, "verdict": None, "streams": {}, "face": None,
-                    "error": self.error}
+            return {**base, **error_record(None, self.error or "not analysed")}
         return {**base, **self.report.to_dict(), "error": self.error}
 
 
