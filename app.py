@@ -84,6 +84,7 @@ def build_demo(detector: Detector | None, *, error: str | None = None,
     from webapp import layout, render
     from webapp.handlers import Handlers
     from webapp.runtime import default_explain
+    from webapp.views import WAIT_JS
 
     example_list = layout.examples(EXAMPLES_DIR, EXAMPLES)
     handlers = Handlers(detector, error=error, examples=[full for full, _, _ in example_list])
@@ -95,6 +96,8 @@ def build_demo(detector: Detector | None, *, error: str | None = None,
         _wire(page, handlers)
         _wire_video(page, handlers, str(EXAMPLES_DIR / EXAMPLE_CLIP))
         _wire_lab_state(demo, page, ready=detector is not None)
+    with demo:  # the wait from the user's request, added to the status line in the browser (webapp.views.WAIT_JS)
+        demo.load(None, None, None, js=WAIT_JS, api_visibility="private", show_progress="hidden")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 

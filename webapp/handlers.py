@@ -233,9 +233,8 @@ class Handlers:
                   vote_without_face: bool = False) -> AnalysisView:
         lab = checked_lab(lab)
         spec = lab.spec()
-        started = time.perf_counter()  # the user's wait: decoding and scaling the upload count too
+        started = time.perf_counter()  # the server's whole time: decoding and scaling the upload count too
         decoded = decode_upload(image, self.max_pixels)
-        decode_s = time.perf_counter() - started
         try:
             if self.detector is None:
                 return self._face_only(decoded, lab, spec)
@@ -250,7 +249,7 @@ class Handlers:
         face_matters = report.face.mode == "no-face" and "face" in report.streams and not report.untrained
         view = replace(view, analysed={**view.analysed, "face_matters": face_matters, "vote_without_face": bool(vote_without_face)})
         view = replace(view, details=render.details_html(report, waited=render.Waited(
-            time.perf_counter() - started, decode_s, decoded.scaled_from)))
+            time.perf_counter() - started, decoded.scaled_from)))
         if files:
             view = self._with_files(view, report, Path(image).name)
         return view

@@ -57,11 +57,10 @@ _SPEC_CHARS = 80
 
 
 class Waited(NamedTuple):
-    """How long the user waited on the server for one analysis: ``total`` seconds from receiving the upload to the
-    result, of which ``decode`` reading (and scaling down from ``scaled_from``, width x height) the file."""
+    """How long one analysis took on the server: ``total`` seconds from receiving the request to the result (reading
+    the upload, scaled down from ``scaled_from`` (width x height) if it was larger, and drawing the figures included)."""
 
     total: float
-    decode: float
     scaled_from: tuple[int, int] | None = None
 
 
@@ -217,9 +216,9 @@ def details_html(report: Report, *, waited: Waited | None = None) -> str:
     steps = ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items())
     took = f"The detector took {total:.2f} s on {report.device} ({steps})"
     if waited is not None:
-        size = " the" if waited.scaled_from is None else f" and scaling down the {waited.scaled_from[0]}x{waited.scaled_from[1]}"
-        took += (f"; the whole analysis took {max(waited.total, total):.2f} s on the server, of which {waited.decode:.2f} s "
-                 f"reading{size} upload (the time to send it from your browser comes on top)")
+        size = " the upload," if waited.scaled_from is None else f" and scaling down the {waited.scaled_from[0]}x{waited.scaled_from[1]} upload,"
+        took += (f". The whole analysis took {max(waited.total, total):.2f} s on the server (reading{size} the detector, "
+                 "drawing the figures); the status line says how long you waited in all, sending the image included")
     lines.append(f"<li>{took}.</li>")
     lines.append("</ul>")
     return "\n".join(lines)

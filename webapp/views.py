@@ -39,6 +39,7 @@ __all__ = [
     "NOTES",
     "FAMILY_CHOICES",
     "provenance_markdown",
+    "WAIT_JS",
 ]
 
 STREAMS = render.STREAMS
@@ -62,6 +63,40 @@ NOTES = {
              "stream's attention is. Right: the cosine between each stream's features on the clean and the degraded image.",
 }
 _OFF = "Explanations are off:\nchoose a Score-CAM method above, then Analyze."
+#: run once on page load: the time from the user's request (Analyze, an upload, an example) to the fresh result,
+#: measured in the browser and added to the status line, so that the page never states less than the wait
+#: (the server's own times, in the verdict's notes, leave out sending the image and preparing it for the handler)
+WAIT_JS = """() => {
+  if (window.fvWait) return;
+  const w = window.fvWait = {start: null, running: false, said: null};
+  const begin = (e) => {
+    const t = e.target instanceof Element ? e.target : null;
+    if (!t) return;
+    const upload = t.closest('#input-image') && e.type !== 'click';
+    if (t.closest('#analyze') || t.closest('#examples .thumbnail-item') || upload) {
+      w.start = performance.now(); w.running = false;
+    }
+  };
+  for (const type of ['click', 'change', 'drop', 'paste']) document.addEventListener(type, begin, true);
+  const mark = () => {
+    const box = document.querySelector('#analysis-status');
+    if (!box || w.start === null && !w.said) return;
+    const pending = box.querySelector('.pending');
+    if (w.start !== null && pending) w.running = true;
+    const line = box.querySelector('.status-fresh');
+    if (w.start !== null && w.running && !pending && line) {
+      w.said = [line.textContent, ((performance.now() - w.start) / 1000).toFixed(1)];
+      w.start = null;
+    }
+    if (line && w.said && !line.querySelector('.fv-waited') && line.textContent === w.said[0]) {
+      const span = document.createElement('span');
+      span.className = 'fv-waited';
+      span.textContent = ` You waited ${w.said[1]} s from your request (sending and preparing the image included).`;
+      line.append(span);
+    }
+  };
+  new MutationObserver(mark).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ['class']});
+}"""
 #: without a detector: each figure's panel, its title and what it would show
 _NO_DETECTOR_FIGURES = (
     ("entropy_plot", "How spread out is each stream's attention?", "no attention to measure"),
