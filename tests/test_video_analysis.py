@@ -241,3 +241,28 @@ def test_a_trained_toy_model_finds_the_planted_fake_segment(trained_toy, tmp_pat
         assert report.streams["texture"].cam_image is not None and report.streams["texture"].cam_image.shape == (256, 256)
     assert all(r.frame(f.index).report.explain == "none" for f in clean)
     assert r.to_dict()["explained"] == r.explained
+
+
+def test_the_most_suspicious_frames_of_the_main_track_are_explained_once_more(detector, clips, count_forward):
+    sizes = count_forward(detector)
+    r = analyze_video(detector, clips["cut"], fps=2.5, explain="fast", explain_frames=2, batch_size=8)
+    assert len(r.frames) == 10 and sizes[:2] == [8, 2]
+    assert sum(sizes) == 10 + 2  # every frame once, the explained ones once more
+    assert len(r.explained) == 2 and set(r.explained) <= set(r.main_track.frames)  # the main track first
+    plain = sorted((f for f in r.frames if f.on_main_track and f.index not in r.explained),
+                   key=lambda f: -f.report.prob_fake)
+    assert all(r.frame(i).report.prob_fake >= plain[0].report.prob_fake for i in r.explained)
+    for i in r.explained:
+        report = r.frame(i).report
+        assert report.explain == "fast" and all(s.cam_image is not None for s in report.streams.values())
+    assert r.explain == "fast" and r.to_dict()["explained"] == r.explained
+
+
+def test_a_truncated_clip_keeps_the_frames_before_the_damage_and_says_so(detector, tmp_path):
+    from tests.clips import write_truncated
+
+    whole = write_clip(tmp_path / "whole.mkv", moving_frames(40), fps=10)  # 4 s
+    cut = write_truncated(whole, tmp_path / "cut.mkv", keep=0.5)
+    r = analyze_video(detector, cut, fps=2)
+    assert 1 <= len(r.frames) < 8 and all(f.report is not None for f in r.frames)
+    assert any("damaged" in n or "ends at" in n for n in r.notes), r.notes

@@ -18,8 +18,8 @@ FF++ c23/c40, DeeperForensics-1.0 CRF 30-40), and both passes read the re-encode
 a compound strength is applied to every sampled frame, frame ``i`` with seed ``seed + i`` (the
 same in both passes, so faces are found on the frame as it is analysed).
 
-Explanations (:func:`analyze_video`): the ``explain_frames`` most suspicious frames (on the main
-track when there is one; :func:`forensic.video.summary.suspicion_key`) are kept while streaming
+Explanations (:func:`analyze_video`): the ``explain_frames`` most suspicious frames (those on the
+main track first; :func:`forensic.video.summary.suspicion_key`) are kept while streaming
 (at most that many frames in memory) and analysed again with the method; their reports, which
 carry the maps (``cam_image`` ...), replace the plain ones.
 
@@ -253,10 +253,11 @@ class VideoRun:
         self.times = times
 
     def _consider(self, frame: Frame, result: FrameReport) -> None:
-        """Keeps the ``keep`` most suspicious frames (on the main track when there is one) for explanation."""
-        if self.keep_count <= 0 or (self.main is not None and not result.on_main_track):
+        """Keeps the ``keep`` most suspicious frames for explanation, those on the main track first."""
+        if self.keep_count <= 0:
             return
-        self.keep.append((suspicion_key(result), frame, result))
+        off_main = self.main is not None and not result.on_main_track
+        self.keep.append(((off_main, *suspicion_key(result)), frame, result))
         self.keep.sort(key=lambda entry: entry[0])
         del self.keep[self.keep_count:]
 
