@@ -138,13 +138,13 @@ def test_page_analysis_timeline_slider_and_report(handlers, clip):
     chosen = record["explained"][0]
     assert view.video_slider["value"] == chosen and view.video_slider["maximum"] == 3
     shown = handlers.video.show_frame(chosen, view.video_state)
-    picture, caption, overlays = shown[0], shown[1], shown[2:5]
+    picture, caption, overlays = shown[0], shown[1], [u["value"] for u in shown[2:5]]
     assert picture.ndim == 3 and max(picture.shape[:2]) <= FRAME_SIDE
     assert f"**Frame {chosen} of 0-3**" in caption and "Score-CAM overlays below" in caption
     assert all(o is not None and o.shape == picture.shape for o in overlays)
     other = (chosen + 1) % 4
     shown = handlers.video.show_frame(other, view.video_state)
-    assert f"**Frame {other} of 0-3**" in shown[1] and all(o is None for o in shown[2:5])
+    assert f"**Frame {other} of 0-3**" in shown[1] and all(u["value"] is None and not u["visible"] for u in shown[2:5])
     assert not np.array_equal(shown[0], picture) or other != chosen
     # the state keeps small JPEGs, never decoded frames
     for frame in view.video_state["frames"]:
@@ -154,7 +154,7 @@ def test_page_analysis_timeline_slider_and_report(handlers, clip):
     assert "<img" in text and not re.search(r"""src=['"]https?:""", text)
     assert f"Verdict: <b>{record['summary']['verdict']}</b>" in text and "Timeline" in text
     assert text.count("<tr>") >= 5 and "most suspicious frame" in text
-    assert Path(view.video_csv).read_text().startswith("path,prob_fake,label,verdict")
+    assert Path(view.video_csv["value"]).read_text().startswith("path,prob_fake,label,verdict")
 
 
 def test_page_errors_in_place(handlers, tmp_path):

@@ -34,7 +34,7 @@ from forensic import viz
 from forensic.degrade import SpecError, check_seed
 from forensic.images import ImageError
 from forensic.records import VIDEO_CSV_COLUMNS, csv_rows, video_record
-from forensic.video import REENCODE_PRESETS
+from forensic.video import REENCODE_PRESETS, VIDEO_SUFFIXES
 from forensic.video.report import crf_reference
 
 from . import render
@@ -45,21 +45,23 @@ from .runtime import on_gpu, on_model_thread, user_error
 from .views import status_html
 
 __all__ = ["VideoTab", "VideoView", "video_tab", "VIDEO_API", "VIDEO_PAGE", "FRAME_OUT", "CRF_CHOICES", "MAX_FRAMES",
-           "FRAME_SIDE", "frames_table_html", "clip_verdict_html", "EXAMPLE_CLIP"]
+           "FRAME_SIDE", "CLIP_TYPES", "PLAYABLE", "frames_table_html", "clip_verdict_html"]
 
 STREAMS = render.STREAMS
 #: the most frames one request may sample (the library's default); the page starts at 32
 MAX_FRAMES = 64
 #: the longest side of the frame pictures kept per session and shown under the slider
 FRAME_SIDE = 512
-#: the example clip (made by examples/make_example_clip.py from the shipped photos)
-EXAMPLE_CLIP = "astronaut_blend_clip.mp4"
+#: what the upload accepts (PyAV reads a GIF as a clip too)
+CLIP_TYPES = (*VIDEO_SUFFIXES, ".gif")
+#: (containers, codecs) a browser's player plays: the player is shown only for these
+PLAYABLE = ({"mp4", "mov", "m4v", "webm"}, {"h264", "vp8", "vp9", "av1"})
 #: the re-encoding choices: (label, value); a number 0-51 may also be typed
 CRF_CHOICES = [("none: as uploaded", "none")] + [
     (f"{name}: H.264 CRF {crf} ({crf_reference(crf)})", name) for name, crf in REENCODE_PRESETS.items()]
 #: what each event returns, by component name
 VIDEO_API = ("video_json_file", "video_csv")
-VIDEO_PAGE = ("video_status", "video_timeline", "video_verdict", "video_slider", "video_table", "video_report_html",
+VIDEO_PAGE = ("video_status", "video_player", "video_timeline", "video_verdict", "video_slider", "video_table", "video_report_html",
               "video_json", *VIDEO_API, "video_state")
 FRAME_OUT = ("video_frame", "video_frame_caption", *(f"video_overlay_{n}" for n in STREAMS),
              *(f"video_caption_{n}" for n in STREAMS), "video_timeline")
@@ -70,6 +72,7 @@ class VideoView:
     """What the Video tab shows (fields named as the page's components)."""
 
     video_status: str = ""
+    video_player: Any = None
     video_timeline: Any = None
     video_verdict: str = ""
     video_slider: Any = None
@@ -89,10 +92,14 @@ def video_tab(page: Any, *, ready: bool, start_explain: str, explain_choices: li
                 "voted on like an image, and the clip's verdict taken from the median of the frames with the main face.")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
-            page.add("video", gr.Video(label="Clip (mp4, mov, webm, mkv, avi)", sources=["upload"], format=None, height=300,
-                                       elem_id="video-input"))
+            # a file input, not gr.Video: its player toasts "Video not playable" for a clip the browser cannot play
+            # (AVI, MKV, a damaged file) although the analysis reads it; the player below shows the clips it can play
+            page.add("video", gr.File(label="Clip (mp4, mov, webm, mkv, avi, m4v, gif)", file_types=list(CLIP_TYPES),
+                                      type="filepath", height=130, elem_id="video-input"))
             page.add("video_example", gr.Button("Example clip: the astronaut, blended face from 3 s to 5 s (GENERATED)",
                                                 size="sm", visible=example, elem_id="video-example"))
+            page.add("video_player", gr.Video(label="The clip (when the browser can play it)", interactive=False, visible=False,
+                                              height=260, elem_id="video-player"))
         with gr.Column(min_width=300):
             with gr.Row():
                 page.add("video_fps", gr.Slider(0.25, 10, value=1, step=0.25, label="Frames sampled per second",
@@ -129,7 +136,8 @@ def video_tab(page: Any, *, ready: bool, start_explain: str, explain_choices: li
                 page.add(f"video_caption_{n}", gr.Markdown(f"**{viz.STREAM_TITLES[n]}**", elem_id=f"video-caption-{n}",
                                                            elem_classes=["caption"]))
                 page.add(f"video_overlay_{n}", gr.Image(label=f"{viz.STREAM_TITLES[n]}: Score-CAM", show_label=False,
-                                                        format="jpeg", interactive=False, elem_id=f"video-overlay-{n}"))
+                                                        format="jpeg", interactive=False, visible=False,
+                                                        elem_id=f"video-overlay-{n}"))
     gr.HTML(colour_scale_html(), elem_id="video-colour-scale")
     with gr.Accordion("Every sampled frame (table)", open=False):
         page.add("video_table", gr.HTML(elem_id="video-table"))
@@ -138,8 +146,10 @@ def video_tab(page: Any, *, ready: bool, start_explain: str, explain_choices: li
                                                         elem_id="video-report-html"))
         page.add("video_json_file", gr.DownloadButton("Download the clip's report (JSON)", value=None, interactive=False,
                                                       elem_id="video-report-json"))
-    page.add("video_csv", gr.File(label="Per-frame CSV (the columns of `predict --format csv`)", interactive=False,
-                                  elem_id="video-csv"))
+        page.add("video_csv", gr.DownloadButton("Download the frames' table (CSV)", value=None, interactive=False,
+                                                elem_id="video-csv"))
+    gr.Markdown("The CSV has the columns of `python -m forensic predict --format csv`: one row per sampled frame, then the "
+                "clip's summary row.", elem_classes=["note"])
     with gr.Accordion("The clip's report (JSON)", open=False):
         page.add("video_json", gr.JSON(label="Clip report"))
     page.add("video_state", gr.State(None))
@@ -283,18 +293,18 @@ class VideoTab:
     def analyze_in_place(self, video, lab, fps=1.0, max_frames=32, crf="none", use_lab=False, explain="none",
                          progress=gr.Progress()) -> VideoView:
         """The page's analysis: the timeline, the verdict, the slider on the explained frame, the files; never raises."""
-        off = gr.update(value=None, interactive=False)
+        off, hidden = gr.update(value=None, interactive=False), gr.update(value=None, visible=False)
         if not video:
             return VideoView(video_status=status_html("Upload a clip or click the example clip: it is analysed at once.", "info"),
                              video_slider=gr.update(value=0, maximum=1, interactive=False), video_report_html=off,
-                             video_json_file=off)
+                             video_json_file=off, video_csv=off, video_player=hidden)
         spec, seed = (lab.spec(), lab.seed) if use_lab else (None, 0)
         try:
             record, state, report = self._analysis(video, fps, max_frames, crf, spec, seed, explain, progress)
         except gr.Error as exc:
             return VideoView(video_status=status_html(f"⚠ **{exc.message}**", "error"),
                              video_slider=gr.update(value=0, maximum=1, interactive=False), video_report_html=off,
-                             video_json_file=off)
+                             video_json_file=off, video_csv=off, video_player=hidden)
         stem = Path(record["path"]).stem or "clip"
         chosen = state["chosen"]
         timeline = viz.timeline_figure(record, threshold=self.threshold, selected=chosen)
@@ -306,16 +316,19 @@ class VideoTab:
         explained = f", the most suspicious explained with {record['explain']} Score-CAM" if record["explained"] else ""
         status = status_html(f"✓ {n} frame{'s' if n != 1 else ''} of `{record['clip']['name']}` analysed{explained}. "
                              "Move the slider to see each frame.")
-        return VideoView(video_status=status, video_timeline=timeline, video_verdict=verdict,
+        clip = record["clip"]
+        playable = clip["container"] in PLAYABLE[0] and clip["codec"] in PLAYABLE[1]
+        player = gr.update(value=_path(video), visible=True) if playable else hidden
+        return VideoView(video_status=status, video_player=player, video_timeline=timeline, video_verdict=verdict,
                          video_slider=gr.update(value=chosen, minimum=0, maximum=max(n - 1, 1), interactive=n > 1),
                          video_table=table, video_report_html=gr.update(value=str(html_path), interactive=True),
                          video_json=record, video_json_file=gr.update(value=json_path, interactive=True),
-                         video_csv=csv_path, video_state=state)
+                         video_csv=gr.update(value=csv_path, interactive=True), video_state=state)
 
     def show_frame(self, index, state) -> tuple:
         """The slider moved: that frame with its regions (and overlays when it was explained), and the timeline marking it."""
         if not state:
-            return (None, "Analyse a clip to see its frames here.", *(None,) * len(STREAMS),
+            return (None, "Analyse a clip to see its frames here.", *(gr.update(value=None, visible=False),) * len(STREAMS),
                     *(f"**{viz.STREAM_TITLES[n]}**" for n in STREAMS), gr.skip())
         frames = state["frames"]
         i = min(max(int(index or 0), 0), len(frames) - 1)
@@ -323,7 +336,8 @@ class VideoTab:
         captions = f.get("overlay_captions") or {n: f"**{viz.STREAM_TITLES[n]}**: Score-CAM only on the explained frame "
                                                      "(the star on the timeline)" for n in STREAMS}
         timeline = viz.timeline_figure(state["record"], threshold=self.threshold, selected=i)
-        return (_unjpeg(f["picture"]), f["caption"], *(_unjpeg((f.get("overlays") or {}).get(n)) for n in STREAMS),
+        overlays = [_unjpeg((f.get("overlays") or {}).get(n)) for n in STREAMS]  # shown only where there is one
+        return (_unjpeg(f["picture"]), f["caption"], *(gr.update(value=o, visible=o is not None) for o in overlays),
                 *(captions.get(n, "") for n in STREAMS), timeline)
 
     # -------------------------------------------------------------------------------------------- internals
@@ -338,7 +352,7 @@ class VideoTab:
         if not video:
             raise gr.Error("Upload a clip first (mp4, mov, webm, mkv or avi), or click the example clip.", title="No clip",
                            print_exception=False)
-        path = str(getattr(video, "path", None) or (video.get("video", {}).get("path") if isinstance(video, dict) else video))
+        path = _path(video)
         try:
             fps, max_frames, crf = _checked_sampling(fps, max_frames, crf)
             seed = check_seed(0 if seed is None else int(seed))
@@ -381,6 +395,13 @@ class VideoTab:
                            untrained=bool(record.get("untrained")), vote=verdict, details=details, pictures=pictures,
                            charts=[chart], record=record, md=render.md_inline)
         return text
+
+
+def _path(video) -> str:
+    """The upload's path (a path, or a file object or dict with one)."""
+    if isinstance(video, dict):
+        return str(video.get("path") or (video.get("video") or {}).get("path"))
+    return str(getattr(video, "path", None) or getattr(video, "name", None) or video)
 
 
 def _checked_sampling(fps, max_frames, crf) -> tuple[float, int, int | None]:
