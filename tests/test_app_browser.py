@@ -129,6 +129,7 @@ def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, 
         caption = page.inner_text(f"#caption-{name}")
         assert "fast Score-CAM" in caption and "jpeg:quality=30" in caption and "seed 0" in caption
         img = page.locator(f"#overlay-{name} img").first
+        img.evaluate("el => el.scrollIntoView()")  # Gradio's images load lazily, and the overlays sit far down the page
         img.wait_for(timeout=30_000)
         assert img.evaluate("el => el.complete && el.naturalWidth") == 512
     assert "fell back" in page.inner_text("#caption-face") and "fell back" not in page.inner_text("#caption-texture")
