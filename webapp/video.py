@@ -253,7 +253,7 @@ def frames_table_html(record: dict) -> str:
                  f.get("verdict") or "", *(_p((streams.get(n) or {}).get("prob_fake")) if n in streams else "" for n in STREAMS),
                  "yes" if f.get("on_main_track") else "no", note]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return f"<div class='batch-table'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    return f"<div class='table-scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _csv(record: dict) -> str:
@@ -386,14 +386,14 @@ class VideoTab:
             at = f"frame {index} at {report.frame(index).time_s:.2f} s"
             pictures.append(Picture(f"Where each stream looked on the most suspicious {at}", viz.regions_picture(r)))
             pictures += [Picture(render.overlay_caption(r, n), img) for n, img in viz.stream_overlays(r).items()]
-        details = table + (colour_scale_html() if pictures else "")
+        details = "<h3>Every sampled frame</h3>" + table + (colour_scale_html() if pictures else "")
         chart = Chart("Timeline", viz.timeline_figure(record, threshold=self.threshold),
                       "Each stream's P(fake) and the vote (black, on the 0.1 grid) at each sampled frame; grey bands: "
                       "frames without the main face; star: the explained frame.")
         name = record["clip"]["name"]
         text = report_html(title=f"{name}: {len(record['frames'])} sampled frames", model=self.detector.describe(),
-                           untrained=bool(record.get("untrained")), vote=verdict, details=details, pictures=pictures,
-                           charts=[chart], record=record, md=render.md_inline)
+                           untrained=False, vote=verdict, details=details, pictures=pictures, charts=[chart], record=record,
+                           md=render.md_inline)  # untrained: the verdict panel says it, about the clip
         return text
 
 
