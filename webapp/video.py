@@ -203,11 +203,11 @@ def clip_verdict_html(record: dict, *, threshold: float = 0.5) -> str:
         lines.append(f"<p>Clip P(fake) = <b>{s['prob_fake']:.1f}</b>. {html.escape(s.get('verdict_reason') or '')}</p>")
         medians = s.get("streams") or {}
         each = ", ".join(f"{n} {m['median']:.2f}" for n, m in medians.items())
-        share = s.get("share_fake")
-        lines.append(f"<p>{round((share or 0) * (s.get('frames_with_face') or s.get('frames') or 0))} of the counted frames "
-                     f"vote fake (share {_p(share)}): the frames {'agree' if s.get('frames_agree') else 'disagree'}. "
-                     f"Each stream's median: {each}: the streams {'agree' if s.get('streams_agree') else 'disagree'} "
-                     f"(all on one side of {threshold:g} or not).</p>")
+        share, counted = s.get("share_fake") or 0.0, s.get("frames_with_face") or s.get("frames") or 0
+        sides = "the same side" if s.get("streams_agree") else "both sides"
+        lines.append(f"<p>{round(share * counted)} of the {counted} frames counted vote fake: the frames "
+                     f"{'agree' if s.get('frames_agree') else 'disagree'} (they agree when at most 20% or at least 80% "
+                     f"do). Each stream's median: {each}, on {sides} of the threshold {threshold:g}.</p>")
     else:
         lines.append(f"<p>{html.escape(s.get('verdict_reason') or '')}</p>")
     lines.append(f"<p class='note'>Rule: {html.escape(s.get('rule') or '')}.</p>")
@@ -224,9 +224,7 @@ def _notes(record: dict) -> list[str]:
     if sampling.get("spread"):
         notes.append(f"{n} frames spread evenly over the {clip.get('duration_s', 0):.1f} s clip (max frames "
                      f"{sampling.get('max_frames')}; {sampling.get('fps'):g} per second would give more).")
-    tracks = record.get("tracks") or []
-    if len(tracks) > 1:
-        notes.append(f"{len(tracks)} face tracks; the face stream follows the main one (longest, then largest, then most central).")
+    tracks = record.get("tracks") or []  # two tracks or more: the library's note says so
     if n and summary.get("frames_with_face") == 0 and tracks == []:
         notes.append("No face on any sampled frame.")
     failed = sum(f.get("prob_fake") is None for f in record.get("frames") or [])
