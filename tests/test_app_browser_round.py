@@ -283,6 +283,11 @@ def test_on_a_phone_figures_are_readable_tabs_visible_and_the_preview_near_the_s
         img.scroll_into_view_if_needed()
         natural, shown = img.evaluate("el => [el.naturalWidth, el.getBoundingClientRect().width]")
         assert SMALL_PX * shown / natural >= 9, (plot, natural, shown)
+    # the regions picture's labels: 1/32 of its side (forensic.viz.pictures.draw_regions), on screen too
+    img = page.locator("#regions img").first
+    img.scroll_into_view_if_needed()
+    natural, shown = img.evaluate("el => [el.naturalWidth, el.getBoundingClientRect().width]")
+    assert max(12, round(natural / 32)) * shown / natural >= 9, (natural, shown)
     # the sweep: readable and not a thin strip (it scrolls sideways in its box; the page does not)
     page.locator("#tabs button[role=tab]:has-text('Robustness sweep')").click()
     page.locator("#sweep-tab input, #sweep").first.wait_for(timeout=10_000)

@@ -74,7 +74,8 @@ WAIT_JS = """() => {
     if (!t) return;
     const upload = t.closest('#input-image') && e.type !== 'click';
     if (t.closest('#analyze') || t.closest('#examples .thumbnail-item') || upload) {
-      w.start = performance.now(); w.running = false;
+      w.start = performance.now(); w.running = false; w.said = null;  // a new request: the last wait no longer applies
+      document.querySelectorAll('#analysis-status .fv-waited').forEach((old) => old.remove());
     }
   };
   for (const type of ['click', 'change', 'drop', 'paste']) document.addEventListener(type, begin, true);
