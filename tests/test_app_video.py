@@ -142,6 +142,8 @@ def test_page_analysis_timeline_slider_and_report(handlers, clip):
     assert picture.ndim == 3 and max(picture.shape[:2]) <= FRAME_SIDE
     assert f"**Frame {chosen} of 0-3**" in caption and "Score-CAM overlays below" in caption
     assert all(o is not None and o.shape == picture.shape for o in overlays)
+    # the overlays' captions name the frame, never "the clean upload" (there is no upload image here)
+    assert all(f"on frame {chosen} of the clip" in c and "upload" not in c for c in shown[5:8])
     other = (chosen + 1) % 4
     shown = handlers.video.show_frame(other, view.video_state)
     assert f"**Frame {other} of 0-3**" in shown[1] and all(u["value"] is None and not u["visible"] for u in shown[2:5])

@@ -252,8 +252,9 @@ def _face_notes(face: FaceResult, report: Report | None) -> list[str]:
     return notes
 
 
-def overlay_caption(report: Report, name: str) -> str:
-    """The title of one stream's overlay: method (and fidelity), what the stream saw, which image."""
+def overlay_caption(report: Report, name: str, *, on: str | None = None) -> str:
+    """The title of one stream's overlay: method (and fidelity), what the stream saw, which image
+    (``on``: how to name it, e.g. a clip's frame; default :func:`subject`)."""
     s = report.streams.get(name)
     title = f"**{viz.STREAM_TITLES.get(name, name)}**"
     if s is None:
@@ -273,7 +274,7 @@ def overlay_caption(report: Report, name: str) -> str:
     elif fid is not None:
         advice = {"high": "", "fair": ": check with adaptive or exact", "low": ": choose adaptive or exact for this map"}.get(fid.level, "")
         method += f", estimated fidelity {fid.expected_pearson:.2f} ({fid.level}{advice})"
-    return f"{title} · {method} · saw {saw} · on {subject(report)}"
+    return f"{title} · {method} · saw {saw} · on {on or subject(report)}"
 
 
 def regions_caption(report: Report | None, *, face_only: bool = False) -> str:

@@ -175,6 +175,11 @@ def _p(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
+def _frame_name(frame) -> str:
+    """How an overlay caption names a clip's frame (a :class:`~forensic.video.FrameReport`)."""
+    return f"frame {frame.index} of the clip, at {frame.time_s:.2f} s"
+
+
 def _frame_caption(frame: dict, count: int, explained: bool, face_reason: str) -> str:
     head = f"**Frame {frame['index']} of 0-{count - 1}**, at {frame['time_s']:.2f} s"
     if frame.get("prob_fake") is None:
@@ -372,7 +377,7 @@ class VideoTab:
                      "picture": _jpeg(viz.regions_picture(r)) if r is not None and r.image is not None else None}
             if f["index"] in explained and r is not None:
                 entry["overlays"] = {n: _jpeg(img) for n, img in viz.stream_overlays(r).items()}
-                entry["overlay_captions"] = {n: render.overlay_caption(r, n) for n in STREAMS}
+                entry["overlay_captions"] = {n: render.overlay_caption(r, n, on=_frame_name(fr)) for n in STREAMS}
             frames.append(entry)
         chosen = record["explained"][0] if record["explained"] else 0
         return {"frames": frames, "record": record, "chosen": chosen}
@@ -383,7 +388,8 @@ class VideoTab:
             r = report.frame(index).report
             at = f"frame {index} at {report.frame(index).time_s:.2f} s"
             pictures.append(Picture(f"Where each stream looked on the most suspicious {at}", viz.regions_picture(r)))
-            pictures += [Picture(render.overlay_caption(r, n), img) for n, img in viz.stream_overlays(r).items()]
+            pictures += [Picture(render.overlay_caption(r, n, on=_frame_name(report.frame(index))), img)
+                         for n, img in viz.stream_overlays(r).items()]
         details = "<h3>Every sampled frame</h3>" + table + (colour_scale_html() if pictures else "")
         chart = Chart("Timeline", viz.timeline_figure(record, threshold=self.threshold),
                       "Each stream's P(fake) and the vote (black, on the 0.1 grid) at each sampled frame; grey bands: "
