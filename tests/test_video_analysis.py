@@ -139,8 +139,16 @@ def test_iter_video_is_lazy_and_reports_progress(detector, clips):
 def test_per_frame_degradation_uses_seed_plus_frame_index_and_is_reported(detector, clips):
     r = analyze_video(detector, clips["static"], fps=2, compound=0.5, seed=7)
     assert r.degradation == {"reencode": None, "frames": {"spec": None, "compound": 0.5, "seed": 7,
-                                                          "seeds": "frame i is degraded with seed + i"}}
+                                                          "seeds": "frame i is degraded with seed + i (wrapping past 2**32 - 1 to 0)"}}
     assert [f.report.degradation.seed for f in r.frames] == [7 + f.index for f in r.frames]
+
+
+def test_per_frame_seeds_wrap_at_the_top_of_the_range(detector, clips):
+    from forensic.degrade import MAX_SEED
+
+    r = analyze_video(detector, clips["static"], fps=2, compound=0.5, seed=MAX_SEED)
+    assert len(r.frames) >= 2 and all(f.error is None for f in r.frames)
+    assert [f.report.degradation.seed for f in r.frames] == [(MAX_SEED + f.index) % (MAX_SEED + 1) for f in r.frames]
     assert all(f.report.degradation.compound == 0.5 for f in r.frames)
     spec = analyze_video(detector, clips["static"], fps=2, degradation="jpeg:quality=40")
     assert spec.degradation["frames"]["spec"] == "jpeg:quality=40"

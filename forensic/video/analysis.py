@@ -15,7 +15,8 @@ Two passes over the file keep memory bounded by the batch, never the clip:
 
 Degradation: ``crf=`` re-encodes the whole clip first with libx264 (:func:`forensic.video.reencode.reencoded`;
 FF++ c23/c40, DeeperForensics-1.0 CRF 30-40), and both passes read the re-encoded file; a spec or
-a compound strength is applied to every sampled frame, frame ``i`` with seed ``seed + i`` (the
+a compound strength is applied to every sampled frame, frame ``i`` with seed ``seed + i`` (wrapping
+past ``MAX_SEED`` to 0; the
 same in both passes, so faces are found on the frame as it is analysed).
 
 Explanations (:func:`analyze_video`): the ``explain_frames`` most suspicious frames (those on the
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..degrade import check_seed, degrade_result
+from ..degrade import MAX_SEED, check_seed, degrade_result
 from ..explain import check_method
 from ..faces import FacePolicy, FaceResult, decide
 from .decoding import ClipInfo, Frame, VideoError, iter_frames, probe
@@ -125,6 +126,11 @@ class VideoRun:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
+    def frame_seed(self, index: int) -> int:
+        """The seed of sampled frame ``index``: ``seed + index``, wrapping past :data:`~forensic.degrade.MAX_SEED`
+        (so a seed near the top of the range never fails frame by frame)."""
+        return (self.seed + index) % (MAX_SEED + 1)
+
     @property
     def degradation_record(self) -> dict[str, Any] | None:
         """What was applied (``VideoReport.degradation``), or None."""
@@ -135,7 +141,7 @@ class VideoRun:
         frames = None
         if self.degradation is not None or self.compound is not None:
             frames = {"spec": None if self.degradation is None else str(self.degradation), "compound": self.compound,
-                      "seed": self.seed, "seeds": "frame i is degraded with seed + i"}
+                      "seed": self.seed, "seeds": "frame i is degraded with seed + i (wrapping past 2**32 - 1 to 0)"}
         return {"reencode": reencode, "frames": frames}
 
     def _frames(self) -> Any:
@@ -144,7 +150,7 @@ class VideoRun:
     def _pixels(self, frame: Frame) -> np.ndarray:
         if self.degradation is None and self.compound is None:
             return frame.image
-        return degrade_result(frame.image, self.degradation, compound=self.compound, seed=self.seed + frame.index).image
+        return degrade_result(frame.image, self.degradation, compound=self.compound, seed=self.frame_seed(frame.index)).image
 
     # ----------------------------------------------------------------------------- pass 1
     def faces(self) -> None:
@@ -236,7 +242,7 @@ class VideoRun:
             def items() -> Iterator[tuple[Frame, Any]]:
                 for frame in stream:
                     item = self.detector.item(frame.image, degradation=self.degradation, compound=self.compound,
-                                    seed=self.seed + frame.index, face=self.face_of(frame.index),
+                                    seed=self.frame_seed(frame.index), face=self.face_of(frame.index),
                                     name=f"{name}@{frame.time_s:.1f}s")
                     yield frame, item
 
@@ -275,7 +281,7 @@ class VideoRun:
         self.progress(f"explaining {len(self.keep)} frame(s)", 0.96)
         name = self.path.name
         items = [(result, self.detector.item(frame.image, degradation=self.degradation, compound=self.compound,
-                                   seed=self.seed + frame.index, face=self.face_of(frame.index), explain=method,
+                                   seed=self.frame_seed(frame.index), face=self.face_of(frame.index), explain=method,
                                    cam_groups=cam_groups, name=f"{name}@{frame.time_s:.1f}s"))
                  for _, frame, result in self.keep]
         explained = {}
