@@ -98,10 +98,11 @@ def test_each_bad_clip_is_one_error_record_and_one_line(json_run):
 
 
 def test_a_clip_cut_short_keeps_the_frames_before_the_damage(json_run):
-    _, records, _ = json_run
+    _, records, err = json_run
     cut = records[7]
     assert cut["error"] is None and 1 <= len(cut["frames"]) < 8
     assert any("truncated or damaged" in note for note in cut["notes"])
+    assert f"{cut['path']}: note: the clip ends at" in err  # the notes reach stderr too (the CSV has no column)
 
 
 def test_progress_counts_a_clips_frames(json_run):

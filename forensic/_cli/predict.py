@@ -208,6 +208,8 @@ def _write_all(detector, paths: list[Path], args: argparse.Namespace, sink: IO[s
             failures += record["error"] is not None
             if record["error"] is not None:
                 bar.write(f"{path}: {record['error']}", file=sys.stderr)
+            for note in record.get("notes") or ():  # a clip's (cut short, two face tracks ...): the CSV has no column for them
+                bar.write(f"{path}: note: {note}", file=sys.stderr)
             if args.format == "json":
                 sink.write(json.dumps(record) + "\n")
             elif args.format == "csv":
