@@ -264,6 +264,17 @@ def test_the_most_suspicious_frames_of_the_main_track_are_explained_once_more(de
         report = r.frame(i).report
         assert report.explain == "fast" and all(s.cam_image is not None for s in report.streams.values())
     assert r.explain == "fast" and r.to_dict()["explained"] == r.explained
+    # memory does not grow with the clip: only the explained frames keep their analysed image
+    assert all((f.report.image is not None) == (f.index in r.explained) for f in r.frames)
+
+
+def test_keep_images_and_the_pixel_bound(detector, clips):
+    r = analyze_video(detector, clips["static"], fps=2, keep_images=True, max_pixels=64 * 64)
+    info = probe(clips["static"])
+    assert info.width * info.height > 64 * 64  # the bound scales these frames
+    for f in r.frames:
+        h, w = f.report.image.shape[:2]
+        assert h * w <= 64 * 64 and abs(w / h - info.width / info.height) < 0.1 * info.width / info.height
 
 
 def test_a_truncated_clip_keeps_the_frames_before_the_damage_and_says_so(detector, tmp_path):

@@ -278,7 +278,7 @@ class VideoTab:
         @on_gpu
         def run(path, fps, max_frames, crf, spec, seed, explain, progress):
             return detector.analyze_video(path, fps=fps, max_frames=max_frames, crf=crf, degradation=spec, seed=seed,
-                                          explain=explain, explain_frames=1,
+                                          explain=explain, explain_frames=1, keep_images=True,  # the slider's pictures
                                           progress=lambda text, frac: progress(frac, desc=text))
 
         self._run = run
