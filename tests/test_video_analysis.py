@@ -275,6 +275,7 @@ def test_keep_images_and_the_pixel_bound(detector, clips):
     for f in r.frames:
         h, w = f.report.image.shape[:2]
         assert h * w <= 64 * 64 and abs(w / h - info.width / info.height) < 0.1 * info.width / info.height
+        assert any("scaled from" in note and "while decoding" in note for note in f.report.image_notes)
 
 
 def test_a_truncated_clip_keeps_the_frames_before_the_damage_and_says_so(detector, tmp_path):

@@ -3,7 +3,9 @@
 Two passes over the file keep memory bounded by the batch, never the clip:
 
 1. **faces** (only for a model with a face stream; a model without one never searches): the
-   sampled frames are decoded and their faces found ``batch_size`` at a time
+   sampled frames are decoded and their faces found ``batch_size`` at a time, fewer for large
+   frames (at most :data:`FACE_BATCH_PIXELS` pixels a batch: the face detector's working memory
+   grows with the pixels of its batch, ~0.1 GB per 1080p frame on a CPU)
    (:func:`forensic.pipeline.locate`); only the boxes and a 32x32 thumbnail per frame are kept.
    Consecutive thumbnails give the scene cuts, the boxes the face tracks and the main track
    (:mod:`forensic.video.tracks`).
@@ -52,15 +54,21 @@ import numpy as np
 from ..degrade import MAX_SEED, check_seed, degrade_result
 from ..explain import check_method
 from ..faces import FacePolicy, FaceResult, decide
+from ..images import DecodedImage
 from .decoding import VIDEO_MAX_PIXELS, ClipInfo, Frame, VideoError, iter_frames, probe
 from .reencode import reencoded
 from .report import VideoReport, crf_reference
 from .summary import FrameReport, summarize, suspicion_key
 from .tracks import Track, is_cut, link_tracks, main_track, thumbnail
 
-__all__ = ["iter_video", "analyze_video", "VideoRun"]
+__all__ = ["iter_video", "analyze_video", "VideoRun", "FACE_BATCH_PIXELS"]
 
 Progress = Callable[[str, float], None]
+
+#: the faces pass sends at most this many pixels to the face detector at once (at least one
+#: frame): two 1080p frames. Measured on a 10-minute 1080p clip (bench/RESULTS.md, "Video"):
+#: batches of 8 frames peaked 0.7 GB above the detector, batches of 2 0.3 GB, at the same speed.
+FACE_BATCH_PIXELS = 2 * 1920 * 1080
 
 
 def _seconds(t: float) -> str:
@@ -185,7 +193,7 @@ class VideoRun:
                 previous = thumb
                 self.times.append(frame.time_s)
                 batch.append(frame)
-                if len(batch) >= self.batch_size:
+                if len(batch) >= min(self.batch_size, max(1, FACE_BATCH_PIXELS // frame.image[..., 0].size)):
                     pending.append(helper.submit(locate, batch))
                     batch = []
                     if len(pending) >= 2:
@@ -245,7 +253,7 @@ class VideoRun:
 
             def items() -> Iterator[tuple[Frame, Any]]:
                 for frame in stream:
-                    item = self.detector.item(frame.image, degradation=self.degradation, compound=self.compound,
+                    item = self.detector.item(_decoded(frame), degradation=self.degradation, compound=self.compound,
                                     seed=self.frame_seed(frame.index), face=self.face_of(frame.index),
                                     name=f"{name}@{frame.time_s:.1f}s")
                     yield frame, item
@@ -302,6 +310,17 @@ class VideoRun:
         spread = math.isfinite(duration) and duration * self.fps > self.max_frames + 1e-9
         return {"fps": self.fps, "max_frames": self.max_frames, "times_s": [round(float(t), 6) for t in self.times],
                 "spread": bool(spread)}
+
+
+def _decoded(frame: Frame) -> DecodedImage:
+    """The frame as a decoded image that owns its pixels (the decoder's fresh buffer: the pipeline
+    need not copy it, as it copies an array a caller may keep writing to)."""
+    pixels = np.ascontiguousarray(frame.image)
+    h, w = pixels.shape[:2]
+    notes = () if frame.scaled_from is None else (
+        f"frame scaled from {frame.scaled_from[0]}x{frame.scaled_from[1]} to {w}x{h} while decoding",)
+    return DecodedImage(pixels=pixels, format=None, original_mode="RGB", original_size=(w, h), notes=notes,
+                        scaled_from=frame.scaled_from)
 
 
 def _without_images(frame: FrameReport) -> FrameReport:
