@@ -106,8 +106,8 @@ def timeline_figure(record: Mapping[str, Any], *, threshold: float = 0.5, select
         handles.append(Line2D([], [], color="#7c3aed", lw=1.5, ls="--", label="frame shown"))
 
     ax.axhline(threshold, color="0.35", ls=":", lw=1.2, zorder=1)
-    ax.text(0.99, threshold, f"threshold {threshold:g}", transform=ax.get_yaxis_transform(), ha="right", va="center",
-            fontsize=SMALL_TEXT, color="0.3", zorder=6, bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1})
+    # named in the legend, not on the line: a label there covers the curves that cross it
+    handles.append(Line2D([], [], color="0.35", ls=":", lw=1.2, label=f"threshold {threshold:g}"))
     ax.set_xlim(spans[0][0], spans[-1][1])
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("time in the clip (s)", fontsize=SMALL_TEXT + 0.5)
