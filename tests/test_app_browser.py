@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.served import open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,22 +54,8 @@ def app_url():
     import app
     from forensic.pipeline import Detector
 
-    demo = app.build_demo(Detector.from_preset("tiny-random", device="cpu"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-def _open(browser, url, width):
-    page = browser.new_page(viewport={"width": width, "height": 1000}, accept_downloads=True)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector("#input-image", timeout=30_000)
-    return page, errors
+    with served(app.build_demo(Detector.from_preset("tiny-random", device="cpu"))) as url:
+        yield url
 
 
 def _lab_top(page) -> float:
@@ -98,7 +85,7 @@ def _full_screenshot(page, path: Path) -> None:
 
 # ~15 s on 2 busy cores: two analyses, one with Score-CAM, and the report
 def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, tmp_path):
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     assert "UNTRAINED WEIGHTS" in page.inner_text("#header")
 
     # explanations off, then upload: the automatic analysis honours it (issue 15.2)
@@ -160,7 +147,7 @@ def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, 
 
 # ~10 s: one analysis with Score-CAM
 def test_on_a_phone_errors_show_in_place_and_examples_are_thumbnails(browser, app_url, tmp_path):
-    page, errors = _open(browser, app_url, 390)
+    page, errors = open_page(browser, app_url, 390)
 
     # Analyze with no image: one message in place, no "Error" pill on every panel (15.4)
     page.click("#analyze")
@@ -195,7 +182,7 @@ def test_on_a_phone_errors_show_in_place_and_examples_are_thumbnails(browser, ap
 
 
 def test_bad_upload_shows_the_reason(browser, app_url, tmp_path):
-    page, _ = _open(browser, app_url, 1280)
+    page, _ = open_page(browser, app_url, 1280)
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image\n")
     page.locator("#input-image input[type=file]").set_input_files(str(bad))
@@ -220,7 +207,7 @@ BOLD_A_WIDTHS = """async () => {
 # ~3 s: no analysis
 def test_bold_capital_a_is_drawn_in_the_app_font(browser, app_url):
     # Gradio's SemiBold file has no "A": it fell back to another font ("UNTRᴀINED", "Aᴀnalyze") (issue 24.5)
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     style = page.locator("#analyze").evaluate("el => [getComputedStyle(el).fontFamily, getComputedStyle(el).fontWeight]")
     assert style[0].startswith('"Source Sans Pro"') and style[1] == "600"
     app, bold = page.evaluate(BOLD_A_WIDTHS)
@@ -245,7 +232,7 @@ def _batch_of_six(page, tmp_path) -> None:
 # ~8 s a width: two batches of six files
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_batch_table_is_readable(browser, app_url, tmp_path, width):
-    page, errors = _open(browser, app_url, width)
+    page, errors = open_page(browser, app_url, width)
     _batch_of_six(page, tmp_path)
     # the upload box lists every file, not the first two (issue 24.6)
     files = page.locator("#batch-files tbody tr")

@@ -12,10 +12,11 @@ Screenshots go to /tmp/closeup/. Skipped, with the reason, when Chromium or Play
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.served import click_tab, open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path("/tmp/closeup")
@@ -23,21 +24,12 @@ SHOTS = Path("/tmp/closeup")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _serve(demo):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    return f"http://127.0.0.1:{port}/"
-
-
 @pytest.fixture(scope="module")
 def offline_url():
     import app
 
-    demo = app.build_demo(None, error="The weights are not available offline (a test without a detector).")
-    yield _serve(demo)
-    demo.close()
+    with served(app.build_demo(None, error="The weights are not available offline (a test without a detector).")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +37,8 @@ def app_url():
     import app
     from forensic.pipeline import Detector
 
-    demo = app.build_demo(Detector.from_preset("tiny-random", device="cpu"))
-    yield _serve(demo)
-    demo.close()
-
-
-def _open(browser, url, width):
-    page = browser.new_page(viewport={"width": width, "height": 1000}, accept_downloads=True)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector("#input-image", timeout=30_000)
-    return page, errors
-
-
-def _tab(page, name: str) -> None:
-    # on a phone a tab may sit in Gradio's overflow menu: click the real button wherever it is
-    page.evaluate(f"""() => [...document.querySelectorAll('button')].find(
-        b => b.textContent.trim() === {name!r} && b.getAttribute('tabindex') !== '-1').click()""")
+    with served(app.build_demo(Detector.from_preset("tiny-random", device="cpu"))) as url:
+        yield url
 
 
 def _upload_and_degrade(page, name: str, quality: int) -> None:
@@ -91,9 +67,9 @@ def _shown(page, elem: str) -> dict:
 @pytest.mark.parametrize("width", [1280, 390])
 def test_look_closely_shows_jpeg_blocks_without_a_detector(browser, offline_url, width):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page, errors = _open(browser, offline_url, width)
+    page, errors = open_page(browser, offline_url, width)
     _upload_and_degrade(page, "astronaut.jpg", 10)
-    _tab(page, "Clean vs degraded")
+    click_tab(page, "Clean vs degraded")
     caption = _wait_caption(page, "JPEG blocks")
     assert "96 x 96 pixel" in caption and "12 x 12 JPEG blocks" in caption and "at the centre" in caption
     assert "4 x 4 square" in page.inner_text("#closeup-clean-title")
@@ -132,11 +108,11 @@ def test_look_closely_shows_jpeg_blocks_without_a_detector(browser, offline_url,
 
 # ~20 s: Compare runs fast Score-CAM twice
 def test_compare_shows_where_each_streams_attention_moved(browser, app_url):
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     page.locator("#explain label:has-text('none')").click()  # the upload's own analysis: no Score-CAM
     _upload_and_degrade(page, "astronaut_face.png", 20)
     page.wait_for_selector("#analysis-status .status-fresh", timeout=60_000)
-    _tab(page, "Clean vs degraded")
+    click_tab(page, "Clean vs degraded")
     page.click("#compare")
     page.wait_for_selector("#compare-status .status-fresh:has-text('Top row')", timeout=180_000)
     for n in ("texture", "face", "fusion"):
@@ -160,11 +136,11 @@ def test_compare_shows_where_each_streams_attention_moved(browser, app_url):
 
 # ~25 s: six images with fast Score-CAM
 def test_the_film_strip_button_gives_the_figure_and_its_png(browser, app_url):
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     page.locator("#explain label:has-text('none')").click()
     page.locator("#input-image input[type=file]").set_input_files(str(ROOT / "examples" / "astronaut_face.png"))
     page.wait_for_selector("#analysis-status .status-fresh", timeout=60_000)
-    _tab(page, "Robustness sweep")
+    click_tab(page, "Robustness sweep")
     family = page.get_by_label("Degradation family (clean to strongest)")
     family.click()
     page.get_by_role("option", name="jpeg", exact=True).click()

@@ -8,10 +8,11 @@ tests/test_app_browser.py (conftest's ``browser``: the system Chromium, skipped 
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests.served import open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path("/tmp/limits")
@@ -26,22 +27,8 @@ def app_url():
 
     detector = Detector.from_preset("tiny-random", device="cpu")
     detector.model.config = detector.config.replace(untrained=False)
-    demo = app.build_demo(detector)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-def _open(browser, url, width):
-    page = browser.new_page(viewport={"width": width, "height": 1000})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector("#input-image", timeout=30_000)
-    return page, errors
+    with served(app.build_demo(detector)) as url:
+        yield url
 
 
 def _value(page, selector: str) -> str:
@@ -50,7 +37,7 @@ def _value(page, selector: str) -> str:
 
 def test_the_box_says_what_a_vote_cannot_tell_and_the_face_setting_asks_for_one(browser, app_url):
     SHOTS.mkdir(exist_ok=True)
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     page.locator("#explain label:has-text('none')").click()
     page.locator("#input-image input[type=file]").set_input_files(str(ROOT / "examples" / "coffee.jpg"))
     page.wait_for_selector("#analysis-status .status-fresh", timeout=60_000)
@@ -75,7 +62,7 @@ def test_the_box_says_what_a_vote_cannot_tell_and_the_face_setting_asks_for_one(
     page.locator("#results").screenshot(path=str(SHOTS / "vote_without_face_1280.png"))
     assert not errors
 
-    phone, errors = _open(browser, app_url, 390)
+    phone, errors = open_page(browser, app_url, 390)
     phone.locator("#input-image input[type=file]").set_input_files(str(ROOT / "examples" / "coffee.jpg"))
     phone.wait_for_selector("#limits .fl", timeout=60_000)
     width = phone.locator("#limits").bounding_box()["width"]
@@ -86,7 +73,7 @@ def test_the_box_says_what_a_vote_cannot_tell_and_the_face_setting_asks_for_one(
 
 def test_a_lab_state_link_restores_the_lab_in_a_new_page(browser, app_url):
     SHOTS.mkdir(exist_ok=True)
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     page.locator("#jpeg-quality input[type=range]").fill("30")
     seed = page.get_by_label("Seed")
     seed.fill("7")
@@ -101,7 +88,7 @@ def test_a_lab_state_link_restores_the_lab_in_a_new_page(browser, app_url):
     assert link.endswith("?lab=jpeg:30,seed:7,family:jpeg,explain:adaptive") and link.startswith(app_url)
     page.locator("#lab").screenshot(path=str(SHOTS / "labstate_1280.png"))
 
-    fresh, errors2 = _open(browser, link, 1280)
+    fresh, errors2 = open_page(browser, link, 1280)
     fresh.wait_for_function("() => document.querySelector('#jpeg-quality input[type=range]').value === '30'", timeout=30_000)
     fresh.wait_for_selector("#lab-code-status:has-text('Lab restored')", timeout=30_000)
     assert fresh.get_by_label("Seed").input_value() == "7"
@@ -111,7 +98,7 @@ def test_a_lab_state_link_restores_the_lab_in_a_new_page(browser, app_url):
     assert "Lab restored" in fresh.inner_text("#lab-code-status")
 
     # a hostile code: one clear line, nothing changed
-    bad, errors3 = _open(browser, app_url + "?lab=jpeg:999,seed:7", 390)
+    bad, errors3 = open_page(browser, app_url + "?lab=jpeg:999,seed:7", 390)
     bad.wait_for_selector("#lab-code-status:has-text('Not a lab code')", timeout=30_000)
     assert "jpeg must lie between 5 and 100" in bad.inner_text("#lab-code-status")
     assert bad.locator("#jpeg-quality input[type=range]").input_value() == "100"

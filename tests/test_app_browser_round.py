@@ -15,7 +15,6 @@ Screenshots go to /tmp/stale-phone/. Skipped, with the reason, when Chromium or 
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -23,6 +22,8 @@ import numpy as np
 import pytest
 
 from forensic.viz.style import SMALL_TEXT
+
+from tests.served import open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path("/tmp/stale-phone")
@@ -55,14 +56,6 @@ DANGLING = """(root) => {
 }"""
 
 
-def _serve(demo):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    return f"http://127.0.0.1:{port}/"
-
-
 @pytest.fixture(scope="module")
 def app_url():
     import app
@@ -76,27 +69,16 @@ def app_url():
         return analyze(*args, **kwargs)
 
     detector.analyze = slowed
-    demo = app.build_demo(detector)
-    yield _serve(demo)
-    demo.close()
+    with served(app.build_demo(detector)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def offline_url():
     import app
 
-    demo = app.build_demo(None, error="Weights unavailable offline. Pass `--weights DIR` or run with `--preset tiny-random`.")
-    yield _serve(demo)
-    demo.close()
-
-
-def _open(browser, url, width, height=1000, scale=1):
-    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale, accept_downloads=True)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector("#input-image", timeout=30_000)
-    return page, errors
+    with served(app.build_demo(None, error="Weights unavailable offline. Pass `--weights DIR` or run with `--preset tiny-random`.")) as url:
+        yield url
 
 
 def _upload(page, path=EXAMPLE) -> None:
@@ -139,7 +121,7 @@ def _shot(page, name: str) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_stale_results_are_marked_down_the_page_and_not_downloadable(browser, app_url):
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     _upload(page)
     for button in ("#report-html", "#report-json"):
         assert page.locator(button).is_enabled()
@@ -173,7 +155,7 @@ def test_stale_results_are_marked_down_the_page_and_not_downloadable(browser, ap
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_run_in_progress_dims_the_old_results_and_its_progress_is_under_the_status(browser, app_url):
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     _upload(page)
     assert _opacity(page, "#results") == pytest.approx(1.0)
     SLOW["s"] = 2.5
@@ -212,7 +194,7 @@ def test_the_stated_time_includes_decoding_and_scaling_the_upload(browser, app_u
     big = tmp_path / "big.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (3600, 3600, 3), dtype=np.uint8)).save(big, compress_level=1)
-    page, errors = _open(browser, app_url, 1280)
+    page, errors = open_page(browser, app_url, 1280)
     page.locator("#explain label:has-text('none')").click()
     start = time.perf_counter()
     _upload(page, str(big))
@@ -236,7 +218,7 @@ def test_the_stated_time_includes_decoding_and_scaling_the_upload(browser, app_u
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [1280, 1440])
 def test_overlays_align_and_no_parenthesis_dangles(browser, app_url, width):
-    page, errors = _open(browser, app_url, width)
+    page, errors = open_page(browser, app_url, width)
     _upload(page)
     _analyze_degraded(page)
     assert page.locator("body").evaluate(DANGLING) == []
@@ -256,7 +238,7 @@ def test_overlays_align_and_no_parenthesis_dangles(browser, app_url, width):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_on_a_phone_figures_are_readable_tabs_visible_and_the_preview_near_the_sliders(browser, app_url):
-    page, errors = _open(browser, app_url, 390, height=844, scale=3)
+    page, errors = open_page(browser, app_url, 390, height=844, scale=3)
     # every tab in sight: none behind a "..." menu
     tabs = page.locator("#tabs button[role=tab]")
     assert tabs.count() >= 4
@@ -307,7 +289,7 @@ def test_on_a_phone_figures_are_readable_tabs_visible_and_the_preview_near_the_s
 @pytest.mark.browser
 @pytest.mark.slow
 def test_offline_the_reason_is_readable_the_vote_has_no_backticks_and_empty_figures_say_why(browser, offline_url):
-    page, errors = _open(browser, offline_url, 1280)
+    page, errors = open_page(browser, offline_url, 1280)
     info = page.locator("#explain .info-text").first
     assert "Needs the detector" in info.inner_text()
     rgb = [int(c) for c in re.findall(r"\d+", info.evaluate("el => getComputedStyle(el).color"))[:3]]

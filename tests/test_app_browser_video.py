@@ -12,12 +12,12 @@ import csv
 import io
 import json
 import re
-import socket
 from pathlib import Path
 
 import pytest
 
 from tests.clips import static_frames, write_clip
+from tests.served import click_tab, open_page, served
 
 SHOTS = Path("/tmp/videoapp")
 
@@ -29,26 +29,13 @@ def app_url():
     import app
     from forensic.pipeline import Detector
 
-    demo = app.build_demo(Detector.from_preset("tiny-random", device="cpu"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(app.build_demo(Detector.from_preset("tiny-random", device="cpu"))) as url:
+        yield url
 
 
 def _open(browser, url, width):
-    page = browser.new_page(viewport={"width": width, "height": 1000}, accept_downloads=True)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
-    page.wait_for_selector("#input-image", timeout=30_000)
-    # the tab's button, wherever the tab bar put it
-    find = """() => [...document.querySelectorAll('button')].find(
-        b => b.textContent.trim() === 'Video' && b.getAttribute('tabindex') !== '-1')"""
-    page.wait_for_function(find, timeout=30_000)
-    page.evaluate(f"() => ({find})().click()")
+    page, errors = open_page(browser, url, width)
+    click_tab(page, "Video")
     page.wait_for_selector("#video-analyze", timeout=10_000)
     return page, errors
 
@@ -128,7 +115,7 @@ def test_an_uploaded_clip_and_a_bad_file(browser, app_url, tmp_path):
     page.wait_for_selector("#video-timeline img", timeout=30_000)
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video at all\n" * 20)
-    assert page.locator("#video-player video").count() == 1  # an H.264 MP4: the browser plays it
+    page.wait_for_selector("#video-player video", timeout=30_000)  # an H.264 MP4: the browser plays it
     page.close()
     page, errors = _open(browser, app_url, 1280)
     page.locator("#video-input input[type=file]").set_input_files(str(bad))

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import socket
 import struct
 import sys
 import time
@@ -30,6 +29,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import app  # noqa: E402
+from tests.served import free_port, launch
 
 EXAMPLES = ROOT / "examples"
 ASTRONAUT = EXAMPLES / "astronaut.jpg"
@@ -38,18 +38,6 @@ GRID = {round(0.1 * i, 1) for i in range(11)}
 NEUTRAL = {"preset": "none", "jpeg_quality": 100, "gblur_sigma": 0, "motion_length": 1, "motion_angle": 0,
            "gnoise_sigma": 0, "resize_scale": 1, "compound_strength": 0, "seed": 0}
 OFFLINE_MESSAGE = "Weights unavailable: test weights. No network here. Ways out: pass --weights DIR; or run with --preset tiny-random."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(demo):
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    return f"http://127.0.0.1:{port}/"
 
 
 def _read(path: str) -> np.ndarray:
@@ -72,7 +60,7 @@ def server():
     from forensic.pipeline import Detector
 
     demo = app.build_demo(Detector.from_preset("tiny-random", device="cpu"))
-    url = _launch(demo)
+    url = launch(demo)
     client = Client(url, verbose=False)
     yield url, client
     client.close() if hasattr(client, "close") else None
@@ -310,7 +298,7 @@ def test_odd_modes_are_decoded(client, tmp_path):
 @pytest.fixture(scope="module")
 def offline_server():
     demo = app.build_demo(None, error=OFFLINE_MESSAGE)
-    url = _launch(demo)
+    url = launch(demo)
     yield url, Client(url, verbose=False), demo
     demo.close()
 
@@ -355,7 +343,7 @@ def test_main_starts_offline_with_the_weights_message(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     launched = []
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: launched.append(self))
-    port = _free_port()
+    port = free_port()
     assert app.main(["--preset", "paper", "--host", "127.0.0.1", "--port", str(port)]) == 0
     try:
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=10).read().decode()
@@ -414,7 +402,7 @@ def test_the_upload_cache_is_cleaned_on_a_schedule(offline_server, tmp_path):
     upload = tmp_path / "upload.png"
     Image.fromarray(_read(str(FACE_CROP))[::-1].copy()).save(upload)  # not an example: examples stay cached
     demo = app.build_demo(None, error=OFFLINE_MESSAGE, delete_cache=(1, 1))  # the same, sped up
-    client = Client(_launch(demo), verbose=False)
+    client = Client(launch(demo), verbose=False)
     try:
         client.predict(handle_file(str(upload)), **_lab(jpeg_quality=50), api_name="/degrade")
         cached = {Path(f) for files in demo.temp_file_sets for f in files if Path(f).name in ("upload.png", "image.png")}

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import app  # noqa: E402
+from tests.served import served
 
 GRID = {round(0.1 * i, 1) for i in range(11)}
 
@@ -43,13 +43,8 @@ def clip(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(detector):
-    demo = app.build_demo(detector)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+    with served(app.build_demo(detector)) as url:
+        yield Client(url, verbose=False)
 
 
 def _csv(path: str) -> list[dict]:

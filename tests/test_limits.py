@@ -3,7 +3,6 @@ model card; and "Vote even without a face" (page, JSON, report and the ``/analyz
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from PIL import Image
 from forensic.limits import NOT_MEASURED, TITLE, limits_of
 from forensic.modelcard import render_model_card
 from forensic.presets import PAPER_PUBLISHED, get_preset
+
+from tests.served import served
 
 ROOT = Path(__file__).resolve().parents[1]
 COFFEE = ROOT / "examples" / "coffee.jpg"
@@ -135,13 +136,8 @@ def test_the_face_setting_changes_nothing_for_untrained_weights_or_a_face(tmp_pa
 def trained_server():
     import app
 
-    demo = app.build_demo(trained_tiny())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with served(app.build_demo(trained_tiny())) as url:
+        yield url
 
 
 def test_the_api_takes_vote_without_face(trained_server):
