@@ -174,7 +174,9 @@ def test_compare_draws_one_map_difference_per_explained_stream():
     pics = page_closeup.map_differences(report(20), report(44))
     assert pics["face"] is None and pics["fusion"] is None
     assert pics["texture"].shape[1] == 64 and pics["texture"][32, 44, 0] > pics["texture"][32, 44, 2]
-    scale = page_closeup.diverging_scale_html()
+    from webapp.figures import diverging_scale_html
+
+    scale = diverging_scale_html()
     assert "−1 less" in scale and "+1 more" in scale and "degraded map minus the clean map" in scale
 
 

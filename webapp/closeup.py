@@ -9,7 +9,6 @@ amplified by a stated gain. It follows the lab as the preview does (milliseconds
 
 from __future__ import annotations
 
-import html
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -18,13 +17,13 @@ import numpy as np
 
 from forensic import viz
 from forensic.degrade import degrade_result
-from forensic.viz.closeup import DIVERGING, FACTORS, GRID
+from forensic.viz.closeup import FACTORS, GRID
 
 from .lab import LabSettings, working_copy
 from .runtime import decode_upload
 
 __all__ = ["WHERE_CHOICES", "ZOOM_CHOICES", "CloseupView", "look_closely", "clicked_point", "map_differences",
-           "diverging_scale_html", "face_centre"]
+           "face_centre"]
 
 #: where to look (the radio's choices)
 WHERE_CHOICES = ("centre", "the face", "a point I click")
@@ -163,21 +162,3 @@ def map_differences(clean, degraded) -> dict[str, np.ndarray | None]:
             continue
         out[n] = viz.map_difference_picture(degraded.image, a.cam_image, b.cam_image)
     return out
-
-
-def diverging_scale_html() -> str:
-    """The map differences' colour scale in words (each picture also carries it, drawn under the map)."""
-    from matplotlib import colormaps
-
-    stops = ", ".join(
-        "#{:02x}{:02x}{:02x} {:.0f}%".format(*(int(255 * c) for c in colormaps[DIVERGING](t)[:3]), 100 * t)
-        for t in np.linspace(0, 1, 9)
-    )
-    return (
-        "<div class='colour-scale'><span>−1 less</span>"
-        f"<span class='colour-bar' style='background:linear-gradient(to right, {stops})'></span>"
-        "<span>+1 more</span></div>"
-        "<div class='note'>This blue-white-red scale is for the pictures \u201c... degraded minus clean\u201d (the rainbow "
-        f"scale above is for the clean and degraded maps): {html.escape('where attention moved, the degraded map minus the clean map (each 0-1). ')}"
-        "<b>Red</b>: the stream looks here more after the degradation; <b>blue</b>: less; white: no change.</div>"
-    )

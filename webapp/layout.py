@@ -233,7 +233,7 @@ def _compare(page: Page, ready: bool) -> None:
                     page.add(f"mapdiff_{n}", gr.Image(label=f"{STREAM_TITLES[n]}: degraded minus clean", format="png",
                                                       interactive=False, elem_id=f"mapdiff-{n}"))
         gr.HTML(figures.colour_scale_html())
-        gr.HTML(closeup.diverging_scale_html(), elem_id="mapdiff-scale")
+        gr.HTML(figures.diverging_scale_html(), elem_id="mapdiff-scale")
         page.add("drift_plot", gr.Plot(label="Attention drift", format="png", show_label=False, elem_id="drift-plot"))
         _note(NOTES["drift"])
         with gr.Accordion("Comparison (JSON)", open=False):
