@@ -213,6 +213,10 @@ def _wire_video(page, h, example: str) -> None:
     page.video_btn.click(**analyse).then(**show)
     page.video_example.click(lambda: example, None, page.video, api_visibility="private", show_progress="hidden")
     page.video_slider.input(trigger_mode="always_last", **show)
+    # a setting (or the lab, when applied) changed since the analysis: the status says so
+    gr.on([c.change for c in (*page.lab, *settings)], _with_lab(h.video.settings_changed), [page.video, *page.lab, *settings,
+          page.video_state], [page.video_status], trigger_mode="always_last", api_visibility="private", show_progress="hidden",
+          concurrency_limit=None)
     gr.on([], h.video.analyze, [page.video, page.video_fps, page.video_max_frames, page.video_crf, page.spec_box, page.seed,
                                 page.video_explain], page.get(VIDEO_API), api_name="analyze_video", **detector_queue)
 

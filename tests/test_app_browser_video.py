@@ -103,6 +103,12 @@ def test_the_example_clip_gives_a_timeline_a_slider_and_the_files(browser, app_u
     box = page.locator("#video-timeline img").first.bounding_box()
     assert box["width"] >= min(330, width - 80)  # a 4.6-in figure: its 9.5-pt text stays >= 9 px on a phone
     page.locator("#video-area").first.screenshot(path=str(SHOTS / f"video_tab_{width}.png"))
+
+    # a setting changed after the analysis: the status says the timeline is out of date
+    page.locator("#video-max-frames input[type=number]").fill("4")
+    page.locator("#video-max-frames input[type=number]").press("Enter")
+    page.wait_for_selector("#video-status .status-stale", timeout=30_000)
+    assert "Out of date" in page.inner_text("#video-status")
     assert not errors
 
 

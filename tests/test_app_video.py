@@ -175,6 +175,26 @@ def test_page_applies_the_lab_per_frame_when_asked(handlers, clip):
     assert "jpeg:quality=30" in str(on["degradation"]) and off["degradation"] is None
 
 
+def test_a_changed_setting_marks_the_timeline_out_of_date_until_it_is_back(handlers, clip):
+    from webapp.lab import LabSettings
+
+    lab = LabSettings(jpeg_quality=30, seed=5)
+    view = handlers.video.analyze_in_place(str(clip), lab, 1, 2, "none", True, "none", _quiet)
+    state, status = view.video_state, view.video_status
+    changed = handlers.video.settings_changed
+    assert changed(str(clip), lab, 1.0, 2, "none", True, "none", state) == status  # nothing changed (1 and 1.0 alike)
+    for args in ((LabSettings(jpeg_quality=40, seed=5), 1, 2, "none", True, "none"),  # the applied lab
+                 (lab, 2, 2, "none", True, "none"),  # sampling
+                 (lab, 1, 2, "c40", True, "none"),  # re-encoding
+                 (lab, 1, 2, "none", False, "none"),  # the lab no longer applied
+                 (lab, 1, 2, "none", True, "fast")):  # explanations
+        stale = changed(str(clip), *args, state)
+        assert "Out of date" in stale and "Analyze the clip" in stale, args
+    # the lab alone does not matter when it is not applied
+    plain = handlers.video.analyze_in_place(str(clip), lab, 1, 2, "none", False, "none", _quiet)
+    assert changed(str(clip), LabSettings(jpeg_quality=10), 1, 2, "none", False, "none", plain.video_state) == plain.video_status
+
+
 def test_without_a_detector_the_tab_says_why():
     from webapp.handlers import Handlers
     from webapp.lab import NEUTRAL

@@ -319,6 +319,7 @@ class VideoTab:
         explained = f", the most suspicious explained with {record['explain']} Score-CAM" if record["explained"] else ""
         status = status_html(f"✓ {n} frame{'s' if n != 1 else ''} of `{record['clip']['name']}` analysed{explained}. "
                              "Move the slider to see each frame.")
+        state["settings"], state["status"] = _settings(lab, fps, max_frames, crf, use_lab, explain), status
         clip = record["clip"]
         playable = clip["container"] in PLAYABLE[0] and clip["codec"] in PLAYABLE[1]
         player = gr.update(value=_path(video), visible=True) if playable else hidden
@@ -327,6 +328,17 @@ class VideoTab:
                          video_table=table, video_report_html=gr.update(value=str(html_path), interactive=True),
                          video_json=record, video_json_file=gr.update(value=json_path, interactive=True),
                          video_csv=gr.update(value=csv_path, interactive=True), video_state=state)
+
+    def settings_changed(self, video, lab, fps=1.0, max_frames=32, crf="none", use_lab=False, explain="none", state=None):
+        """A setting (or, when it is applied, the lab) changed after an analysis: the status says the timeline is out of
+        date until the clip is analysed again; back to what was analysed, it is current again. Nothing is recomputed."""
+        if not video or not state or "settings" not in state:
+            return gr.skip()
+        if _settings(lab, fps, max_frames, crf, use_lab, explain) == state["settings"]:
+            return state["status"]
+        return status_html("⚠ **Out of date**: this timeline was made with other settings (sampling, re-encoding, "
+                           "explanations or the lab's degradation on every frame). Press **Analyze the clip** to update it.",
+                           "stale")
 
     def show_frame(self, index, state) -> tuple:
         """The slider moved: that frame with its regions (and overlays when it was explained), and the timeline marking it."""
@@ -406,6 +418,18 @@ def _path(video) -> str:
     if isinstance(video, dict):
         return str(video.get("path") or (video.get("video") or {}).get("path"))
     return str(getattr(video, "path", None) or getattr(video, "name", None) or video)
+
+
+def _settings(lab, fps, max_frames, crf, use_lab, explain) -> list:
+    """What an analysis of the tab depends on, comparable between events (the lab only when it is applied)."""
+    def number(x):
+        try:
+            return round(float(x), 6)
+        except (TypeError, ValueError):
+            return str(x)
+
+    return [number(fps), number(max_frames), str(crf or "none"), bool(use_lab), str(explain or "none"),
+            *((lab.spec(), lab.seed) if use_lab else (None, 0))]
 
 
 def _checked_sampling(fps, max_frames, crf) -> tuple[float, int, int | None]:
