@@ -71,7 +71,7 @@ def test_explain_refuses_a_fifo_and_a_folder_up_front(capsys, tmp_path, no_model
     code, _, err = _run_with_deadline(capsys, pipe, "explain", str(pipe), "--out", str(tmp_path / "x"), "--preset", "tiny-random")
     assert code == 2 and "named pipe (FIFO)" in err and len(err.splitlines()) == 1
     code, _, err = _run(capsys, "explain", str(awkward.folder_named_like_image(tmp_path)), "--out", str(tmp_path / "x"))
-    assert code == 2 and "is a folder: explain takes one image file" in err
+    assert code == 2 and "is a folder: explain takes one image or clip file" in err
 
 
 def test_degrade_refuses_a_fifo(capsys, tmp_path):

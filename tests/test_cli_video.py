@@ -213,3 +213,28 @@ def test_a_clip_error_record_has_one_summary_row():
     [row] = csv_rows(record)
     assert tuple(row) == VIDEO_CSV_COLUMNS and row["row"] == "clip" and row["preset"] == "small"
     assert all(row[c] is None for c in CLIP_COLUMNS if c != "row")
+
+
+def test_explain_a_clip_draws_its_most_suspicious_frames_and_the_timeline(folder, tmp_path, capsys):
+    out = tmp_path / "explained"
+    code, said, err = _run(capsys, "explain", str(folder / "b_face.mp4"), "--out", str(out), "--preset", "tiny-random",
+                           "--fps", "2", "--explain-frames", "2")
+    assert code == 0, err
+    record = json.loads((out / "report.json").read_text())
+    assert record["kind"] == "video" and record["explain"] == "fast" and len(record["explained"]) == 2
+    assert record["verdict"] == "none (untrained)" and record["error"] is None
+    names = {p.name for p in out.iterdir()}
+    assert "timeline.png" in names
+    for i in record["explained"]:
+        stem = f"frame{i:03d}"
+        assert {f"{stem}_regions.png", f"{stem}_explanation.png", *(f"{stem}_cam_{n}.png" for n in ("texture", "face", "fusion"))} <= names
+        assert f"frame {i} at {record['frames'][i]['time_s']:.2f} s" in said
+    assert "clip P(fake)" in said and "4 frames" in said
+    for name in names - {"report.json"}:
+        with Image.open(out / name) as im:
+            assert im.size[0] > 64 and im.size[1] > 64
+
+
+def test_explain_a_bad_clip_is_one_line(folder, tmp_path, capsys):
+    code, said, err = _run(capsys, "explain", str(folder / "e_text.mp4"), "--out", str(tmp_path / "x"), "--preset", "tiny-random")
+    assert code == 2 and "is text, not a video" in err and not (tmp_path / "x").exists()

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..options import add_model_args
+from .video import add_sampling_args, clip_explanation
 from ._common import (
     UsageError, add_degrade_args, check_regular_input, fail, load_detector, output_folder_problem, save_atomically, say,
     write_problem,
@@ -19,14 +20,17 @@ from ._common import (
 def add_parser(subparsers, name: str) -> None:
     parser = subparsers.add_parser(
         name,
-        help="explain one image: where each stream looked (Score-CAM), entropy, similarity",
+        help="explain one image or clip: where each stream looked (Score-CAM), entropy, similarity",
         description=(
             "Analyse one image with explanations and write: regions.png (what each stream saw), "
             "cam_<stream>.png overlays, explanation.png (side by side), entropy.png, similarity.png "
-            "and report.json."
+            "and report.json. A clip (mp4, mov, webm, mkv, avi, m4v) is sampled and analysed frame by "
+            "frame, its --explain-frames most suspicious frames explained: timeline.png, "
+            "frame<i>_regions.png, frame<i>_cam_<stream>.png, frame<i>_explanation.png and report.json "
+            "(the clip's record, as predict writes it)."
         ),
     )
-    parser.add_argument("image", metavar="IMAGE")
+    parser.add_argument("image", metavar="IMAGE_OR_CLIP")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     add_model_args(parser)
     # checked by the registry on use (importing it here would cost every subcommand's --help seconds)
@@ -38,7 +42,21 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--vote-without-face", action="store_true",
                         help="give the verdict even when no face is found (by default such an image is "
                              "'out of scope: no face': its P(fake) is reported, its label left empty)")
+    clips = parser.add_argument_group("clips", "How a clip is sampled (images ignore these options).")
+    add_sampling_args(clips)
+    clips.add_argument("--explain-frames", type=_frames, default=1, metavar="N",
+                       help="explain the N most suspicious frames of the clip (default 1)")
     parser.set_defaults(run=run)
+
+
+def _frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text[:40]!r}")
+    return value
 
 
 def _method(text: str) -> str:
@@ -55,16 +73,16 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from .. import viz
     from ..degrade import SpecError
     from ..images import ImageError
     from ..records import report_record
+    from ..video import is_video_path
 
     if args.compound is not None and not (math.isfinite(args.compound) and 0 <= args.compound <= 1):
         return fail(f"--compound must be in [0, 1], got {args.compound}")
     try:
         if check_regular_input(args.image):
-            return fail(f"{args.image} is a folder: explain takes one image file")
+            return fail(f"{args.image} is a folder: explain takes one image or clip file")
     except UsageError as exc:
         return fail(str(exc))
     if problem := output_folder_problem(args.out):
@@ -79,24 +97,24 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(stage)
         bar.refresh()
 
+    clip = is_video_path(args.image)
     try:
-        report = detector.analyze(args.image, degradation=args.degrade, compound=args.compound, seed=args.seed,
-                                  explain=args.cam, progress=progress)
+        if clip:
+            report, video, pictures, figures = clip_explanation(detector, args, progress)
+        else:
+            report = detector.analyze(args.image, degradation=args.degrade, compound=args.compound, seed=args.seed,
+                                      explain=args.cam, progress=progress)
     except (ImageError, SpecError) as exc:
         bar.close()
         return fail(str(exc))
     bar.close()
-    report = replace(report, vote_without_face=args.vote_without_face)
     out = Path(args.out)
-    subject = Path(args.image).name
-    pictures = {"regions.png": viz.regions_picture(report)}
-    pictures.update({f"cam_{name}.png": img for name, img in viz.stream_overlays(report).items()})
-    figures = {"explanation.png": lambda: viz.explanation_figure(report),
-               "entropy.png": lambda: viz.entropy_figure(report, subject=subject)}
-    if report.cam_similarity is not None:
-        figures["similarity.png"] = lambda: viz.similarity_figure(
-            report.cam_similarity, title="Do the streams' Score-CAM maps look at the same places?", subject=subject)
-    record = json.dumps(report_record(args.image, report), indent=2) + "\n"
+    if clip:
+        record = json.dumps(video, indent=2) + "\n"
+    else:
+        report = replace(report, vote_without_face=args.vote_without_face)
+        pictures, figures = _image_outputs(report, Path(args.image).name)
+        record = json.dumps(report_record(args.image, report), indent=2) + "\n"
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, img in pictures.items():
@@ -106,11 +124,34 @@ def run(args: argparse.Namespace) -> int:
         save_atomically(out / "report.json", lambda tmp: tmp.write_text(record))
     except OSError as exc:  # a full disk: each file is whole or absent, never cut
         return fail(write_problem(getattr(exc, "filename", None) or out, exc))
-    verdict = f"P(fake) {report.prob_fake:.1f} ({report.verdict.word})" + (" [UNTRAINED weights: meaningless]" if report.untrained else "")
-    say(f"{args.image}: {verdict}; wrote {len(list(out.iterdir()))} files to {out}")
-    for name, stream in report.streams.items():
-        fidelity = stream.cam.fidelity if stream.cam is not None else None
-        if fidelity is not None:
-            hint = "" if fidelity.level in ("high", "exact") else " -- rerun with --cam adaptive (or exact) where this map matters"
-            say(f"  {name}: {fidelity.summary()}{hint}")
+    untrained = " [UNTRAINED weights: meaningless]" if detector.untrained else ""
+    p = "n/a" if report.prob_fake is None else f"{report.prob_fake:.1f}"
+    what = f"clip P(fake) {p} ({report.verdict.word}), {len(report.frames)} frames" if clip else f"P(fake) {p} ({report.verdict.word})"
+    say(f"{args.image}: {what}{untrained}; wrote {len(list(out.iterdir()))} files to {out}")
+    explained = [(f"frame {i} at {report.frame(i).time_s:.2f} s", report.frame(i).report) for i in report.explained] if clip \
+        else [("", report)]
+    for where, frame in explained:
+        if where:
+            say(f"  {where}: P(fake) {frame.prob_fake:.1f}")
+        for name, stream in frame.streams.items():
+            fidelity = stream.cam.fidelity if stream.cam is not None else None
+            if fidelity is not None:
+                hint = "" if fidelity.level in ("high", "exact") else " -- rerun with --cam adaptive (or exact) where this map matters"
+                say(f"{'    ' if where else '  '}{name}: {fidelity.summary()}{hint}")
+    for note in (report.notes if clip else ()):
+        say(f"  note: {note}")
     return 0
+
+
+def _image_outputs(report, subject: str) -> tuple[dict, dict]:
+    """An image's pictures (arrays) and figures (makers), by file name."""
+    from .. import viz
+
+    pictures = {"regions.png": viz.regions_picture(report)}
+    pictures.update({f"cam_{name}.png": img for name, img in viz.stream_overlays(report).items()})
+    figures = {"explanation.png": lambda: viz.explanation_figure(report),
+               "entropy.png": lambda: viz.entropy_figure(report, subject=subject)}
+    if report.cam_similarity is not None:
+        figures["similarity.png"] = lambda: viz.similarity_figure(
+            report.cam_similarity, title="Do the streams' Score-CAM maps look at the same places?", subject=subject)
+    return pictures, figures

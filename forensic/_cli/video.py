@@ -54,14 +54,8 @@ def _method(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_video_args(parser: argparse.ArgumentParser) -> None:
-    """``--fps``, ``--max-frames``, ``--crf``, ``--explain`` and ``--explain-frames`` (clips only)."""
-    group = parser.add_argument_group(
-        "clips (mp4, mov, webm, mkv, avi, m4v)",
-        "Each clip is sampled, every sampled frame analysed as an image (the degradation options\n"
-        "apply to every frame), and the clip's P(fake) is the median of its frames' P(fake) over the\n"
-        "frames that show the main face, on the vote's 0.1 grid. Images ignore these options.",
-    )
+def add_sampling_args(group) -> None:
+    """``--fps``, ``--max-frames`` and ``--crf``: how a clip is sampled and re-encoded (``predict`` and ``explain``)."""
     group.add_argument("--fps", type=_fps, default=1.0, metavar="F",
                        help="frames sampled per second of clip (default 1)")
     group.add_argument("--max-frames", type=_whole(1), default=64, metavar="N",
@@ -70,10 +64,21 @@ def add_video_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--crf", type=_whole(0, MAX_CRF), metavar="N",
                        help="re-encode each clip first with H.264 (libx264) at this CRF, as the references do: "
                             "FaceForensics++ c23 = 23, c40 = 40; DeeperForensics-1.0: 30, 32, 35, 38, 40")
+
+
+def add_video_args(parser: argparse.ArgumentParser) -> None:
+    """``--fps``, ``--max-frames``, ``--crf``, ``--explain`` and ``--explain-frames`` (clips only)."""
+    group = parser.add_argument_group(
+        "clips (mp4, mov, webm, mkv, avi, m4v)",
+        "Each clip is sampled, every sampled frame analysed as an image (the degradation options\n"
+        "apply to every frame), and the clip's P(fake) is the median of its frames' P(fake) over the\n"
+        "frames that show the main face, on the vote's 0.1 grid. Images ignore these options.",
+    )
+    add_sampling_args(group)
     group.add_argument("--explain", type=_method, default="none", metavar="METHOD",
                        help="explain each clip's most suspicious frames with this method (fast, adaptive, exact; "
                             "default none: no explanation). Their frame records carry the method, its passes and "
-                            "fidelity; for the pictures use the app or 'explain' on a frame")
+                            "fidelity; for the pictures use 'python -m forensic explain CLIP --out DIR' or the app")
     group.add_argument("--explain-frames", type=_whole(0), default=1, metavar="N",
                        help="with --explain: how many of the most suspicious frames of each clip (default 1)")
 
@@ -117,3 +122,31 @@ def clip_record(detector: Any, path: Path, args: argparse.Namespace, *, progress
     finally:
         bar.close()
     return video_record(path, outcome, preset=detector.preset, untrained=detector.untrained)
+
+
+def clip_explanation(detector: Any, args: argparse.Namespace, progress) -> tuple[Any, dict, dict, dict]:
+    """``explain CLIP``: the clip analysed with ``args.cam`` on its ``--explain-frames`` most suspicious frames,
+    and what to write: ``(report, record, pictures, figures)``; pictures (arrays) and figures (makers) by file
+    name: ``timeline.png``, ``frame<i>_regions.png``, ``frame<i>_cam_<stream>.png``, ``frame<i>_explanation.png``.
+
+    Raises:
+        forensic.images.ImageError: the clip cannot be read (a VideoError).
+        forensic.degrade.SpecError: the degradation spec is invalid.
+    """
+    from .. import viz
+    from ..records import video_record
+
+    report = detector.analyze_video(
+        args.image, fps=args.fps, max_frames=args.max_frames, degradation=args.degrade, compound=args.compound,
+        crf=args.crf, seed=args.seed, explain=args.cam, explain_frames=args.explain_frames,
+        vote_without_face=args.vote_without_face, progress=progress)
+    record = video_record(args.image, report, preset=detector.preset, untrained=detector.untrained)
+    pictures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"timeline.png": lambda: viz.timeline_figure(record, threshold=detector.config.vote.threshold)}
+    for index in report.explained:
+        frame = report.frame(index).report
+        stem = f"frame{index:03d}"
+        pictures[f"{stem}_regions.png"] = viz.regions_picture(frame)
+        pictures.update({f"{stem}_cam_{name}.png": img for name, img in viz.stream_overlays(frame).items()})
+        figures[f"{stem}_explanation.png"] = lambda frame=frame: viz.explanation_figure(frame)
+    return report, record, pictures, figures
