@@ -125,6 +125,16 @@ def test_frames_go_through_the_streams_in_batches_each_once(detector, clips, cou
     assert [f.report.face.box for f in frames] == [f.report.face.box for f in r.frames]
 
 
+def test_on_a_cpu_large_frames_go_fewer_at_a_time(detector, clips, count_forward, monkeypatch):
+    from forensic.video import analysis
+
+    info = probe(clips["static"])
+    monkeypatch.setattr(analysis, "CPU_FRAME_BATCH_PIXELS", 3 * info.width * info.height)  # three of these frames
+    sizes = count_forward(detector)
+    r = analyze_video(detector, clips["static"], fps=5, batch_size=8)
+    assert len(r.frames) == 10 and sizes == [3, 3, 3, 1]
+
+
 def test_iter_video_is_lazy_and_reports_progress(detector, clips):
     seen = []
     frames = iter_video(detector, clips["static"], fps=2, progress=lambda text, fraction: seen.append((text, fraction)))

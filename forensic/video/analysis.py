@@ -61,7 +61,7 @@ from .report import VideoReport, crf_reference
 from .summary import FrameReport, summarize, suspicion_key
 from .tracks import Track, is_cut, link_tracks, main_track, thumbnail
 
-__all__ = ["iter_video", "analyze_video", "VideoRun", "FACE_BATCH_PIXELS"]
+__all__ = ["iter_video", "analyze_video", "VideoRun", "FACE_BATCH_PIXELS", "CPU_FRAME_BATCH_PIXELS"]
 
 Progress = Callable[[str, float], None]
 
@@ -69,6 +69,10 @@ Progress = Callable[[str, float], None]
 #: frame): two 1080p frames. Measured on a 10-minute 1080p clip (bench/RESULTS.md, "Video"):
 #: batches of 8 frames peaked 0.7 GB above the detector, batches of 2 0.3 GB, at the same speed.
 FACE_BATCH_PIXELS = 2 * 1920 * 1080
+#: on a CPU, the frames pass sends at most this many pixels through the streams at once (at least
+#: one frame): four 1080p frames. A bigger batch buys a CPU no speed, and each frame in flight is
+#: held about five times over (loaded ahead, batched, reported); on a GPU the batch is as asked.
+CPU_FRAME_BATCH_PIXELS = 4 * 1920 * 1080
 
 
 def _seconds(t: float) -> str:
@@ -137,6 +141,15 @@ class VideoRun:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    @property
+    def frames_batch(self) -> int:
+        """Frames per batch of the frames pass: ``batch_size``, bounded on a CPU by :data:`CPU_FRAME_BATCH_PIXELS`."""
+        device = getattr(self.detector, "device", None)
+        if self.info is None or getattr(device, "type", "cpu") != "cpu":
+            return self.batch_size
+        pixels = max(1, min(self.info.width * self.info.height, self.max_pixels))
+        return min(self.batch_size, max(1, CPU_FRAME_BATCH_PIXELS // pixels))
 
     def frame_seed(self, index: int) -> int:
         """The seed of sampled frame ``index``: ``seed + index``, wrapping past :data:`~forensic.degrade.MAX_SEED`
@@ -259,7 +272,7 @@ class VideoRun:
                     yield frame, item
 
             times: list[float] = []
-            for frame, outcome in self.detector.run(items(), batch_size=self.batch_size):
+            for frame, outcome in self.detector.run(items(), batch_size=self.frames_batch):
                 on_main = main_frames is not None and frame.index in main_frames
                 if isinstance(outcome, Exception):
                     result = FrameReport(frame.index, frame.time_s, None, _one_line(outcome), on_main)
