@@ -83,13 +83,13 @@ def test_a_lab_state_link_restores_the_lab_in_a_new_page(browser, app_url):
     page.get_by_label("Degradation family (clean to strongest)").click()
     page.get_by_role("option", name="jpeg", exact=True).click()
     page.click("#lab-link")
-    page.wait_for_function("() => document.querySelector('#lab-code textarea').value.includes('?lab=')", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#lab-code textarea')?.value?.includes('?lab=')", timeout=30_000)
     link = _value(page, "#lab-code textarea")
     assert link.endswith("?lab=jpeg:30,seed:7,family:jpeg,explain:adaptive") and link.startswith(app_url)
     page.locator("#lab").screenshot(path=str(SHOTS / "labstate_1280.png"))
 
     fresh, errors2 = open_page(browser, link, 1280)
-    fresh.wait_for_function("() => document.querySelector('#jpeg-quality input[type=range]').value === '30'", timeout=30_000)
+    fresh.wait_for_function("() => document.querySelector('#jpeg-quality input[type=range]')?.value === '30'", timeout=30_000)
     fresh.wait_for_selector("#lab-code-status:has-text('Lab restored')", timeout=30_000)
     assert fresh.get_by_label("Seed").input_value() == "7"
     assert fresh.locator("#explain input[type=radio]:checked").first.evaluate("el => el.value") == "adaptive"

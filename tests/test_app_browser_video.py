@@ -76,7 +76,7 @@ def test_the_example_clip_gives_a_timeline_a_slider_and_the_files(browser, app_u
 
     # the slider starts on the explained frame: its picture and three overlays
     chosen = record["explained"][0]
-    page.wait_for_function(f"() => document.querySelector('#video-frame-caption').innerText.includes('Frame {chosen} of 0-7')",
+    page.wait_for_function(f"() => document.querySelector('#video-frame-caption')?.innerText?.includes('Frame {chosen} of 0-7')",
                            timeout=30_000)
     assert "Score-CAM overlays below" in _caption(page)
     for n in ("texture", "face", "fusion"):
@@ -85,7 +85,7 @@ def test_the_example_clip_gives_a_timeline_a_slider_and_the_files(browser, app_u
     before = _frame_src(page)
     other = 0 if chosen != 0 else 1
     page.locator("#video-slider input[type=range]").fill(str(other))
-    page.wait_for_function(f"() => document.querySelector('#video-frame-caption').innerText.includes('Frame {other} of 0-7')",
+    page.wait_for_function(f"() => document.querySelector('#video-frame-caption')?.innerText?.includes('Frame {other} of 0-7')",
                            timeout=30_000)
     page.wait_for_function(f"() => (document.querySelector('#video-frame img') || {{}}).src !== {before!r}", timeout=30_000)
     assert "not explained" in _caption(page)
@@ -116,7 +116,7 @@ def test_an_uploaded_clip_and_a_bad_file(browser, app_url, tmp_path):
     page, errors = _open(browser, app_url, 1280)
     clip = write_clip(tmp_path / "still.mp4", static_frames(12, size=96), fps=4)
     page.locator("#video-input input[type=file]").set_input_files(str(clip))
-    page.wait_for_function("() => document.querySelector('#video-status').innerText.includes('3 frames of still.mp4')",
+    page.wait_for_function("() => document.querySelector('#video-status')?.innerText?.includes('3 frames of still.mp4')",
                            timeout=120_000)
     page.wait_for_selector("#video-timeline img", timeout=30_000)
     bad = tmp_path / "notes.mp4"
