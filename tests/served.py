@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["free_port", "launch", "served", "open_page", "click_tab"]
+__all__ = ["free_port", "launch", "served", "open_page", "click_tab", "loaded_image"]
 
 
 def free_port() -> int:
@@ -50,3 +50,16 @@ def click_tab(page: Any, name: str) -> None:
         b => b.textContent.trim() === {name!r} && b.getAttribute('tabindex') !== '-1')"""
     page.wait_for_function(find, timeout=30_000)
     page.evaluate(f"() => ({find})().click()")
+
+
+def loaded_image(page: Any, selector: str, *, timeout: float = 30_000) -> Any:
+    """The first ``img`` under ``selector``, scrolled into view and loaded. Gradio's images load lazily (one far
+    below the window never loads, and reads 0 wide until it has) and are replaced when their value changes, so
+    the wait looks the image up again on every poll and scrolls the current one into view."""
+    page.wait_for_function("""sel => { const i = document.querySelector(sel);
+        if (!i) return false;
+        if (i.complete && i.naturalWidth > 0) return true;
+        i.scrollIntoView({block: 'center'}); return false; }""", arg=f"{selector} img", timeout=timeout, polling=200)
+    img = page.locator(f"{selector} img").first
+    img.scroll_into_view_if_needed()
+    return img

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.served import open_page, served
+from tests.served import loaded_image, open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,9 +115,7 @@ def test_a_student_analyses_degrades_and_downloads_the_report(browser, app_url, 
     for name in ("texture", "face", "fusion"):
         caption = page.inner_text(f"#caption-{name}")
         assert "fast Score-CAM" in caption and "jpeg:quality=30" in caption and "seed 0" in caption
-        img = page.locator(f"#overlay-{name} img").first
-        img.evaluate("el => el.scrollIntoView()")  # Gradio's images load lazily, and the overlays sit far down the page
-        img.wait_for(timeout=30_000)
+        img = loaded_image(page, f"#overlay-{name}")  # the overlays sit far down the page
         assert img.evaluate("el => el.complete && el.naturalWidth") == 512
     assert "fell back" in page.inner_text("#caption-face") and "fell back" not in page.inner_text("#caption-texture")
     badges = page.locator("#regions [data-testid=block-label]")

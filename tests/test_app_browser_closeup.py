@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.served import click_tab, open_page, served
+from tests.served import click_tab, loaded_image, open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path("/tmp/closeup")
@@ -55,9 +55,7 @@ def _wait_caption(page, text: str) -> str:
 
 def _shown(page, elem: str) -> dict:
     # the picture as sent (natural size) and as drawn (on-screen box), and how the browser scales it
-    img = page.locator(f"#{elem} img").first
-    img.wait_for(timeout=30_000)
-    page.wait_for_function(f"() => {{ const i = document.querySelector('#{elem} img'); return i && i.complete && i.naturalWidth > 0; }}")
+    img = loaded_image(page, f"#{elem}")
     return img.evaluate("""el => { const r = el.getBoundingClientRect();
         return {natural: el.naturalWidth, width: r.width, height: r.height, top: r.top + window.scrollY, left: r.left,
                 rendering: getComputedStyle(el).imageRendering}; }""")

@@ -23,7 +23,7 @@ import pytest
 
 from forensic.viz.style import SMALL_TEXT
 
-from tests.served import open_page, served
+from tests.served import loaded_image, open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path("/tmp/stale-phone")
@@ -261,22 +261,18 @@ def test_on_a_phone_figures_are_readable_tabs_visible_and_the_preview_near_the_s
     assert page.locator("body").evaluate(DANGLING) == []
     # the figures' smallest text, on screen: its size in the PNG times the PNG's on-screen scale
     for plot in ("#entropy-plot", "#stability-plot", "#feat-plot", "#cam-plot"):
-        img = page.locator(f"{plot} img").first
-        img.scroll_into_view_if_needed()
+        img = loaded_image(page, plot)
         natural, shown = img.evaluate("el => [el.naturalWidth, el.getBoundingClientRect().width]")
         assert SMALL_PX * shown / natural >= 9, (plot, natural, shown)
     # the regions picture's labels: 1/32 of its side (forensic.viz.pictures.draw_regions), on screen too
-    img = page.locator("#regions img").first
-    img.scroll_into_view_if_needed()
+    img = loaded_image(page, "#regions")
     natural, shown = img.evaluate("el => [el.naturalWidth, el.getBoundingClientRect().width]")
     assert max(12, round(natural / 32)) * shown / natural >= 9, (natural, shown)
     # the sweep: readable and not a thin strip (it scrolls sideways in its box; the page does not)
     page.locator("#tabs button[role=tab]:has-text('Robustness sweep')").click()
     page.locator("#sweep-tab input, #sweep").first.wait_for(timeout=10_000)
     page.click("#sweep")
-    img = page.locator("#sweep-plot img").first
-    img.wait_for(timeout=120_000)
-    img.scroll_into_view_if_needed()
+    img = loaded_image(page, "#sweep-plot", timeout=120_000)
     natural, shown, height = img.evaluate("el => [el.naturalWidth, el.getBoundingClientRect().width, el.getBoundingClientRect().height]")
     assert SMALL_PX * shown / natural >= 9 and height >= 250, (natural, shown, height)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
