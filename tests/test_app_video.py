@@ -126,6 +126,11 @@ def test_page_analysis_timeline_slider_and_report(handlers, clip):
     record = view.video_json
     assert "✓ 4 frames" in view.video_status
     assert f"Verdict: <b>{record['summary']['verdict']}</b>" in view.video_verdict  # the image verdict's words
+    # the frames' share is stated as a fact about P(fake), not as a verdict the untrained weights cannot give
+    n = record["summary"]["frames_with_face"]
+    k = round(record["summary"]["share_fake"] * n)
+    assert f"{k} of the {n} frames counted have P(fake) at or above 0.5" in view.video_verdict
+    assert "vote fake" not in view.video_verdict
     assert view.video_timeline.texts or view.video_timeline.axes  # a figure
     title = view.video_timeline._suptitle.get_text()
     assert title.startswith(f"Clip verdict: {record['summary']['verdict']}")

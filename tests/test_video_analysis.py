@@ -183,11 +183,16 @@ def test_crf_reencodes_the_clip_first_and_names_the_reference(detector, clips):
     assert r.source == str(clips["static"]) and r.clip.name == probe(clips["static"]).name  # the original's report
 
 
-def test_the_crf_references_are_the_reencode_presets():
-    from forensic.video.reencode import REENCODE_PRESETS
-    from forensic.video.report import CRF_REFERENCES
+@pytest.mark.parametrize("crf, words", [
+    (23, "FaceForensics++ c23"),
+    (30, "DeeperForensics-1.0 video compression CRF 30"),
+    (40, "FaceForensics++ c40; DeeperForensics-1.0 video compression CRF 40"),
+    (27, "no reference preset"),
+])
+def test_a_crf_names_the_references_it_reproduces(crf, words):
+    from forensic.video import crf_reference
 
-    assert set(CRF_REFERENCES) == set(REENCODE_PRESETS.values())
+    assert crf_reference(crf) == words
 
 
 def test_a_failing_frame_is_kept_as_an_error_and_the_others_are_not_lost(detector, clips, monkeypatch):

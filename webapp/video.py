@@ -34,8 +34,7 @@ from forensic import viz
 from forensic.degrade import SpecError, check_seed
 from forensic.images import ImageError
 from forensic.records import VIDEO_CSV_COLUMNS, csv_rows, video_record
-from forensic.video import REENCODE_PRESETS, VIDEO_SUFFIXES
-from forensic.video.report import crf_reference
+from forensic.video import REENCODE_PRESETS, VIDEO_SUFFIXES, crf_reference
 
 from . import render
 from .figures import colour_scale_html
@@ -210,7 +209,8 @@ def clip_verdict_html(record: dict, *, threshold: float = 0.5) -> str:
         each = ", ".join(f"{n} {m['median']:.2f}" for n, m in medians.items())
         share, counted = s.get("share_fake") or 0.0, s.get("frames_with_face") or s.get("frames") or 0
         sides = "the same side" if s.get("streams_agree") else "both sides"
-        lines.append(f"<p>{round(share * counted)} of the {counted} frames counted vote fake: the frames "
+        lines.append(f"<p>{round(share * counted)} of the {counted} frames counted have P(fake) at or above "
+                     f"{threshold:g}: the frames "
                      f"{'agree' if s.get('frames_agree') else 'disagree'} (they agree when at most 20% or at least 80% "
                      f"do). Each stream's median: {each}, on {sides} of the threshold {threshold:g}.</p>")
     else:

@@ -38,6 +38,34 @@ def seed_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, got {shown!r}") from None
 
 
+def whole_number(low: int, high: int | None = None):
+    """argparse ``type``: a whole number in ``low``..``high`` (no upper bound when None), refused at parse time."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
+def method_arg(*, allow_none: bool = False):
+    """argparse ``type``: an explanation method's name in the registry (:mod:`forensic.explain.methods`)."""
+    def parse(text: str) -> str:
+        from ..explain.methods import check_method
+
+        try:
+            return check_method(text, allow_none=allow_none)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def say(text: str = "") -> None:
     """The CLI's results, on stdout (one place for every subcommand's output)."""
     sys.stdout.write(f"{text}\n")

@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..options import add_model_args
-from .video import add_sampling_args, clip_explanation
 from ._common import (
-    UsageError, add_degrade_args, check_regular_input, fail, load_detector, output_folder_problem, save_atomically, say,
-    write_problem,
+    UsageError, add_degrade_args, check_regular_input, fail, load_detector, method_arg, output_folder_problem, save_atomically,
+    say, whole_number, write_problem,
 )
+from .video import add_sampling_args, clip_explanation
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -34,7 +34,7 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     add_model_args(parser)
     # checked by the registry on use (importing it here would cost every subcommand's --help seconds)
-    parser.add_argument("--cam", type=_method, default="fast", metavar="METHOD",
+    parser.add_argument("--cam", type=method_arg(), default="fast", metavar="METHOD",
                         help="the explanation method: fast (estimated Score-CAM with a fidelity estimate, the default), "
                              "adaptive (fast, finished exactly where its fidelity is not high) "
                              "or exact (one forward pass per channel, slow on CPU)")
@@ -44,29 +44,9 @@ def add_parser(subparsers, name: str) -> None:
                              "'out of scope: no face': its P(fake) is reported, its label left empty)")
     clips = parser.add_argument_group("clips", "How a clip is sampled (images ignore these options).")
     add_sampling_args(clips)
-    clips.add_argument("--explain-frames", type=_frames, default=1, metavar="N",
+    clips.add_argument("--explain-frames", type=whole_number(1), default=1, metavar="N",
                        help="explain the N most suspicious frames of the clip (default 1)")
     parser.set_defaults(run=run)
-
-
-def _frames(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text[:40]!r}")
-    return value
-
-
-def _method(text: str) -> str:
-    """argparse ``type`` of ``--cam``: a name in the registry (:mod:`forensic.explain.methods`)."""
-    from ..explain.methods import check_method
-
-    try:
-        return check_method(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

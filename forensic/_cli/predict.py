@@ -16,19 +16,10 @@ from typing import IO
 
 from ..options import add_model_args
 from ._common import (
-    UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, silence_stdout, warn, write_problem,
+    UsageError, add_degrade_args, expand_paths, fail, load_detector, output_file_problem, silence_stdout, warn, whole_number,
+    write_problem,
 )
 from .video import add_video_args, clip_record, video_paths
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text[:40]!r}")
-    return value
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -64,7 +55,7 @@ def add_parser(subparsers, name: str) -> None:
                              "a file that failed gets 0.5, and stderr says how many did)")
     parser.add_argument("--out", metavar="FILE", help="write here instead of stdout (its folder must exist)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N",
+    parser.add_argument("--batch-size", type=whole_number(1), default=8, metavar="N",
                         help="images per pass through the streams (default 8; 32-128 keeps a big GPU busy)")
     parser.add_argument("--vote-without-face", action="store_true",
                         help="give the verdict even when no face is found (by default such an image is "

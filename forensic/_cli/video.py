@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._common import method_arg, whole_number
+
 #: libx264's CRF range
 MAX_CRF = 51
 _PROGRESS = re.compile(r"^(faces|frames) (\d+)/(\d+)")
@@ -31,37 +33,14 @@ def _fps(text: str) -> float:
     return value
 
 
-def _whole(low: int, high: int | None = None):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low or (high is not None and value > high):
-            span = f"from {low} to {high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"must be a whole number {span}, got {text[:40]!r}")
-        return value
-
-    return parse
-
-
-def _method(text: str) -> str:
-    from ..explain.methods import check_method
-
-    try:
-        return check_method(text, allow_none=True)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_sampling_args(group) -> None:
     """``--fps``, ``--max-frames`` and ``--crf``: how a clip is sampled and re-encoded (``predict`` and ``explain``)."""
     group.add_argument("--fps", type=_fps, default=1.0, metavar="F",
                        help="frames sampled per second of clip (default 1)")
-    group.add_argument("--max-frames", type=_whole(1), default=64, metavar="N",
+    group.add_argument("--max-frames", type=whole_number(1), default=64, metavar="N",
                        help="at most N frames per clip, spread evenly over the whole clip when --fps would give "
                             "more (default 64)")
-    group.add_argument("--crf", type=_whole(0, MAX_CRF), metavar="N",
+    group.add_argument("--crf", type=whole_number(0, MAX_CRF), metavar="N",
                        help="re-encode each clip first with H.264 (libx264) at this CRF, as the references do: "
                             "FaceForensics++ c23 = 23, c40 = 40; DeeperForensics-1.0: 30, 32, 35, 38, 40")
 
@@ -75,11 +54,11 @@ def add_video_args(parser: argparse.ArgumentParser) -> None:
         "frames that show the main face, on the vote's 0.1 grid. Images ignore these options.",
     )
     add_sampling_args(group)
-    group.add_argument("--explain", type=_method, default="none", metavar="METHOD",
+    group.add_argument("--explain", type=method_arg(allow_none=True), default="none", metavar="METHOD",
                        help="explain each clip's most suspicious frames with this method (fast, adaptive, exact; "
                             "default none: no explanation). Their frame records carry the method, its passes and "
                             "fidelity; for the pictures use 'python -m forensic explain CLIP --out DIR' or the app")
-    group.add_argument("--explain-frames", type=_whole(0), default=1, metavar="N",
+    group.add_argument("--explain-frames", type=whole_number(0), default=1, metavar="N",
                        help="with --explain: how many of the most suspicious frames of each clip (default 1)")
 
 

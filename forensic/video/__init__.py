@@ -17,7 +17,7 @@ from .decoding import (
     probe,
     sample_times,
 )
-from .reencode import REENCODE_PRESETS, reencoded
+from .reencode import REENCODE_PRESETS, crf_reference, reencoded
 from .tracks import Track, link_tracks, main_track
 from .summary import ClipSummary, FrameReport, StreamSummary, summarize
 from .report import VideoReport
@@ -35,6 +35,7 @@ __all__ = [
     "iter_frames",
     "probe",
     "reencoded",
+    "crf_reference",
     "sample_times",
     "Track",
     "link_tracks",

@@ -56,8 +56,8 @@ from ..explain import check_method
 from ..faces import FacePolicy, FaceResult, decide
 from ..images import DecodedImage
 from .decoding import VIDEO_MAX_PIXELS, ClipInfo, Frame, VideoError, iter_frames, probe
-from .reencode import reencoded
-from .report import VideoReport, crf_reference
+from .reencode import crf_reference, reencoded
+from .report import VideoReport
 from .summary import FrameReport, summarize, suspicion_key
 from .tracks import Track, is_cut, link_tracks, main_track, thumbnail
 

@@ -39,7 +39,7 @@ from forensic.degrade.ops.deeperforensics import DF_LEVELS
 
 from .decoding import VIDEO_MAX_PIXELS, VideoError, probe
 
-__all__ = ["REENCODE_PRESETS", "reencoded"]
+__all__ = ["REENCODE_PRESETS", "reencoded", "crf_reference"]
 
 #: name -> CRF, the references' settings (see the module docstring), named as the still presets
 #: of :data:`forensic.degrade.DEGRADATION_PRESETS`; DeeperForensics' levels come from its table
@@ -47,6 +47,18 @@ REENCODE_PRESETS: Mapping[str, int] = MappingProxyType(
     {"ffpp-c23": 23, "ffpp-c40": 40}
     | {f"df-compress-{level}": int(crf) for level, crf in enumerate(DF_LEVELS["compress"], start=1)}
 )
+
+
+
+def crf_reference(crf: int) -> str:
+    """The references a CRF reproduces, in words (from :data:`REENCODE_PRESETS`), or ``"no reference preset"``."""
+    words = []
+    for name, value in REENCODE_PRESETS.items():
+        if value == int(crf):
+            level = name.rsplit("-", 1)[1]
+            words.append(f"FaceForensics++ {level}" if name.startswith("ffpp-")
+                         else f"DeeperForensics-1.0 video compression CRF {value}")
+    return "; ".join(words) or "no reference preset"
 
 
 @contextmanager

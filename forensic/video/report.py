@@ -11,23 +11,7 @@ from ..verdict import Verdict
 from .summary import ClipSummary, FrameReport
 from .tracks import Track
 
-__all__ = ["VideoReport", "track_records", "CRF_REFERENCES", "crf_reference"]
-
-#: the re-encoding CRFs of the references (libx264): FaceForensics++ c23 / c40, DeeperForensics-1.0's video compression
-CRF_REFERENCES = {
-    23: "FaceForensics++ c23",
-    30: "DeeperForensics-1.0 video compression CRF 30",
-    32: "DeeperForensics-1.0 video compression CRF 32",
-    35: "DeeperForensics-1.0 video compression CRF 35",
-    38: "DeeperForensics-1.0 video compression CRF 38",
-    40: "FaceForensics++ c40; DeeperForensics-1.0 video compression CRF 40",
-}
-
-
-def crf_reference(crf: int) -> str:
-    """The reference a CRF reproduces, in words (``"no reference preset"`` for other values)."""
-    return CRF_REFERENCES.get(int(crf), "no reference preset")
-
+__all__ = ["VideoReport", "track_records"]
 
 def track_records(tracks: Sequence[Track], main: Track | None, times: Sequence[float]) -> list[dict[str, Any]]:
     """The tracks as ``to_dict()`` writes them: id, first and last time (s), frame count, main or not."""
