@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.served import loaded_image, open_page, served
+from tests.served import click_tab, loaded_image, open_page, served
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,9 +218,7 @@ def _batch_of_six(page, tmp_path) -> None:
     bad = tmp_path / "a_damaged_photo_with_a_long_file_name.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     names = ("astronaut.jpg", "astronaut_face.png", "astronaut_face_selfblend.png", "astronaut_selfblend.jpg", "coffee.jpg")
-    # on a phone the tab sits in Gradio's overflow menu: click it where it is
-    page.evaluate("""() => [...document.querySelectorAll('button')].find(
-        b => b.textContent.trim() === 'Several images' && b.getAttribute('tabindex') !== '-1').click()""")
+    click_tab(page, "Several images")  # waits for the tab bar: on a phone the tab sits in its overflow menu
     page.locator("#batch-files input[type=file]").set_input_files([str(ROOT / "examples" / n) for n in names] + [str(bad)])
     page.wait_for_function("() => document.querySelectorAll('#batch-files tbody tr').length === 6", timeout=30_000)
     page.click("#batch")
