@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensic.__main__ import main
+from tests.cli import run_cli
 
 FIELDS = ("path", "prob_fake", "label", "verdict", "streams", "face", "preset", "untrained", "error")
 
@@ -28,14 +28,8 @@ def folder(tmp_path_factory, astronaut, landscape):
     return root
 
 
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_predict_json_lines_on_the_astronaut(capsys, folder):
-    code, out, err = _run(capsys, "predict", str(folder / "b_astronaut.png"), "--preset", "tiny-random", "--no-progress")
+    code, out, err = run_cli(capsys, "predict", str(folder / "b_astronaut.png"), "--preset", "tiny-random", "--no-progress")
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == 1
@@ -52,7 +46,7 @@ def test_predict_json_lines_on_the_astronaut(capsys, folder):
 
 
 def test_folders_are_walked_and_a_bad_file_does_not_stop_the_batch(capsys, folder):
-    code, out, err = _run(capsys, "predict", str(folder), "--preset", "tiny-random", "--format", "json")
+    code, out, err = run_cli(capsys, "predict", str(folder), "--preset", "tiny-random", "--format", "json")
     records = [json.loads(line) for line in out.strip().splitlines()]
     assert code == 1 and "1 of 3 files failed" in err
     assert [r["path"].rsplit("/", 1)[-1] for r in records] == ["a_coffee.jpg", "b_astronaut.png", "c_broken.jpg"]
@@ -64,7 +58,7 @@ def test_folders_are_walked_and_a_bad_file_does_not_stop_the_batch(capsys, folde
 
 def test_ntire_format_is_one_probability_per_line_in_file_name_order(capsys, folder, tmp_path):
     out_file = tmp_path / "submission.txt"
-    code, out, _ = _run(capsys, "predict", str(folder), "--preset", "tiny-random", "--format", "ntire", "--out", str(out_file))
+    code, out, _ = run_cli(capsys, "predict", str(folder), "--preset", "tiny-random", "--format", "ntire", "--out", str(out_file))
     assert code == 1 and out == ""
     lines = out_file.read_text().splitlines()
     assert len(lines) == 3 and lines[2] == "0.5"  # the unreadable file keeps its place
@@ -72,7 +66,7 @@ def test_ntire_format_is_one_probability_per_line_in_file_name_order(capsys, fol
 
 
 def test_csv_format(capsys, folder):
-    code, out, _ = _run(capsys, "predict", str(folder / "b_astronaut.png"), "--preset", "tiny-random", "--format", "csv", "--degrade", "jpeg-q20")
+    code, out, _ = run_cli(capsys, "predict", str(folder / "b_astronaut.png"), "--preset", "tiny-random", "--format", "csv", "--degrade", "jpeg-q20")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 1
     assert list(rows[0]) == ["path", "prob_fake", "label", "verdict", "texture", "face", "fusion", "face_mode", "preset", "untrained", "error"]
@@ -91,9 +85,9 @@ def test_a_failed_file_is_a_record_with_the_same_keys_and_a_one_line_error():
 
 
 def test_bad_spec_and_missing_weights_exit_2_without_traceback(capsys, folder):
-    code, _, err = _run(capsys, "predict", str(folder), "--preset", "tiny-random", "--degrade", "jpg:q=1")
+    code, _, err = run_cli(capsys, "predict", str(folder), "--preset", "tiny-random", "--degrade", "jpg:q=1")
     assert code == 2 and "unknown operation" in err.lower() and "jpeg" in err and "Traceback" not in err
-    code, _, err = _run(capsys, "predict", str(folder), "--weights", str(folder))
+    code, _, err = run_cli(capsys, "predict", str(folder), "--weights", str(folder))
     assert code == 2 and "no config.json" in err and "Traceback" not in err
 
 
@@ -112,7 +106,7 @@ def test_paper_preset_offline_in_a_subprocess(folder):
 @pytest.mark.slow  # ~3-4 s: Score-CAM of three streams and five figures
 def test_explain_writes_overlays_figures_and_report(capsys, folder, tmp_path):
     out = tmp_path / "explained"
-    code, stdout, _ = _run(capsys, "explain", str(folder / "b_astronaut.png"), "--out", str(out), "--preset", "tiny-random")
+    code, stdout, _ = run_cli(capsys, "explain", str(folder / "b_astronaut.png"), "--out", str(out), "--preset", "tiny-random")
     assert code == 0 and "P(fake)" in stdout
     names = {p.name for p in out.iterdir()}
     assert names == {"regions.png", "cam_texture.png", "cam_face.png", "cam_fusion.png", "explanation.png",
@@ -124,7 +118,7 @@ def test_explain_writes_overlays_figures_and_report(capsys, folder, tmp_path):
 
 
 def test_presets_lists_backbones_inputs_and_weights(capsys):
-    code, out, _ = _run(capsys, "presets", "--json")
+    code, out, _ = run_cli(capsys, "presets", "--json")
     rows = {r["preset"]: r for r in json.loads(out)}
     assert code == 0 and set(rows) == {"paper", "small", "tiny-random"}
     assert "vit_giant_patch14_dinov2" in rows["paper"]["dinov2"] and rows["paper"]["clip"] == "ViT-L-14-quickgelu"

@@ -18,19 +18,11 @@ import pytest
 from forensic.__main__ import main
 from forensic.degrade import MAX_SEED
 from tests import awkward
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COFFEE = ROOT / "examples" / "coffee.jpg"
 FACE = ROOT / "examples" / "astronaut_face.png"
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except KeyboardInterrupt:  # a simulated Ctrl-C that escaped would stop the whole pytest session
-        pytest.fail("KeyboardInterrupt escaped from the command (a traceback for the user)")
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _run_with_deadline(capsys, fifo: Path, *argv: str, seconds: float = 60) -> tuple[int, str, str]:
@@ -70,7 +62,7 @@ def test_explain_refuses_a_fifo_and_a_folder_up_front(capsys, tmp_path, no_model
     pipe = awkward.fifo(tmp_path, "f.png")
     code, _, err = _run_with_deadline(capsys, pipe, "explain", str(pipe), "--out", str(tmp_path / "x"), "--preset", "tiny-random")
     assert code == 2 and "named pipe (FIFO)" in err and len(err.splitlines()) == 1
-    code, _, err = _run(capsys, "explain", str(awkward.folder_named_like_image(tmp_path)), "--out", str(tmp_path / "x"))
+    code, _, err = run_cli(capsys, "explain", str(awkward.folder_named_like_image(tmp_path)), "--out", str(tmp_path / "x"))
     assert code == 2 and "is a folder: explain takes one image or clip file" in err
 
 
@@ -168,7 +160,7 @@ def test_ntire_is_written_at_the_end_and_not_at_all_when_interrupted(capsys, tmp
         detector.release.set()
         monkeypatch.setattr(predict, "load_detector", lambda _args, d=detector: d)
         out_file = tmp_path / f"sub{interrupt}.txt"
-        code, _, err = _run(capsys, "predict", str(COFFEE), str(FACE), "--format", "ntire", "--out", str(out_file), "--no-progress")
+        code, _, err = run_cli(capsys, "predict", str(COFFEE), str(FACE), "--format", "ntire", "--out", str(out_file), "--no-progress")
         assert code == expected_code and out_file.read_text() == expected_text
         assert ("nothing was written (the ntire format needs every file)" in err) == interrupt
 
@@ -176,10 +168,10 @@ def test_ntire_is_written_at_the_end_and_not_at_all_when_interrupted(capsys, tmp
 # ------------------------------------------------------------------------------ usage errors in one line
 def test_predict_out_into_a_missing_folder_is_refused_before_loading(capsys, tmp_path, no_model):
     target = tmp_path / "no" / "such" / "verdicts.jsonl"
-    code, out, err = _run(capsys, "predict", str(COFFEE), "--out", str(target))
+    code, out, err = run_cli(capsys, "predict", str(COFFEE), "--out", str(target))
     assert code == 2 and out == ""
     assert err == f"error: --out {target}: the folder {target.parent} does not exist: create it first (mkdir -p {target.parent})\n"
-    code, _, err = _run(capsys, "predict", str(COFFEE), "--out", str(tmp_path))
+    code, _, err = run_cli(capsys, "predict", str(COFFEE), "--out", str(tmp_path))
     assert code == 2 and "is a folder: give a file name inside it" in err
 
 
@@ -198,17 +190,17 @@ def test_bad_seeds_are_refused_at_parse_time(capsys, tmp_path, no_model, command
 
 def test_the_largest_seed_works(capsys, tmp_path):
     out = tmp_path / "o.png"
-    code, _, err = _run(capsys, "degrade", str(FACE), str(out), "--spec", "gnoise:sigma=5", "--seed", str(MAX_SEED))
+    code, _, err = run_cli(capsys, "degrade", str(FACE), str(out), "--spec", "gnoise:sigma=5", "--seed", str(MAX_SEED))
     assert code == 0 and out.exists() and "gnoise" in err
 
 
 def test_an_8500_step_spec_is_refused_at_once_with_a_short_line(capsys, tmp_path, no_model):
     spec = awkward.long_spec(8500)
-    code, _, err = _run(capsys, "degrade", str(FACE), str(tmp_path / "o.png"), "--spec", spec)
+    code, _, err = run_cli(capsys, "degrade", str(FACE), str(tmp_path / "o.png"), "--spec", spec)
     # refused by its length before it is parsed or run (the message says so; no wall-clock bound)
     assert code == 2 and not (tmp_path / "o.png").exists()
     assert len(err.splitlines()) == 1 and len(err) < 200 and f"{len(spec)} characters long, over the limit of 2000" in err
-    code, _, err = _run(capsys, "predict", str(FACE), "--degrade", spec)
+    code, _, err = run_cli(capsys, "predict", str(FACE), "--degrade", spec)
     assert code == 2 and len(err) < 200
 
 

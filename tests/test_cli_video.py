@@ -12,6 +12,7 @@ from PIL import Image
 
 from forensic.__main__ import main
 from forensic.records import CLIP_COLUMNS, CSV_COLUMNS, VIDEO_CSV_COLUMNS, csv_rows, video_record
+from tests.cli import run_cli
 from tests.clips import (
     moving_frames, photo, static_frames, write_audio_only, write_clip, write_empty, write_text_as_video, write_truncated,
 )
@@ -38,12 +39,6 @@ def folder(tmp_path_factory):
     whole.unlink()
     (root / "notes.txt").write_text("neither an image nor a clip")
     return root
-
-
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +108,7 @@ def test_progress_counts_a_clips_frames(json_run):
 
 def test_csv_has_a_row_per_frame_and_a_summary_row_per_clip(capsys, folder, json_run):
     _, records, _ = json_run
-    code, out, _ = _run(capsys, "predict", str(folder), "--preset", "tiny-random", "--fps", "2", "--format", "csv",
+    code, out, _ = run_cli(capsys, "predict", str(folder), "--preset", "tiny-random", "--fps", "2", "--format", "csv",
                         "--no-progress")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 1 and tuple(rows[0]) == VIDEO_CSV_COLUMNS
@@ -132,7 +127,7 @@ def test_csv_has_a_row_per_frame_and_a_summary_row_per_clip(capsys, folder, json
 
 
 def test_a_run_without_clips_keeps_the_image_columns(capsys, folder):
-    code, out, _ = _run(capsys, "predict", str(folder / "a_face.png"), "--preset", "tiny-random", "--format", "csv",
+    code, out, _ = run_cli(capsys, "predict", str(folder / "a_face.png"), "--preset", "tiny-random", "--format", "csv",
                         "--no-progress")
     assert code == 0 and out.splitlines()[0] == ",".join(CSV_COLUMNS)
 
@@ -140,14 +135,14 @@ def test_a_run_without_clips_keeps_the_image_columns(capsys, folder):
 def test_ntire_gives_a_clip_its_summary_probability(capsys, folder, json_run, tmp_path):
     _, records, _ = json_run
     target = tmp_path / "ntire.txt"
-    code, _, err = _run(capsys, "predict", str(folder / "b_face.mp4"), str(folder / "d_empty.mp4"), "--preset",
+    code, _, err = run_cli(capsys, "predict", str(folder / "b_face.mp4"), str(folder / "d_empty.mp4"), "--preset",
                         "tiny-random", "--fps", "2", "--format", "ntire", "--out", str(target), "--no-progress")
     assert code == 1 and "0.5 for each of the 1 failed" in err
     assert target.read_text().splitlines() == [str(records[1]["prob_fake"]), "0.5"]
 
 
 def test_max_frames_spreads_the_samples_over_the_whole_clip(capsys, folder):
-    code, out, _ = _run(capsys, "predict", str(folder / "b_face.mp4"), "--preset", "tiny-random", "--fps", "10",
+    code, out, _ = run_cli(capsys, "predict", str(folder / "b_face.mp4"), "--preset", "tiny-random", "--fps", "10",
                         "--max-frames", "3", "--no-progress")
     record = json.loads(out)
     assert code == 0 and len(record["frames"]) == 3
@@ -156,7 +151,7 @@ def test_max_frames_spreads_the_samples_over_the_whole_clip(capsys, folder):
 
 
 def test_crf_reencodes_first_and_the_record_says_so(capsys, folder):
-    code, out, _ = _run(capsys, "predict", str(folder / "b_face.mp4"), "--preset", "tiny-random", "--crf", "40",
+    code, out, _ = run_cli(capsys, "predict", str(folder / "b_face.mp4"), "--preset", "tiny-random", "--crf", "40",
                         "--max-frames", "2", "--degrade", "jpeg-q20", "--no-progress")
     record = json.loads(out)
     assert code == 0 and record["degradation"]["reencode"]["crf"] == 40
@@ -188,7 +183,7 @@ def test_ctrl_c_keeps_the_records_already_written(capsys, folder, monkeypatch):
         return real(self, path, **kw)
 
     monkeypatch.setattr(Detector, "analyze_video", stop_on_the_second)
-    code, out, err = _run(capsys, "predict", str(folder / "b_face.mp4"), str(folder / "a_face.png"),
+    code, out, err = run_cli(capsys, "predict", str(folder / "b_face.mp4"), str(folder / "a_face.png"),
                           str(folder / "h_long.mkv"), str(folder / "c_cup.jpg"), "--preset", "tiny-random",
                           "--max-frames", "2", "--no-progress")
     records = [json.loads(line) for line in out.splitlines()]
@@ -198,7 +193,7 @@ def test_ctrl_c_keeps_the_records_already_written(capsys, folder, monkeypatch):
 
 @pytest.mark.slow  # ~5 s: Score-CAM on one frame
 def test_explain_frames_explains_the_most_suspicious_frame(capsys, folder):
-    code, out, _ = _run(capsys, "predict", str(folder / "b_face.mp4"), "--preset", "tiny-random", "--fps", "2",
+    code, out, _ = run_cli(capsys, "predict", str(folder / "b_face.mp4"), "--preset", "tiny-random", "--fps", "2",
                         "--explain", "fast", "--explain-frames", "1", "--no-progress")
     record = json.loads(out)
     assert code == 0 and record["explain"] == "fast" and len(record["explained"]) == 1
@@ -217,7 +212,7 @@ def test_a_clip_error_record_has_one_summary_row():
 
 def test_explain_a_clip_draws_its_most_suspicious_frames_and_the_timeline(folder, tmp_path, capsys):
     out = tmp_path / "explained"
-    code, said, err = _run(capsys, "explain", str(folder / "b_face.mp4"), "--out", str(out), "--preset", "tiny-random",
+    code, said, err = run_cli(capsys, "explain", str(folder / "b_face.mp4"), "--out", str(out), "--preset", "tiny-random",
                            "--fps", "2", "--explain-frames", "2")
     assert code == 0, err
     record = json.loads((out / "report.json").read_text())
@@ -236,5 +231,5 @@ def test_explain_a_clip_draws_its_most_suspicious_frames_and_the_timeline(folder
 
 
 def test_explain_a_bad_clip_is_one_line(folder, tmp_path, capsys):
-    code, said, err = _run(capsys, "explain", str(folder / "e_text.mp4"), "--out", str(tmp_path / "x"), "--preset", "tiny-random")
+    code, said, err = run_cli(capsys, "explain", str(folder / "e_text.mp4"), "--out", str(tmp_path / "x"), "--preset", "tiny-random")
     assert code == 2 and "is text, not a video" in err and not (tmp_path / "x").exists()

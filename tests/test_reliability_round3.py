@@ -17,15 +17,10 @@ import pytest
 from forensic.__main__ import main
 from forensic.images import MAX_ASPECT_RATIO, ImageError, decode_image
 from tests import awkward
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COFFEE = ROOT / "examples" / "coffee.jpg"
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------------------ 1. bounded memory
@@ -68,7 +63,7 @@ def test_predict_over_a_folder_with_a_sliver_writes_every_record(capsys, tmp_pat
     folder = tmp_path / "in"
     awkward.tall_narrow_png(folder, 16, 4_000_000, name="a_tall.png")
     (folder / "b.jpg").write_bytes(COFFEE.read_bytes())
-    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder))
+    code, out, err = run_cli(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder))
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and [Path(r["path"]).name for r in records] == ["a_tall.png", "b.jpg"]
     assert f"at most {MAX_ASPECT_RATIO}:1 is accepted" in records[0]["error"]
@@ -120,7 +115,7 @@ def test_a_bad_device_is_refused_in_one_line_before_any_model_loads(capsys, monk
 
 def test_a_bad_device_in_the_environment_is_one_line(capsys, monkeypatch):
     monkeypatch.setenv("FORENSIC_DEVICE", "bogus")
-    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", str(COFFEE))
+    code, out, err = run_cli(capsys, "predict", "--preset", "tiny-random", str(COFFEE))
     assert code == 2 and out == "" and err == "error: FORENSIC_DEVICE='bogus' is not a device: use cpu, cuda or cuda:N\n"
 
 
@@ -133,7 +128,7 @@ def good_weights(tmp_path_factory):
 def test_a_config_nested_100000_levels_deep_is_one_line(capsys, tmp_path, good_weights):
     folder = awkward.copy_weights(good_weights, tmp_path / "deep")
     (folder / "config.json").write_text(awkward.deep_json(100_000))
-    code, out, err = _run(capsys, "predict", "--weights", str(folder), "--device", "cpu", "--no-progress", str(COFFEE))
+    code, out, err = run_cli(capsys, "predict", "--weights", str(folder), "--device", "cpu", "--no-progress", str(COFFEE))
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert "config.json: is nested too deeply" in err
 
@@ -153,7 +148,7 @@ def test_a_deep_teacher_config_stops_distillation_in_one_line(capsys, tmp_path, 
 def test_convert_seed_on_a_five_byte_text_file_says_what_it_is(capsys, tmp_path):
     path = tmp_path / "five.pth"
     path.write_text("hello")
-    code, out, err = _run(capsys, "convert-seed", str(path), "--stream", "texture", "--out", str(tmp_path / "w"))
+    code, out, err = run_cli(capsys, "convert-seed", str(path), "--stream", "texture", "--out", str(tmp_path / "w"))
     assert code == 2 and out == ""
     assert err == f"error: {path} is text, not a PyTorch checkpoint: pass the authors' .pth file\n"
 
@@ -187,7 +182,7 @@ def test_predict_into_a_full_disk_keeps_only_complete_records(tmp_path):
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
 @pytest.mark.parametrize("fmt", ["json", "csv", "ntire"])
 def test_predict_to_dev_full_is_one_line(capsys, fmt):
-    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
+    code, out, err = run_cli(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
                           "--format", fmt, str(COFFEE), "--out", "/dev/full")
     assert code == 2 and out == ""
     assert err.startswith("error: cannot write /dev/full: no space left on the device") and len(err.splitlines()) == 1
@@ -209,7 +204,7 @@ def test_predict_with_stdout_on_a_full_disk_is_one_line(tmp_path):
 
 @pytest.mark.skipif(not Path("/proc/version").exists(), reason="no /proc")
 def test_predict_out_to_a_file_that_refuses_writes_is_one_line(capsys):
-    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
+    code, out, err = run_cli(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress",
                           str(COFFEE), "--out", "/proc/version")
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error:") and "/proc/version" in err
 
@@ -230,7 +225,7 @@ def test_explain_out_naming_an_existing_file_is_one_line(capsys, tmp_path, monke
     monkeypatch.setattr(explain, "load_detector", lambda _a: pytest.fail("the model loaded before --out was checked"))
     target = tmp_path / "taken.txt"
     target.write_text("keep me")
-    code, out, err = _run(capsys, "explain", str(COFFEE), "--preset", "tiny-random", "--out", str(target))
+    code, out, err = run_cli(capsys, "explain", str(COFFEE), "--preset", "tiny-random", "--out", str(target))
     assert code == 2 and out == "" and target.read_text() == "keep me"
     assert err == f"error: --out {target} is a file: give the name of a folder (it is created if missing)\n"
 
@@ -341,7 +336,7 @@ def test_predict_counts_the_folder_entries_it_skips(capsys, tmp_path):
     (folder / "zero.jpg").symlink_to("/dev/zero")
     (folder / "gone.png").symlink_to(tmp_path / "missing.png")
     (folder / "ok.jpg").write_bytes(COFFEE.read_bytes())
-    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder))
+    code, out, err = run_cli(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", str(folder))
     assert code == 0 and len(out.splitlines()) == 1
     assert (f"1 files scored; skipped 3 folder entries that are not regular files (e.g. {folder / 'gone.png'}: a broken link)."
             in err.splitlines())
@@ -351,7 +346,7 @@ def test_ntire_says_that_a_failed_file_got_one_half(capsys, tmp_path):
     folder = tmp_path / "in"
     awkward.tall_narrow_png(folder, 16, 2000, name="a.png")
     (folder / "b.jpg").write_bytes(COFFEE.read_bytes())
-    code, out, err = _run(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", "--format", "ntire", str(folder))
+    code, out, err = run_cli(capsys, "predict", "--preset", "tiny-random", "--device", "cpu", "--no-progress", "--format", "ntire", str(folder))
     assert code == 1 and out.splitlines()[0] == "0.5"
     assert "note: the ntire output holds 0.5 for each of the 1 failed files (the format needs one number per file)." in err.splitlines()
 
